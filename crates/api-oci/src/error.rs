@@ -1,0 +1,120 @@
+//! The distribution-spec error codes as a table, and the one mapping from `registry::Error`.
+
+use axum::response::{IntoResponse, Response};
+use berth_registry::Error;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+
+/// One registered error code: its wire value and its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode {
+    pub value: &'static str,
+    pub status: StatusCode,
+}
+
+macro_rules! codes {
+    ($($name:ident = $value:literal, $status:ident;)*) => {
+        $(pub const $name: ErrorCode = ErrorCode { value: $value, status: StatusCode::$status };)*
+        /// Every code, for tests and documentation.
+        pub const ALL: &[ErrorCode] = &[$($name),*];
+    };
+}
+
+codes! {
+    BLOB_UNKNOWN = "BLOB_UNKNOWN", NOT_FOUND;
+    BLOB_UPLOAD_INVALID = "BLOB_UPLOAD_INVALID", BAD_REQUEST;
+    BLOB_UPLOAD_UNKNOWN = "BLOB_UPLOAD_UNKNOWN", NOT_FOUND;
+    DIGEST_INVALID = "DIGEST_INVALID", BAD_REQUEST;
+    MANIFEST_BLOB_UNKNOWN = "MANIFEST_BLOB_UNKNOWN", BAD_REQUEST;
+    MANIFEST_INVALID = "MANIFEST_INVALID", BAD_REQUEST;
+    MANIFEST_UNKNOWN = "MANIFEST_UNKNOWN", NOT_FOUND;
+    NAME_INVALID = "NAME_INVALID", BAD_REQUEST;
+    NAME_UNKNOWN = "NAME_UNKNOWN", NOT_FOUND;
+    SIZE_INVALID = "SIZE_INVALID", BAD_REQUEST;
+    MANIFEST_TOO_LARGE = "SIZE_INVALID", PAYLOAD_TOO_LARGE;
+    TAG_INVALID = "TAG_INVALID", BAD_REQUEST;
+    UNAUTHORIZED = "UNAUTHORIZED", UNAUTHORIZED;
+    DENIED = "DENIED", FORBIDDEN;
+    UNSUPPORTED = "UNSUPPORTED", METHOD_NOT_ALLOWED;
+    NOT_FOUND = "NOT_FOUND", NOT_FOUND;
+    RANGE_INVALID = "RANGE_INVALID", RANGE_NOT_SATISFIABLE;
+    TOOMANYREQUESTS = "TOOMANYREQUESTS", TOO_MANY_REQUESTS;
+    UNKNOWN = "UNKNOWN", INTERNAL_SERVER_ERROR;
+}
+
+/// An error response in the spec's shape, plus any headers the code needs.
+#[derive(Debug)]
+pub struct OciError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub detail: Option<serde_json::Value>,
+    pub headers: Vec<(header::HeaderName, String)>,
+}
+
+impl OciError {
+    #[must_use]
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        OciError { code, message: message.into(), detail: None, headers: Vec::new() }
+    }
+    #[must_use]
+    pub fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl From<Error> for OciError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        let plain = |code| OciError::new(code, message.clone());
+        match e {
+            Error::NameInvalid(_) => plain(NAME_INVALID),
+            Error::TagInvalid(_) => plain(TAG_INVALID),
+            Error::DigestInvalid(_) => plain(DIGEST_INVALID),
+            Error::RepositoryNotFound(_) => plain(NAME_UNKNOWN),
+            Error::ImageNotFound { .. } => plain(MANIFEST_UNKNOWN),
+            Error::BlobNotFound(d) => OciError { detail: Some(json!({ "digest": d.as_str() })), ..plain(BLOB_UNKNOWN) },
+            Error::ManifestBlobUnknown(ds) => {
+                let digests: Vec<&str> = ds.iter().map(berth_types::Digest::as_str).collect();
+                OciError { detail: Some(json!({ "digests": digests })), ..plain(MANIFEST_BLOB_UNKNOWN) }
+            }
+            Error::ManifestInvalid(_) => plain(MANIFEST_INVALID),
+            Error::ManifestTooLarge(_) => plain(MANIFEST_TOO_LARGE),
+            Error::UploadNotFound => plain(BLOB_UPLOAD_UNKNOWN),
+            Error::UploadRangeInvalid { offset } => {
+                plain(RANGE_INVALID).with_header(header::RANGE, format!("0-{}", offset.saturating_sub(1)))
+            }
+            Error::RangeNotSatisfiable { size } => {
+                plain(RANGE_INVALID).with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
+            }
+            Error::SizeInvalid(_) => plain(SIZE_INVALID),
+            Error::Unsupported(_) => plain(UNSUPPORTED),
+            Error::Unauthenticated => {
+                plain(UNAUTHORIZED).with_header(header::WWW_AUTHENTICATE, r#"Basic realm="berth""#)
+            }
+            Error::AccessDenied { .. } => plain(DENIED),
+            Error::BodyFailed(_) => plain(BLOB_UPLOAD_INVALID),
+            Error::Internal(source) => {
+                tracing::error!(error = %source, source = ?source, "internal error");
+                OciError::new(UNKNOWN, "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for OciError {
+    fn into_response(self) -> Response {
+        let mut err = json!({ "code": self.code.value, "message": self.message });
+        if let Some(d) = self.detail {
+            err["detail"] = d;
+        }
+        let body = json!({ "errors": [err] }).to_string();
+        let mut resp = (self.code.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+        resp
+    }
+}

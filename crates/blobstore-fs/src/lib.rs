@@ -1,0 +1,296 @@
+//! Filesystem blob store for the embedded mode.
+//!
+//! Layout under the root (documented here and nowhere else):
+//! - `blobs/<algorithm>/<first two hex>/<hex>`: committed blobs, immutable, content-addressed;
+//! - `uploads/<uuid>`: bytes of upload sessions in progress.
+//!
+//! Durability: an append ends with `fdatasync`; a commit fsyncs the file, renames it into place
+//! and fsyncs the directory, so a committed blob survives power loss. A crash mid-append leaves
+//! only bytes past the session's recorded offset, which the next append truncates.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use berth_blobstore::{BlobRead, BlobStore, BoxError, ByteRange, ByteStream, Error, Result};
+use berth_types::{Digest, UploadId};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+const READ_CHUNK: usize = 512 * 1024;
+const WRITE_BATCH: usize = 1024 * 1024;
+
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    ///
+    /// # Errors
+    /// When the directories cannot be created.
+    pub fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let root = root.into();
+        for d in ["blobs/sha256", "blobs/sha512", "uploads"] {
+            fs::create_dir_all(root.join(d))?;
+        }
+        sync_dir(&root)?;
+        sync_dir(&root.join("blobs"))?;
+        Ok(FsBlobStore { root })
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        let hex = d.hex();
+        self.root.join("blobs").join(d.algorithm().as_str()).join(&hex[..2]).join(hex)
+    }
+
+    fn upload_path(&self, id: &UploadId) -> PathBuf {
+        self.root.join("uploads").join(id.as_str())
+    }
+}
+
+fn sync_dir(p: &Path) -> std::io::Result<()> {
+    File::open(p)?.sync_all()
+}
+
+fn backend<E: Into<BoxError>>(e: E) -> Error {
+    Error::Backend(e.into())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(backend)?
+}
+
+enum Msg {
+    Data(Bytes),
+    Finish,
+}
+
+fn write_all_vectored(f: &mut File, batch: &[Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        let n = f.write_vectored(bufs)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
+}
+
+/// The writer thread of one append: receives chunks, writes them in batches, syncs on `Finish`.
+/// Without `Finish` (the body failed) it truncates back to `at`.
+fn write_upload(path: &Path, at: u64, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
+    let existed = path.exists();
+    let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(path)?;
+    if !existed && let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    let len = f.metadata()?.len();
+    if len < at {
+        return Err(Error::UploadOffset { requested: at, actual: len });
+    }
+    if len > at {
+        f.set_len(at)?;
+    }
+    f.seek(SeekFrom::Start(at))?;
+    let mut written = at;
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        let Some(msg) = rx.blocking_recv() else {
+            // The sender gave up: the body failed. Leave nothing past `at`.
+            f.set_len(at)?;
+            return Err(Error::Body("request body ended early".into()));
+        };
+        let mut finish = false;
+        let mut size = 0;
+        let mut push = |m: Msg, size: &mut usize| match m {
+            Msg::Data(b) => {
+                *size += b.len();
+                batch.push(b);
+                false
+            }
+            Msg::Finish => true,
+        };
+        finish |= push(msg, &mut size);
+        while !finish && size < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(m) => finish |= push(m, &mut size),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = write_all_vectored(&mut f, &batch) {
+            let _ = f.set_len(at);
+            return Err(e.into());
+        }
+        written += size as u64;
+        batch.clear();
+        if finish {
+            f.sync_data()?;
+            return Ok(written);
+        }
+    }
+}
+
+fn stream_file(mut f: File, start: u64, len: u64) -> ByteStream {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(2);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = f.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e.into()));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
+            let mut buf = vec![0u8; n];
+            let item = match f.read_exact(&mut buf) {
+                Ok(()) => Ok(Bytes::from(buf)),
+                Err(e) => Err(e.into()),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+            left -= n as u64;
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }).boxed()
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobRead> {
+        let path = self.blob_path(digest);
+        let (f, size) = blocking(move || {
+            let f = File::open(path)?;
+            let size = f.metadata()?.len();
+            Ok((f, size))
+        })
+        .await?;
+        let (start, len) = match range {
+            None => (0, size),
+            Some(r) if r.start <= r.end && r.end < size => (r.start, r.len()),
+            Some(_) => return Err(Error::InvalidRange),
+        };
+        Ok(BlobRead { size, range, body: stream_file(f, start, len) })
+    }
+
+    async fn upload_append(&self, id: &UploadId, at: u64, mut body: ByteStream) -> Result<u64> {
+        let path = self.upload_path(id);
+        let (tx, rx) = mpsc::channel(32);
+        let writer = tokio::task::spawn_blocking(move || write_upload(&path, at, rx));
+        let mut body_error = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) if chunk.is_empty() => {}
+                Ok(chunk) => {
+                    if tx.send(Msg::Data(chunk)).await.is_err() {
+                        break; // the writer stopped; its result says why
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if body_error.is_none() {
+            let _ = tx.send(Msg::Finish).await;
+        }
+        drop(tx);
+        let result = writer.await.map_err(backend)?;
+        match (body_error, result) {
+            (Some(e), _) => Err(Error::Body(e)),
+            (None, r) => r,
+        }
+    }
+
+    async fn upload_read(&self, id: &UploadId) -> Result<ByteStream> {
+        let path = self.upload_path(id);
+        let (f, size) = blocking(move || {
+            let f = File::open(path)?;
+            let size = f.metadata()?.len();
+            Ok((f, size))
+        })
+        .await?;
+        Ok(stream_file(f, 0, size))
+    }
+
+    async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64> {
+        let src = self.upload_path(id);
+        let dst = self.blob_path(digest);
+        blocking(move || {
+            let f = File::open(&src)?;
+            let len = f.metadata()?.len();
+            if let Ok(m) = fs::metadata(&dst) {
+                drop(f);
+                fs::remove_file(&src)?;
+                return Ok(m.len());
+            }
+            f.sync_all()?;
+            let dir = dst.parent().ok_or_else(|| backend("blob path has no parent"))?;
+            match fs::create_dir(dir) {
+                Ok(()) => sync_dir(dir.parent().ok_or_else(|| backend("no parent"))?)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+            fs::rename(&src, &dst)?;
+            sync_dir(dir)?;
+            Ok(len)
+        })
+        .await
+    }
+
+    async fn upload_abort(&self, id: &UploadId) -> Result<()> {
+        remove_if_exists(self.upload_path(id)).await
+    }
+
+    async fn uploads(&self) -> Result<Vec<(UploadId, i64)>> {
+        let dir = self.root.join("uploads");
+        blocking(move || {
+            let mut out = Vec::new();
+            for e in fs::read_dir(dir)? {
+                let e = e?;
+                let Some(id) = e.file_name().to_str().and_then(|n| UploadId::parse(n).ok()) else { continue };
+                let modified = e.metadata()?.modified()?;
+                let ms = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+                out.push((id, i64::try_from(ms).unwrap_or(i64::MAX)));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<()> {
+        remove_if_exists(self.blob_path(digest)).await
+    }
+}
+
+async fn remove_if_exists(p: PathBuf) -> Result<()> {
+    match tokio::fs::remove_file(p).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::FsBlobStore::open(dir.path()).unwrap();
+        berth_blobstore::testsuite::run(&store).await;
+    }
+}

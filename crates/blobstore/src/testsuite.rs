@@ -1,0 +1,83 @@
+//! Conformance suite every `BlobStore` implementation runs from its own tests.
+
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+
+use berth_types::{Algorithm, Digest, UploadId};
+
+use crate::{BlobStore, ByteRange, ByteStream, Error};
+
+fn body(chunks: Vec<Vec<u8>>) -> ByteStream {
+    stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))).boxed()
+}
+
+async fn collect(s: ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut s = s;
+    while let Some(c) = s.next().await {
+        out.extend_from_slice(&c.expect("read chunk"));
+    }
+    out
+}
+
+/// Runs every check against a fresh, empty store.
+///
+/// # Panics
+/// On the first behaviour that breaks the `BlobStore` contract.
+pub async fn run(store: &dyn BlobStore) {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let digest = Digest::of(Algorithm::Sha256, &data);
+    assert!(store.stat(&digest).await.unwrap().is_none());
+    assert!(matches!(store.read(&digest, None).await, Err(Error::NotFound)));
+
+    // Chunked append, with a failed append in the middle that must leave nothing behind.
+    let id = UploadId::generate();
+    assert_eq!(store.upload_append(&id, 0, body(vec![data[..1000].to_vec()])).await.unwrap(), 1000);
+    let failing: ByteStream =
+        stream::iter(vec![Ok(Bytes::from(data[1000..2000].to_vec())), Err("client went away".into())]).boxed();
+    assert!(matches!(store.upload_append(&id, 1000, failing).await, Err(Error::Body(_))));
+    assert!(matches!(
+        store.upload_append(&id, 5000, body(vec![vec![1]])).await,
+        Err(Error::UploadOffset { requested: 5000, actual: 1000 })
+    ));
+    let rest = data[1000..].chunks(65_536).map(<[u8]>::to_vec).collect();
+    assert_eq!(store.upload_append(&id, 1000, body(rest)).await.unwrap(), data.len() as u64);
+    assert_eq!(collect(store.upload_read(&id).await.unwrap()).await, data);
+    assert_eq!(store.upload_commit(&id, &digest).await.unwrap(), data.len() as u64);
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(data.len() as u64));
+
+    let r = store.read(&digest, None).await.unwrap();
+    assert_eq!(r.size, data.len() as u64);
+    assert_eq!(collect(r.body).await, data);
+    let range = ByteRange { start: 1_048_570, end: 1_048_589 };
+    let r = store.read(&digest, Some(range)).await.unwrap();
+    assert_eq!(collect(r.body).await, data[1_048_570..=1_048_589]);
+    let beyond = ByteRange { start: 0, end: data.len() as u64 };
+    assert!(matches!(store.read(&digest, Some(beyond)).await, Err(Error::InvalidRange)));
+
+    // Committing identical content again is harmless.
+    let id2 = UploadId::generate();
+    store.upload_append(&id2, 0, body(vec![data.clone()])).await.unwrap();
+    store.upload_commit(&id2, &digest).await.unwrap();
+    assert_eq!(collect(store.read(&digest, None).await.unwrap().body).await, data);
+
+    // Empty blob, abort, delete.
+    let empty = Digest::of(Algorithm::Sha256, b"");
+    let id3 = UploadId::generate();
+    assert_eq!(store.upload_append(&id3, 0, body(vec![])).await.unwrap(), 0);
+    assert_eq!(store.upload_commit(&id3, &empty).await.unwrap(), 0);
+    assert_eq!(collect(store.read(&empty, None).await.unwrap().body).await, b"");
+    let id4 = UploadId::generate();
+    store.upload_append(&id4, 0, body(vec![vec![9; 10]])).await.unwrap();
+    let listed = store.uploads().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, id4);
+    assert!(listed[0].1 > 1_600_000_000_000, "last write time is in ms since the epoch");
+    store.upload_abort(&id4).await.unwrap();
+    store.upload_abort(&id4).await.unwrap();
+    assert!(store.uploads().await.unwrap().is_empty());
+    assert!(matches!(store.upload_read(&id4).await, Err(Error::NotFound)));
+    store.delete(&digest).await.unwrap();
+    store.delete(&digest).await.unwrap();
+    assert!(store.stat(&digest).await.unwrap().is_none());
+}

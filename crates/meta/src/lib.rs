@@ -1,0 +1,148 @@
+//! The metadata store: the source of truth for repositories, blobs known to each repository,
+//! manifests, tags, references between them, and upload sessions.
+//!
+//! Role traits, one domain command each, one transaction each. `MetaStore` bundles them.
+
+use async_trait::async_trait;
+use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId};
+
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("metadata backend failed: {0}")]
+    Backend(#[source] BoxError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether a write may create the repository it names (OCI push to a new name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateRepo {
+    IfMissing,
+    No,
+}
+
+#[async_trait]
+pub trait RepoMeta: Send + Sync {
+    /// Creates a repository; `false` if it already existed.
+    async fn create_repository(&self, name: &RepositoryName) -> Result<bool>;
+    async fn repository_exists(&self, name: &RepositoryName) -> Result<bool>;
+    /// Repository names in byte order.
+    async fn list_repositories(&self, page: &PageRequest) -> Result<Page<RepositoryName>>;
+}
+
+#[async_trait]
+pub trait BlobIndex: Send + Sync {
+    /// Size of `digest` if the repository holds it.
+    async fn blob_in_repository(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
+    /// Records a stored blob and links it into `repo`. `NotFound` if the repository is missing
+    /// and may not be created.
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64, create: CreateRepo) -> Result<()>;
+    /// Links a blob that `from` holds into `to`; `false` when `from` does not hold it.
+    async fn mount_blob(
+        &self,
+        from: &RepositoryName,
+        to: &RepositoryName,
+        digest: &Digest,
+        create: CreateRepo,
+    ) -> Result<bool>;
+    /// Removes a blob from a repository; `false` if it was not there.
+    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
+}
+
+/// An upload in progress: bytes so far and the saved hash state over them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    pub id: UploadId,
+    pub repository: RepositoryName,
+    pub offset: u64,
+    pub hash_state: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait UploadMeta: Send + Sync {
+    /// Starts a session; `NotFound` if the repository is missing and may not be created.
+    async fn create_upload(&self, session: &UploadSession, create: CreateRepo) -> Result<()>;
+    async fn get_upload(&self, id: &UploadId) -> Result<Option<UploadSession>>;
+    /// Advances a session from `from_offset`; `Conflict` if another append moved it first.
+    async fn advance_upload(&self, id: &UploadId, from_offset: u64, to_offset: u64, hash_state: &[u8]) -> Result<()>;
+    /// Ends a session by recording its blob in the repository, in one transaction.
+    async fn complete_upload(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<()>;
+    /// Removes a session; `false` if there was none.
+    async fn delete_upload(&self, id: &UploadId) -> Result<bool>;
+    /// Sessions not touched since `before_ms`.
+    async fn stale_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<UploadId>>;
+}
+
+/// A manifest to store, already parsed and verified by the core.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    pub repository: RepositoryName,
+    pub digest: Digest,
+    pub media_type: String,
+    pub payload: Vec<u8>,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    /// JSON text of the manifest's annotations, for referrer listings.
+    pub annotations: Option<String>,
+    pub blobs: Vec<Digest>,
+    pub children: Vec<Digest>,
+    pub tag: Option<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Stored,
+    /// Referenced blobs or child manifests the repository does not hold. Nothing was written.
+    MissingReferences(Vec<Digest>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub payload: Vec<u8>,
+}
+
+/// A manifest that names a subject, as the referrers listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+#[async_trait]
+pub trait ImageMeta: Send + Sync {
+    /// Stores a manifest, its references and its tag in one transaction, creating the
+    /// repository if allowed, after checking every reference exists in the repository.
+    async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome>;
+    async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Option<ManifestRecord>>;
+    /// Deletes a manifest and the tags pointing at it; `false` if it was not there.
+    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
+    /// Deletes a tag, keeping its manifest; `false` if it was not there.
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool>;
+    /// Tags in byte order. `NotFound` if the repository does not exist.
+    async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>>;
+    /// Manifests in `repo` whose subject is `subject`, optionally of one artifact type.
+    async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>>;
+}
+
+pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta {}
+impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta> MetaStore for T {}

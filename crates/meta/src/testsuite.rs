@@ -1,0 +1,148 @@
+//! Conformance suite every `MetaStore` implementation runs from its own tests.
+
+use berth_types::{Algorithm, Digest, PageRequest, Reference, RepositoryName, Tag, UploadId};
+
+use crate::{CreateRepo, Error, MetaStore, NewManifest, PutOutcome, UploadSession};
+
+fn repo(s: &str) -> RepositoryName {
+    RepositoryName::parse(s).unwrap()
+}
+fn digest(s: &str) -> Digest {
+    Digest::of(Algorithm::Sha256, s.as_bytes())
+}
+fn page(limit: Option<usize>, after: Option<&str>) -> PageRequest {
+    PageRequest { limit, after: after.map(str::to_owned) }
+}
+
+fn manifest(r: &RepositoryName, body: &str, blobs: Vec<Digest>, tag: Option<&str>) -> NewManifest {
+    NewManifest {
+        repository: r.clone(),
+        digest: digest(body),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        payload: body.as_bytes().to_vec(),
+        artifact_type: None,
+        subject: None,
+        annotations: None,
+        blobs,
+        children: vec![],
+        tag: tag.map(|t| Tag::parse(t).unwrap()),
+    }
+}
+
+/// Runs every check against a fresh, empty store.
+///
+/// # Panics
+/// On the first behaviour that breaks the `MetaStore` contract.
+pub async fn run(store: &dyn MetaStore) {
+    let a = repo("team/app");
+    let b = repo("other");
+
+    // Repositories.
+    assert!(store.create_repository(&a).await.unwrap());
+    assert!(!store.create_repository(&a).await.unwrap());
+    assert!(!store.repository_exists(&b).await.unwrap());
+    for n in ["r1", "r2", "r3"] {
+        store.create_repository(&repo(n)).await.unwrap();
+    }
+    let p = store.list_repositories(&page(Some(2), None)).await.unwrap();
+    assert_eq!(p.items, vec![repo("r1"), repo("r2")]);
+    assert_eq!(p.next.as_deref(), Some("r2"));
+    let p = store.list_repositories(&page(Some(2), Some("r2"))).await.unwrap();
+    assert_eq!(p.items, vec![repo("r3"), a.clone()]);
+    assert_eq!(p.next, None);
+
+    // Blobs are scoped per repository.
+    let d1 = digest("layer1");
+    assert!(matches!(store.link_blob(&b, &d1, 6, CreateRepo::No).await, Err(Error::NotFound)));
+    store.link_blob(&a, &d1, 6, CreateRepo::No).await.unwrap();
+    store.link_blob(&a, &d1, 6, CreateRepo::No).await.unwrap();
+    assert_eq!(store.blob_in_repository(&a, &d1).await.unwrap(), Some(6));
+    assert_eq!(store.blob_in_repository(&b, &d1).await.unwrap(), None);
+    assert!(!store.mount_blob(&b, &a, &digest("nothing"), CreateRepo::IfMissing).await.unwrap());
+    assert!(store.mount_blob(&a, &b, &d1, CreateRepo::IfMissing).await.unwrap());
+    assert_eq!(store.blob_in_repository(&b, &d1).await.unwrap(), Some(6));
+    assert!(store.unlink_blob(&b, &d1).await.unwrap());
+    assert!(!store.unlink_blob(&b, &d1).await.unwrap());
+
+    // Upload sessions.
+    let id = UploadId::generate();
+    let s = UploadSession { id: id.clone(), repository: a.clone(), offset: 0, hash_state: vec![1], created_at: 1 };
+    store.create_upload(&s, CreateRepo::No).await.unwrap();
+    let missing = UploadSession { id: UploadId::generate(), repository: repo("nope"), ..s.clone() };
+    assert!(matches!(store.create_upload(&missing, CreateRepo::No).await, Err(Error::NotFound)));
+    store.advance_upload(&id, 0, 10, &[2]).await.unwrap();
+    assert!(matches!(store.advance_upload(&id, 0, 5, &[3]).await, Err(Error::Conflict(_))));
+    let got = store.get_upload(&id).await.unwrap().unwrap();
+    assert_eq!((got.offset, got.hash_state), (10, vec![2]));
+    assert_eq!(store.stale_uploads(i64::MAX, 10).await.unwrap(), vec![id.clone()]);
+    let d2 = digest("layer2");
+    store.complete_upload(&id, &d2, 10).await.unwrap();
+    assert!(store.get_upload(&id).await.unwrap().is_none());
+    assert_eq!(store.blob_in_repository(&a, &d2).await.unwrap(), Some(10));
+    assert!(!store.delete_upload(&id).await.unwrap());
+
+    // Manifests, references, tags.
+    let m1 = manifest(&a, "m1", vec![d1.clone(), digest("absent")], Some("v1"));
+    assert_eq!(
+        store.put_manifest(&m1, CreateRepo::No).await.unwrap(),
+        PutOutcome::MissingReferences(vec![digest("absent")])
+    );
+    assert!(store.resolve(&a, &Reference::Tag(Tag::parse("v1").unwrap())).await.unwrap().is_none());
+    let m1 = manifest(&a, "m1", vec![d1.clone(), d2.clone()], Some("v1"));
+    assert_eq!(store.put_manifest(&m1, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    assert_eq!(store.put_manifest(&m1, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    let by_tag = store.resolve(&a, &Reference::parse("v1").unwrap()).await.unwrap().unwrap();
+    assert_eq!(by_tag.payload, b"m1");
+    assert_eq!(by_tag.digest, m1.digest);
+    let by_digest = store.resolve(&a, &Reference::Digest(m1.digest.clone())).await.unwrap().unwrap();
+    assert_eq!(by_digest, by_tag);
+    assert!(store.resolve(&b, &Reference::Digest(m1.digest.clone())).await.unwrap().is_none());
+
+    // Retagging moves the tag; an index needs its children.
+    let m2 = manifest(&a, "m2", vec![d1.clone()], Some("v1"));
+    store.put_manifest(&m2, CreateRepo::No).await.unwrap();
+    assert_eq!(store.resolve(&a, &Reference::parse("v1").unwrap()).await.unwrap().unwrap().payload, b"m2");
+    let mut idx = manifest(&a, "idx", vec![], Some("multi"));
+    idx.children = vec![m1.digest.clone(), digest("nochild")];
+    assert_eq!(
+        store.put_manifest(&idx, CreateRepo::No).await.unwrap(),
+        PutOutcome::MissingReferences(vec![digest("nochild")])
+    );
+    idx.children = vec![m1.digest.clone(), m2.digest.clone()];
+    assert_eq!(store.put_manifest(&idx, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+
+    // Referrers.
+    let mut sig = manifest(&a, "sig", vec![d1.clone()], None);
+    sig.subject = Some(m1.digest.clone());
+    sig.artifact_type = Some("application/x.sig".into());
+    sig.annotations = Some(r#"{"k":"v"}"#.into());
+    store.put_manifest(&sig, CreateRepo::No).await.unwrap();
+    let refs = store.referrers(&a, &m1.digest, None).await.unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].digest, sig.digest);
+    assert_eq!(refs[0].size, 3);
+    assert_eq!(refs[0].annotations.as_deref(), Some(r#"{"k":"v"}"#));
+    assert!(store.referrers(&a, &m1.digest, Some("other")).await.unwrap().is_empty());
+    assert_eq!(store.referrers(&a, &m1.digest, Some("application/x.sig")).await.unwrap().len(), 1);
+
+    // Tag listing and deletion.
+    for t in ["b", "a", "c"] {
+        store.put_manifest(&manifest(&a, "m1", vec![d1.clone(), d2.clone()], Some(t)), CreateRepo::No).await.unwrap();
+    }
+    let tags = store.list_tags(&a, &page(None, None)).await.unwrap();
+    let names: Vec<&str> = tags.items.iter().map(Tag::as_str).collect();
+    assert_eq!(names, ["a", "b", "c", "multi", "v1"]);
+    let p = store.list_tags(&a, &page(Some(2), Some("b"))).await.unwrap();
+    assert_eq!(p.items.iter().map(Tag::as_str).collect::<Vec<_>>(), ["c", "multi"]);
+    assert_eq!(p.next.as_deref(), Some("multi"));
+    assert!(matches!(store.list_tags(&repo("nope"), &page(None, None)).await, Err(Error::NotFound)));
+    assert!(store.delete_tag(&a, &Tag::parse("a").unwrap()).await.unwrap());
+    assert!(!store.delete_tag(&a, &Tag::parse("a").unwrap()).await.unwrap());
+    assert!(store.resolve(&a, &Reference::Digest(m1.digest.clone())).await.unwrap().is_some());
+    assert!(store.delete_manifest(&a, &m1.digest).await.unwrap());
+    assert!(!store.delete_manifest(&a, &m1.digest).await.unwrap());
+    assert!(store.resolve(&a, &Reference::parse("b").unwrap()).await.unwrap().is_none());
+    let names: Vec<String> =
+        store.list_tags(&a, &page(None, None)).await.unwrap().items.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["multi", "v1"]);
+}

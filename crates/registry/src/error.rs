@@ -1,0 +1,75 @@
+use berth_types::{Digest, RepositoryName};
+
+use crate::authz::Action;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong, in the registry's own terms. Every front door maps each variant
+/// exhaustively to its wire format.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid repository name: {0}")]
+    NameInvalid(String),
+    #[error("invalid tag: {0}")]
+    TagInvalid(String),
+    #[error("invalid digest: {0}")]
+    DigestInvalid(String),
+    #[error("repository {0} does not exist")]
+    RepositoryNotFound(RepositoryName),
+    #[error("manifest {reference} is not in repository {repository}")]
+    ImageNotFound { repository: RepositoryName, reference: String },
+    #[error("blob {0} is not in this repository")]
+    BlobNotFound(Digest),
+    #[error("manifest references blobs or manifests the repository does not hold: {}", join(.0))]
+    ManifestBlobUnknown(Vec<Digest>),
+    #[error("invalid manifest: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest is larger than the limit of {0} bytes")]
+    ManifestTooLarge(usize),
+    #[error("upload session not found")]
+    UploadNotFound,
+    #[error("upload holds {offset} bytes; a chunk must start there")]
+    UploadRangeInvalid { offset: u64 },
+    #[error("range not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("upload size does not match: {0}")]
+    SizeInvalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not authorized to perform {action} on {resource}")]
+    AccessDenied { action: Action, resource: String },
+    #[error("request body failed: {0}")]
+    BodyFailed(#[source] BoxError),
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+fn join(ds: &[Digest]) -> String {
+    ds.iter().map(Digest::as_str).collect::<Vec<_>>().join(", ")
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<berth_meta::Error> for Error {
+    fn from(e: berth_meta::Error) -> Self {
+        match e {
+            berth_meta::Error::NotFound | berth_meta::Error::Conflict(_) | berth_meta::Error::Backend(_) => {
+                Error::Internal(Box::new(e))
+            }
+        }
+    }
+}
+
+impl From<berth_blobstore::Error> for Error {
+    fn from(e: berth_blobstore::Error) -> Self {
+        match e {
+            berth_blobstore::Error::Body(b) => Error::BodyFailed(b),
+            berth_blobstore::Error::NotFound
+            | berth_blobstore::Error::InvalidRange
+            | berth_blobstore::Error::UploadOffset { .. }
+            | berth_blobstore::Error::Backend(_) => Error::Internal(Box::new(e)),
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! The registry core: every rule of the registry, written once, behind every front door.
+//!
+//! Front doors parse wire input into `berth_types` values, call one method here with the
+//! `Caller`, and format the result. Each method authorizes first, then touches storage.
+
+pub mod authz;
+mod error;
+
+use std::sync::{Arc, Mutex};
+
+use berth_blobstore::{BlobRead, BlobStore, ByteRange, ByteStream};
+use berth_meta::{CreateRepo, ManifestRecord, MetaStore, NewManifest, PutOutcome, Referrer, UploadSession};
+use berth_types::{
+    Algorithm, Digest, Hasher, Page, PageRequest, ParsedManifest, Reference, RepositoryName, Tag, UploadId, now_ms,
+};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+pub use authz::{Action, Authorizer, Caller};
+pub use error::{BoxError, Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Whether a push may create the repository it names.
+    pub create_on_push: bool,
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: usize,
+    /// How long an idle upload session, or upload bytes without a session, are kept.
+    pub upload_expiry_ms: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { create_on_push: true, max_manifest_bytes: 4 * 1024 * 1024, upload_expiry_ms: 24 * 3600 * 1000 }
+    }
+}
+
+/// Where an upload stands: its id and how many bytes it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub id: UploadId,
+    pub offset: u64,
+}
+
+/// A stored manifest after a successful put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+pub struct Registry {
+    blobs: Arc<dyn BlobStore>,
+    meta: Arc<dyn MetaStore>,
+    authz: Authorizer,
+    opts: Options,
+}
+
+/// Wraps a body so that every chunk is hashed and counted on its way to the blob store.
+fn hashing(body: ByteStream, hasher: Hasher) -> (ByteStream, Arc<Mutex<(Hasher, u64)>>) {
+    let state = Arc::new(Mutex::new((hasher, 0u64)));
+    let tap = Arc::clone(&state);
+    let body = body
+        .map(move |item| {
+            if let Ok(chunk) = &item {
+                let mut g = tap.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                g.0.update(chunk);
+                g.1 += chunk.len() as u64;
+            }
+            item
+        })
+        .boxed();
+    (body, state)
+}
+
+fn take(state: Arc<Mutex<(Hasher, u64)>>) -> (Hasher, u64) {
+    match Arc::try_unwrap(state) {
+        Ok(m) => m.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner),
+        Err(shared) => shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+    }
+}
+
+impl Registry {
+    #[must_use]
+    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, authz: Authorizer, opts: Options) -> Self {
+        Registry { blobs, meta, authz, opts }
+    }
+
+    fn create(&self) -> CreateRepo {
+        if self.opts.create_on_push { CreateRepo::IfMissing } else { CreateRepo::No }
+    }
+
+    /// Maps "the repository is missing" from a store write into the domain error.
+    fn missing_repo(repo: &RepositoryName) -> impl FnOnce(berth_meta::Error) -> Error + '_ {
+        move |e| match e {
+            berth_meta::Error::NotFound => Error::RepositoryNotFound(repo.clone()),
+            other => other.into(),
+        }
+    }
+
+    /// The API root: succeeds for any caller allowed to use the registry at all.
+    ///
+    /// # Errors
+    /// `Unauthenticated` when the caller may not use the registry.
+    pub fn check_access(&self, caller: &Caller) -> Result<()> {
+        self.authz.check(caller, Action::DescribeRepositories, None)
+    }
+
+    // ---- blobs ----
+
+    /// Size of a blob the repository holds.
+    ///
+    /// # Errors
+    /// `BlobNotFound` when the repository does not hold it.
+    pub async fn blob_stat(&self, caller: &Caller, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
+        self.authz.check(caller, Action::BatchCheckLayerAvailability, Some(repo))?;
+        self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))
+    }
+
+    /// Streams a blob, or an inclusive range of it.
+    ///
+    /// # Errors
+    /// `BlobNotFound`, or `RangeNotSatisfiable` for a range outside the blob.
+    pub async fn blob_read(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead> {
+        self.authz.check(caller, Action::GetDownloadUrlForLayer, Some(repo))?;
+        let size =
+            self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
+        match self.blobs.read(digest, range).await {
+            Ok(r) => Ok(r),
+            Err(berth_blobstore::Error::InvalidRange) => Err(Error::RangeNotSatisfiable { size }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a blob from a repository (its bytes go when nothing references them).
+    ///
+    /// # Errors
+    /// `BlobNotFound` when the repository does not hold it.
+    pub async fn blob_delete(&self, caller: &Caller, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        self.authz.check(caller, Action::BatchDeleteImage, Some(repo))?;
+        if self.meta.unlink_blob(repo, digest).await? { Ok(()) } else { Err(Error::BlobNotFound(digest.clone())) }
+    }
+
+    /// Links a blob held by `from` into `to`. `None` when `from` does not hold it (or may not be
+    /// read), in which case the client falls back to uploading.
+    ///
+    /// # Errors
+    /// Authorization or storage failures.
+    pub async fn blob_mount(
+        &self,
+        caller: &Caller,
+        to: &RepositoryName,
+        from: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<Digest>> {
+        self.authz.check(caller, Action::CompleteLayerUpload, Some(to))?;
+        if self.authz.check(caller, Action::GetDownloadUrlForLayer, Some(from)).is_err() {
+            return Ok(None);
+        }
+        let mounted = self.meta.mount_blob(from, to, digest, self.create()).await.map_err(Self::missing_repo(to))?;
+        Ok(mounted.then(|| digest.clone()))
+    }
+
+    // ---- uploads ----
+
+    /// Opens an upload session.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound` when the repository is missing and may not be created.
+    pub async fn upload_start(&self, caller: &Caller, repo: &RepositoryName) -> Result<UploadStatus> {
+        self.authz.check(caller, Action::InitiateLayerUpload, Some(repo))?;
+        let now = now_ms();
+        let session = UploadSession {
+            id: UploadId::generate(),
+            repository: repo.clone(),
+            offset: 0,
+            hash_state: Hasher::new(Algorithm::Sha256).save(),
+            created_at: now,
+        };
+        self.meta.create_upload(&session, self.create()).await.map_err(Self::missing_repo(repo))?;
+        Ok(UploadStatus { id: session.id, offset: 0 })
+    }
+
+    /// Stores a whole blob from one request body (`POST ?digest=`), verifying its digest while
+    /// streaming. Nothing is visible unless the digest matches.
+    ///
+    /// # Errors
+    /// `DigestInvalid` on mismatch, `SizeInvalid` when `expected_len` is given and differs.
+    pub async fn upload_monolithic(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        digest: &Digest,
+        expected_len: Option<u64>,
+        body: ByteStream,
+    ) -> Result<Digest> {
+        self.authz.check(caller, Action::InitiateLayerUpload, Some(repo))?;
+        self.authz.check(caller, Action::CompleteLayerUpload, Some(repo))?;
+        if !self.opts.create_on_push && !self.meta.repository_exists(repo).await? {
+            return Err(Error::RepositoryNotFound(repo.clone()));
+        }
+        let id = UploadId::generate();
+        let (body, state) = hashing(body, Hasher::new(digest.algorithm()));
+        let written = self.blobs.upload_append(&id, 0, body).await;
+        let (hasher, _) = take(state);
+        let result = async {
+            let len = written?;
+            check_len(expected_len, len)?;
+            verify(&hasher.finish(), digest)?;
+            let size = self.blobs.upload_commit(&id, digest).await?;
+            self.meta.link_blob(repo, digest, size, self.create()).await.map_err(Self::missing_repo(repo))?;
+            Ok(digest.clone())
+        }
+        .await;
+        if result.is_err() {
+            self.discard_bytes(&id).await;
+        }
+        result
+    }
+
+    async fn discard_bytes(&self, id: &UploadId) {
+        if let Err(e) = self.blobs.upload_abort(id).await {
+            tracing::warn!(upload = %id, error = %e, "could not remove upload bytes; the sweeper will");
+        }
+    }
+
+    async fn session(&self, repo: &RepositoryName, id: &UploadId) -> Result<UploadSession> {
+        match self.meta.get_upload(id).await? {
+            Some(s) if &s.repository == repo => Ok(s),
+            _ => Err(Error::UploadNotFound),
+        }
+    }
+
+    /// Appends to a session at its current offset (`start`, when the client gives one, must
+    /// equal it) and records the new offset and hash state.
+    async fn append(&self, s: &UploadSession, start: Option<u64>, body: ByteStream) -> Result<(u64, Hasher)> {
+        if let Some(start) = start
+            && start != s.offset
+        {
+            return Err(Error::UploadRangeInvalid { offset: s.offset });
+        }
+        let hasher = Hasher::restore(&s.hash_state).ok_or_else(|| Error::Internal("damaged upload state".into()))?;
+        let (body, state) = hashing(body, hasher);
+        let len = match self.blobs.upload_append(&s.id, s.offset, body).await {
+            Ok(len) => len,
+            Err(berth_blobstore::Error::UploadOffset { .. } | berth_blobstore::Error::NotFound) => {
+                return Err(Error::UploadNotFound);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (hasher, counted) = take(state);
+        if len != s.offset + counted {
+            return Err(Error::Internal("upload length disagrees with bytes received".into()));
+        }
+        match self.meta.advance_upload(&s.id, s.offset, len, &hasher.save()).await {
+            Ok(()) => Ok((len, hasher)),
+            Err(berth_meta::Error::Conflict(_)) => Err(Error::UploadRangeInvalid { offset: s.offset }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Appends a chunk (`PATCH`). `start`, when given, must equal the session's offset.
+    ///
+    /// # Errors
+    /// `UploadNotFound`, `UploadRangeInvalid`, or `BodyFailed` (nothing of the chunk is kept).
+    pub async fn upload_append(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        id: &UploadId,
+        start: Option<u64>,
+        body: ByteStream,
+    ) -> Result<UploadStatus> {
+        self.authz.check(caller, Action::UploadLayerPart, Some(repo))?;
+        let s = self.session(repo, id).await?;
+        let (offset, _) = self.append(&s, start, body).await?;
+        Ok(UploadStatus { id: id.clone(), offset })
+    }
+
+    /// Where an upload stands.
+    ///
+    /// # Errors
+    /// `UploadNotFound`.
+    pub async fn upload_status(&self, caller: &Caller, repo: &RepositoryName, id: &UploadId) -> Result<UploadStatus> {
+        self.authz.check(caller, Action::UploadLayerPart, Some(repo))?;
+        let s = self.session(repo, id).await?;
+        Ok(UploadStatus { id: s.id, offset: s.offset })
+    }
+
+    /// Completes an upload (`PUT ?digest=`), with an optional last chunk. On a digest mismatch
+    /// the session and its bytes are dropped and nothing becomes visible.
+    ///
+    /// # Errors
+    /// `UploadNotFound`, `DigestInvalid`, `BodyFailed`.
+    pub async fn upload_complete(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Option<ByteStream>,
+    ) -> Result<Digest> {
+        self.authz.check(caller, Action::CompleteLayerUpload, Some(repo))?;
+        let s = self.session(repo, id).await?;
+        let hasher = match last_chunk {
+            Some(body) => self.append(&s, None, body).await?.1,
+            None => Hasher::restore(&s.hash_state).ok_or_else(|| Error::Internal("damaged upload state".into()))?,
+        };
+        let actual = if hasher.algorithm() == digest.algorithm() {
+            hasher.finish()
+        } else {
+            // The session hashed with another algorithm: hash the stored bytes again.
+            let mut h = Hasher::new(digest.algorithm());
+            let mut bytes = self.blobs.upload_read(id).await?;
+            while let Some(chunk) = bytes.next().await {
+                h.update(&chunk.map_err(Error::Internal)?);
+            }
+            h.finish()
+        };
+        if let Err(e) = verify(&actual, digest) {
+            self.meta.delete_upload(id).await?;
+            self.discard_bytes(id).await;
+            return Err(e);
+        }
+        let size = self.blobs.upload_commit(id, digest).await?;
+        match self.meta.complete_upload(id, digest, size).await {
+            Ok(()) => Ok(digest.clone()),
+            // Completed concurrently by a retry of the same request: the blob is linked.
+            Err(berth_meta::Error::NotFound) => Err(Error::UploadNotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Cancels an upload and drops its bytes.
+    ///
+    /// # Errors
+    /// `UploadNotFound`.
+    pub async fn upload_cancel(&self, caller: &Caller, repo: &RepositoryName, id: &UploadId) -> Result<()> {
+        self.authz.check(caller, Action::UploadLayerPart, Some(repo))?;
+        self.session(repo, id).await?;
+        if !self.meta.delete_upload(id).await? {
+            return Err(Error::UploadNotFound);
+        }
+        self.discard_bytes(id).await;
+        Ok(())
+    }
+
+    /// Removes sessions idle past the expiry and upload bytes whose session is gone. Returns how
+    /// many uploads it removed. Safe while uploads run: only bytes untouched for the whole
+    /// expiry period and without a live session are removed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn sweep_uploads(&self) -> Result<usize> {
+        let cutoff = now_ms() - self.opts.upload_expiry_ms;
+        let mut removed = 0;
+        loop {
+            let stale = self.meta.stale_uploads(cutoff, 100).await?;
+            if stale.is_empty() {
+                break;
+            }
+            for id in stale {
+                self.meta.delete_upload(&id).await?;
+                self.discard_bytes(&id).await;
+                removed += 1;
+            }
+        }
+        for (id, modified) in self.blobs.uploads().await? {
+            if modified < cutoff && self.meta.get_upload(&id).await?.is_none() {
+                self.discard_bytes(&id).await;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    // ---- manifests ----
+
+    /// A manifest by tag or digest.
+    ///
+    /// # Errors
+    /// `ImageNotFound`.
+    pub async fn manifest_get(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<ManifestRecord> {
+        self.authz.check(caller, Action::BatchGetImage, Some(repo))?;
+        self.meta
+            .resolve(repo, reference)
+            .await?
+            .ok_or_else(|| Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() })
+    }
+
+    /// Stores a manifest under a tag or its digest, after checking it parses, matches the digest
+    /// it is put under, and references only what the repository holds.
+    ///
+    /// # Errors
+    /// `ManifestInvalid`, `ManifestTooLarge`, `DigestInvalid`, `ManifestBlobUnknown`.
+    pub async fn manifest_put(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: ByteStream,
+    ) -> Result<PutManifest> {
+        self.authz.check(caller, Action::PutImage, Some(repo))?;
+        let payload = collect_limited(body, self.opts.max_manifest_bytes).await?;
+        let (digest, tag) = match reference {
+            Reference::Digest(d) => {
+                let actual = Digest::of(d.algorithm(), &payload);
+                verify(&actual, d)?;
+                (actual, None)
+            }
+            Reference::Tag(t) => (Digest::of(Algorithm::Sha256, &payload), Some(t.clone())),
+        };
+        let parsed =
+            ParsedManifest::parse(content_type, &payload).map_err(|e| Error::ManifestInvalid(e.to_string()))?;
+        let m = NewManifest {
+            repository: repo.clone(),
+            digest: digest.clone(),
+            media_type: parsed.media_type,
+            payload: payload.to_vec(),
+            artifact_type: parsed.artifact_type,
+            subject: parsed.subject.clone(),
+            annotations: parsed.annotations.map(|a| serde_json::Value::Object(a).to_string()),
+            blobs: parsed.blobs,
+            children: parsed.children,
+            tag,
+        };
+        match self.meta.put_manifest(&m, self.create()).await.map_err(Self::missing_repo(repo))? {
+            PutOutcome::Stored => Ok(PutManifest { digest, subject: parsed.subject }),
+            PutOutcome::MissingReferences(missing) => Err(Error::ManifestBlobUnknown(missing)),
+        }
+    }
+
+    /// Deletes a manifest by digest (with its tags), or just a tag.
+    ///
+    /// # Errors
+    /// `ImageNotFound`.
+    pub async fn manifest_delete(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<()> {
+        self.authz.check(caller, Action::BatchDeleteImage, Some(repo))?;
+        let deleted = match reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() })
+        }
+    }
+
+    /// Tags of a repository, in byte order.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`.
+    pub async fn tags(&self, caller: &Caller, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {
+        self.authz.check(caller, Action::ListImages, Some(repo))?;
+        self.meta.list_tags(repo, page).await.map_err(Self::missing_repo(repo))
+    }
+
+    /// Repository names, in byte order.
+    ///
+    /// # Errors
+    /// Authorization or storage failures.
+    pub async fn catalog(&self, caller: &Caller, page: &PageRequest) -> Result<Page<RepositoryName>> {
+        self.authz.check(caller, Action::DescribeRepositories, None)?;
+        Ok(self.meta.list_repositories(page).await?)
+    }
+
+    /// Manifests whose subject is `subject`, optionally of one artifact type.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`.
+    pub async fn referrers(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        self.authz.check(caller, Action::BatchGetImage, Some(repo))?;
+        if !self.meta.repository_exists(repo).await? {
+            return Err(Error::RepositoryNotFound(repo.clone()));
+        }
+        Ok(self.meta.referrers(repo, subject, artifact_type).await?)
+    }
+}
+
+fn verify(actual: &Digest, expected: &Digest) -> Result<()> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::DigestInvalid(format!("content digest is {actual}, not {expected}")))
+    }
+}
+
+fn check_len(expected: Option<u64>, actual: u64) -> Result<()> {
+    match expected {
+        Some(n) if n != actual => Err(Error::SizeInvalid(format!("received {actual} bytes, expected {n}"))),
+        _ => Ok(()),
+    }
+}
+
+async fn collect_limited(mut body: ByteStream, limit: usize) -> Result<Bytes> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(Error::BodyFailed)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(Error::ManifestTooLarge(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,112 @@
+//! Configuration: defaults, then a TOML file, then `BERTH_*` environment variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory: blobs, uploads and the metadata database.
+    pub data: PathBuf,
+    /// Serve without authentication.
+    pub anonymous: bool,
+    /// Whether a push may create the repository it names.
+    pub create_on_push: bool,
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: usize,
+    /// Idle upload sessions older than this are removed, in seconds.
+    pub upload_expiry_secs: u64,
+    /// How often abandoned uploads are swept, in seconds.
+    pub sweep_interval_secs: u64,
+    /// Log filter (`RUST_LOG` syntax), overridden by `RUST_LOG`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            data: PathBuf::from("./berth-data"),
+            anonymous: false,
+            create_on_push: true,
+            max_manifest_bytes: 4 * 1024 * 1024,
+            upload_expiry_secs: 24 * 3600,
+            sweep_interval_secs: 600,
+            log: "info".into(),
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "listen",
+    "data",
+    "anonymous",
+    "create_on_push",
+    "max_manifest_bytes",
+    "upload_expiry_secs",
+    "sweep_interval_secs",
+    "log",
+];
+
+/// Flags given on the command line, which win over every other layer.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<bool>,
+}
+
+impl Config {
+    /// Loads the layers in order.
+    ///
+    /// # Errors
+    /// When a layer holds an unknown key or a value of the wrong type.
+    pub fn load(file: Option<&Path>, env: Env, flags: &Overrides) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig.merge(env.filter(|k| KEYS.iter().any(|known| k.as_str().eq_ignore_ascii_case(known))))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("berth.toml", "listen = \"127.0.0.1:6000\"\ndata = \"/from/toml\"\nlog = \"debug\"")?;
+            jail.set_env("BERTH_DATA", "/from/env");
+            jail.set_env("BERTH_ADMIN_ACCESS_KEY_ID", "ignored-here");
+            let flags = Overrides { anonymous: Some(true), ..Overrides::default() };
+            let c = Config::load(Some(Path::new("berth.toml")), Env::prefixed("BERTH_"), &flags)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 6000);
+            assert_eq!(c.data, PathBuf::from("/from/env"));
+            assert!(c.anonymous);
+            assert_eq!(c.log, "debug");
+            let flags = Overrides { data: Some("/from/flag".into()), ..Overrides::default() };
+            let c = Config::load(Some(Path::new("berth.toml")), Env::prefixed("BERTH_"), &flags)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.data, PathBuf::from("/from/flag"));
+            jail.create_file("bad.toml", "listne = \"x\"")?;
+            assert!(Config::load(Some(Path::new("bad.toml")), Env::prefixed("BERTH_"), &flags).is_err());
+            Ok(())
+        });
+    }
+}

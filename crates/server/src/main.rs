@@ -1,0 +1,127 @@
+//! `berth`: the composition root. The only place that names concrete backends.
+
+mod config;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use berth_blobstore_fs::FsBlobStore;
+use berth_meta_sqlite::SqliteMeta;
+use berth_registry::{Authorizer, Options, Registry};
+use clap::{Parser, Subcommand};
+use figment::providers::Env;
+
+use crate::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "A container registry with the Amazon ECR API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:5000].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory [default: ./berth-data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Serve without authentication (every caller may pull and push).
+        #[arg(long)]
+        anonymous: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { listen, data, config, anonymous } => {
+            let flags = Overrides { listen, data, anonymous: anonymous.then_some(true) };
+            let cfg = Config::load(config.as_deref(), Env::prefixed("BERTH_"), &flags)
+                .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log))
+        .context("log filter")?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing::info!(config = ?cfg, "starting");
+
+    std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating {}", cfg.data.display()))?;
+    let blobs = FsBlobStore::open(&cfg.data).context("opening blob store")?;
+    let meta = SqliteMeta::open(&cfg.data.join("meta.db")).await.context("opening metadata database")?;
+    let meta = Arc::new(meta);
+    let opts = Options {
+        create_on_push: cfg.create_on_push,
+        max_manifest_bytes: cfg.max_manifest_bytes,
+        upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+    };
+    if !cfg.anonymous {
+        tracing::warn!(
+            "anonymous access is off and no credentials exist yet: every request will be refused (use --anonymous)"
+        );
+    }
+    let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), Authorizer::new(cfg.anonymous), opts));
+
+    let sweeper = {
+        let registry = Arc::clone(&registry);
+        let every = Duration::from_secs(cfg.sweep_interval_secs.max(1));
+        tokio::spawn(async move {
+            loop {
+                match registry.sweep_uploads().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "swept abandoned uploads"),
+                    Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
+
+    let app = berth_api_oci::router(registry);
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tracing::info!(%addr, "listening");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "berth: listening on http://{addr}")?;
+        out.flush()?;
+    }
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    sweeper.abort();
+    meta.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
