@@ -8,6 +8,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod writer;
+
 use async_trait::async_trait;
 use berth_meta::{
     BlobIndex, CreateRepo, Error, ImageMeta, ManifestRecord, NewManifest, PutOutcome, Referrer, RepoMeta, Result,
@@ -17,11 +19,18 @@ use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, Upl
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection};
 
+/// Most sessions without bytes held in memory at once.
+const MAX_FRESH_SESSIONS: usize = 100_000;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
 
 pub struct SqliteMeta {
-    writer: SqlitePool,
+    /// Sessions without bytes, kept in memory until their first append or completion: a crash
+    /// only makes their clients start over, and a push skips one database write.
+    fresh: std::sync::Mutex<std::collections::HashMap<UploadId, (UploadSession, CreateRepo)>>,
+    writer_pool: SqlitePool,
+    writer: writer::Writer,
     reader: SqlitePool,
 }
 
@@ -66,12 +75,21 @@ impl SqliteMeta {
         migrate(&writer).await?;
         let reader =
             SqlitePoolOptions::new().max_connections(4).connect_with(base.read_only(true)).await.map_err(backend)?;
-        Ok(SqliteMeta { writer, reader })
+        Ok(SqliteMeta {
+            fresh: Default::default(),
+            writer: writer::Writer::start(writer.clone()),
+            writer_pool: writer,
+            reader,
+        })
+    }
+
+    fn fresh(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UploadId, (UploadSession, CreateRepo)>> {
+        self.fresh.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub async fn close(&self) {
         self.reader.close().await;
-        self.writer.close().await;
+        self.writer_pool.close().await;
     }
 }
 
@@ -159,13 +177,22 @@ fn sql_limit(limit: Option<usize>) -> i64 {
 #[async_trait]
 impl RepoMeta for SqliteMeta {
     async fn create_repository(&self, name: &RepositoryName) -> Result<bool> {
-        let r = sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(name.as_str())
-            .bind(now_ms())
-            .execute(&self.writer)
+        let name = name.clone();
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(name.as_str())
+                    .bind(now_ms())
+                    .execute(c)
+                    .await
+                    .map_err(backend)?;
+                    Ok(r.rows_affected() == 1)
+                })
+            })
             .await
-            .map_err(backend)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn repository_exists(&self, name: &RepositoryName) -> Result<bool> {
@@ -204,10 +231,15 @@ impl BlobIndex for SqliteMeta {
     }
 
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64, create: CreateRepo) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let id = ensure_repo(&mut tx, repo, create).await?;
-        link(&mut tx, id, digest, size).await?;
-        tx.commit().await.map_err(backend)
+        let (repo, digest) = (repo.clone(), digest.clone());
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let id = ensure_repo(c, &repo, create).await?;
+                    link(c, id, &digest, size).await
+                })
+            })
+            .await
     }
 
     async fn mount_blob(
@@ -217,66 +249,74 @@ impl BlobIndex for SqliteMeta {
         digest: &Digest,
         create: CreateRepo,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let size: Option<i64> = sqlx::query(
-            "SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-             JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?",
-        )
-        .bind(from.as_str())
-        .bind(digest.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?
-        .map(|r| r.get(0));
-        let Some(size) = size else { return Ok(false) };
-        let id = ensure_repo(&mut tx, to, create).await?;
-        link(&mut tx, id, digest, to_u64(size)).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
+        let (from, to, digest) = (from.clone(), to.clone(), digest.clone());
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let size: Option<i64> = sqlx::query(
+                        "SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                         JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?",
+                    )
+                    .bind(from.as_str())
+                    .bind(digest.as_str())
+                    .fetch_optional(&mut *c)
+                    .await
+                    .map_err(backend)?
+                    .map(|r| r.get(0));
+                    let Some(size) = size else { return Ok(false) };
+                    let id = ensure_repo(c, &to, create).await?;
+                    link(c, id, &digest, to_u64(size)).await?;
+                    Ok(true)
+                })
+            })
+            .await
     }
 
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM repository_blobs WHERE digest = ?
-             AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(digest.as_str())
-        .bind(repo.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(r.rows_affected() > 0)
+        let (repo, digest) = (repo.clone(), digest.clone());
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "DELETE FROM repository_blobs WHERE digest = ?
+                         AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+                    )
+                    .bind(digest.as_str())
+                    .bind(repo.as_str())
+                    .execute(c)
+                    .await
+                    .map_err(backend)?;
+                    Ok(r.rows_affected() > 0)
+                })
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl UploadMeta for SqliteMeta {
     async fn create_upload(&self, s: &UploadSession, create: CreateRepo) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let id = ensure_repo(&mut tx, &s.repository, create).await?;
-        sqlx::query(
-            r#"INSERT INTO uploads (id, repository_id, "offset", hash_state, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?)"#,
-        )
-        .bind(s.id.as_str())
-        .bind(id)
-        .bind(to_i64(s.offset))
-        .bind(&s.hash_state)
-        .bind(s.created_at)
-        .bind(s.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        if create == CreateRepo::No && !self.repository_exists(&s.repository).await? {
+            return Err(Error::NotFound);
+        }
+        let mut fresh = self.fresh();
+        if fresh.len() >= MAX_FRESH_SESSIONS {
+            return Err(Error::Conflict("too many upload sessions in progress".into()));
+        }
+        fresh.insert(s.id.clone(), (s.clone(), create));
+        Ok(())
     }
 
     async fn get_upload(&self, id: &UploadId) -> Result<Option<UploadSession>> {
+        if let Some((s, _)) = self.fresh().get(id) {
+            return Ok(Some(s.clone()));
+        }
         let row = sqlx::query(
             r#"SELECT r.name, u."offset", u.hash_state, u.created_at FROM uploads u
                JOIN repositories r ON r.id = u.repository_id WHERE u.id = ?"#,
         )
         .bind(id.as_str())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
         row.map(|r| {
@@ -292,44 +332,116 @@ impl UploadMeta for SqliteMeta {
     }
 
     async fn advance_upload(&self, id: &UploadId, from: u64, to: u64, hash_state: &[u8]) -> Result<()> {
-        let r = sqlx::query(
-            r#"UPDATE uploads SET "offset" = ?, hash_state = ?, updated_at = ? WHERE id = ? AND "offset" = ?"#,
-        )
-        .bind(to_i64(to))
-        .bind(hash_state)
-        .bind(now_ms())
-        .bind(id.as_str())
-        .bind(to_i64(from))
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        if r.rows_affected() == 1 { Ok(()) } else { Err(Error::Conflict("upload moved concurrently".into())) }
+        let fresh = if from == 0 { self.fresh().remove(id) } else { None };
+        if let Some((mut s, create)) = fresh {
+            s.offset = to;
+            s.hash_state = hash_state.to_vec();
+            return self
+                .writer
+                .write(move |c: &mut SqliteConnection| {
+                    Box::pin(async move {
+                        let id = ensure_repo(c, &s.repository, create).await?;
+                        sqlx::query(
+                            r#"INSERT INTO uploads (id, repository_id, "offset", hash_state, created_at, updated_at)
+                               VALUES (?, ?, ?, ?, ?, ?)"#,
+                        )
+                        .bind(s.id.as_str())
+                        .bind(id)
+                        .bind(to_i64(s.offset))
+                        .bind(&s.hash_state)
+                        .bind(s.created_at)
+                        .bind(now_ms())
+                        .execute(c)
+                        .await
+                        .map_err(backend)?;
+                        Ok(())
+                    })
+                })
+                .await;
+        }
+        let (id, hash_state) = (id.clone(), hash_state.to_vec());
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        r#"UPDATE uploads SET "offset" = ?, hash_state = ?, updated_at = ? WHERE id = ? AND "offset" = ?"#,
+                    )
+                    .bind(to_i64(to))
+                    .bind(hash_state)
+                    .bind(now_ms())
+                    .bind(id.as_str())
+                    .bind(to_i64(from))
+                    .execute(c)
+                    .await
+                    .map_err(backend)?;
+                    if r.rows_affected() == 1 {
+                        Ok(())
+                    } else {
+                        Err(Error::Conflict("upload moved concurrently".into()))
+                    }
+                })
+            })
+            .await
     }
 
     async fn complete_upload(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let repo: i64 = sqlx::query("SELECT repository_id FROM uploads WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
+        let fresh = self.fresh().remove(id);
+        if let Some((s, create)) = fresh {
+            let digest = digest.clone();
+            return self
+                .writer
+                .write(move |c: &mut SqliteConnection| {
+                    Box::pin(async move {
+                        let repo = ensure_repo(c, &s.repository, create).await?;
+                        link(c, repo, &digest, size).await
+                    })
+                })
+                .await;
+        }
+        let (id, digest) = (id.clone(), digest.clone());
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let repo: i64 = sqlx::query("SELECT repository_id FROM uploads WHERE id = ?")
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *c)
+                        .await
+                        .map_err(backend)?
+                        .ok_or(Error::NotFound)?
+                        .get(0);
+                    link(c, repo, &digest, size).await?;
+                    sqlx::query("DELETE FROM uploads WHERE id = ?")
+                        .bind(id.as_str())
+                        .execute(c)
+                        .await
+                        .map_err(backend)?;
+                    Ok(())
+                })
+            })
             .await
-            .map_err(backend)?
-            .ok_or(Error::NotFound)?
-            .get(0);
-        link(&mut tx, repo, digest, size).await?;
-        sqlx::query("DELETE FROM uploads WHERE id = ?").bind(id.as_str()).execute(&mut *tx).await.map_err(backend)?;
-        tx.commit().await.map_err(backend)
     }
 
     async fn delete_upload(&self, id: &UploadId) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM uploads WHERE id = ?")
-            .bind(id.as_str())
-            .execute(&self.writer)
+        if self.fresh().remove(id).is_some() {
+            return Ok(true);
+        }
+        let id = id.clone();
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let r = sqlx::query("DELETE FROM uploads WHERE id = ?")
+                        .bind(id.as_str())
+                        .execute(c)
+                        .await
+                        .map_err(backend)?;
+                    Ok(r.rows_affected() > 0)
+                })
+            })
             .await
-            .map_err(backend)?;
-        Ok(r.rows_affected() > 0)
     }
 
     async fn stale_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<UploadId>> {
+        self.fresh().retain(|_, (s, _)| s.created_at >= before_ms);
         let rows = sqlx::query("SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
             .bind(before_ms)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -343,75 +455,10 @@ impl UploadMeta for SqliteMeta {
 #[async_trait]
 impl ImageMeta for SqliteMeta {
     async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let repo = ensure_repo(&mut tx, &m.repository, create).await?;
-        let mut missing = Vec::new();
-        for (targets, sql) in [
-            (&m.blobs, "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?"),
-            (&m.children, "SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?"),
-        ] {
-            for d in targets {
-                let found =
-                    sqlx::query(sql).bind(repo).bind(d.as_str()).fetch_optional(&mut *tx).await.map_err(backend)?;
-                if found.is_none() {
-                    missing.push(d.clone());
-                }
-            }
-        }
-        if !missing.is_empty() {
-            return Ok(PutOutcome::MissingReferences(missing));
-        }
-        let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, annotations, size, payload, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
-        )
-        .bind(repo)
-        .bind(m.digest.as_str())
-        .bind(&m.media_type)
-        .bind(m.artifact_type.as_deref())
-        .bind(m.subject.as_ref().map(Digest::as_str))
-        .bind(m.annotations.as_deref())
-        .bind(i64::try_from(m.payload.len()).unwrap_or(i64::MAX))
-        .bind(&m.payload)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
-            == 1;
-        if inserted {
-            for (targets, kind) in [(&m.blobs, 0i64), (&m.children, 1)] {
-                for d in targets {
-                    sqlx::query(
-                        "INSERT INTO manifest_references (repository_id, manifest_digest, target, kind)
-                         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(repo)
-                    .bind(m.digest.as_str())
-                    .bind(d.as_str())
-                    .bind(kind)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                }
-            }
-        }
-        if let Some(tag) = &m.tag {
-            sqlx::query(
-                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(repo)
-            .bind(tag.as_str())
-            .bind(m.digest.as_str())
-            .bind(now)
-            .execute(&mut *tx)
+        let m = m.clone();
+        self.writer
+            .write(move |c: &mut SqliteConnection| Box::pin(async move { put_manifest(c, &m, create).await }))
             .await
-            .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(PutOutcome::Stored)
     }
 
     async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Option<ManifestRecord>> {
@@ -443,43 +490,65 @@ impl ImageMeta for SqliteMeta {
     }
 
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM manifests WHERE digest = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(digest.as_str())
-        .bind(repo.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(r.rows_affected() > 0)
+        let (repo, digest) = (repo.clone(), digest.clone());
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "DELETE FROM manifests WHERE digest = ?
+                         AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+                    )
+                    .bind(digest.as_str())
+                    .bind(repo.as_str())
+                    .execute(c)
+                    .await
+                    .map_err(backend)?;
+                    Ok(r.rows_affected() > 0)
+                })
+            })
+            .await
     }
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM tags WHERE name = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(tag.as_str())
-        .bind(repo.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(r.rows_affected() > 0)
+        let (repo, tag) = (repo.clone(), tag.clone());
+        self.writer
+            .write(move |c: &mut SqliteConnection| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "DELETE FROM tags WHERE name = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+                    )
+                    .bind(tag.as_str())
+                    .bind(repo.as_str())
+                    .execute(c)
+                    .await
+                    .map_err(backend)?;
+                    Ok(r.rows_affected() > 0)
+                })
+            })
+            .await
     }
 
     async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {
         let mut c = self.reader.acquire().await.map_err(backend)?;
         let id = repo_id(&mut c, repo).await?.ok_or(Error::NotFound)?;
-        let rows = sqlx::query("SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?")
-            .bind(id)
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(sql_limit(page.limit))
-            .fetch_all(&mut *c)
-            .await
-            .map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(|r| Tag::parse(r.get::<&str, _>(0)).map_err(|_| corrupt("tag")))
-            .collect::<Result<Vec<_>>>()?;
+        // One aggregated row instead of one row per tag: listing 10,000 tags is a single step.
+        // Tags cannot contain a newline, so it separates them unambiguously.
+        let joined: Option<String> = sqlx::query(
+            "SELECT group_concat(name, char(10) ORDER BY name) FROM
+               (SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?)",
+        )
+        .bind(id)
+        .bind(page.after.as_deref().unwrap_or(""))
+        .bind(sql_limit(page.limit))
+        .fetch_one(&mut *c)
+        .await
+        .map_err(backend)?
+        .get(0);
+        let items = joined
+            .as_deref()
+            .map(|j| j.split('\n').map(|t| Tag::parse(t).map_err(|_| corrupt("tag"))).collect::<Result<Vec<_>>>())
+            .transpose()?
+            .unwrap_or_default();
         Ok(page_of(items, page.limit, ToString::to_string))
     }
 
@@ -513,6 +582,84 @@ impl ImageMeta for SqliteMeta {
             })
             .collect()
     }
+}
+
+async fn put_manifest(tx: &mut SqliteConnection, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
+    let Some(repo) = repo_id(&mut *tx, &m.repository).await? else {
+        // A new repository holds nothing, so every reference is missing; only a manifest that
+        // references nothing may create it.
+        let missing: Vec<Digest> = m.blobs.iter().chain(&m.children).cloned().collect();
+        if !missing.is_empty() {
+            return Ok(PutOutcome::MissingReferences(missing));
+        }
+        ensure_repo(&mut *tx, &m.repository, create).await?;
+        return Box::pin(put_manifest(tx, m, create)).await;
+    };
+    let mut missing = Vec::new();
+    for (targets, sql) in [
+        (&m.blobs, "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?"),
+        (&m.children, "SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?"),
+    ] {
+        for d in targets {
+            let found = sqlx::query(sql).bind(repo).bind(d.as_str()).fetch_optional(&mut *tx).await.map_err(backend)?;
+            if found.is_none() {
+                missing.push(d.clone());
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(PutOutcome::MissingReferences(missing));
+    }
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, annotations, size, payload, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repo)
+    .bind(m.digest.as_str())
+    .bind(&m.media_type)
+    .bind(m.artifact_type.as_deref())
+    .bind(m.subject.as_ref().map(Digest::as_str))
+    .bind(m.annotations.as_deref())
+    .bind(i64::try_from(m.payload.len()).unwrap_or(i64::MAX))
+    .bind(&m.payload)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected()
+        == 1;
+    if inserted {
+        for (targets, kind) in [(&m.blobs, 0i64), (&m.children, 1)] {
+            for d in targets {
+                sqlx::query(
+                    "INSERT INTO manifest_references (repository_id, manifest_digest, target, kind)
+                     VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(repo)
+                .bind(m.digest.as_str())
+                .bind(d.as_str())
+                .bind(kind)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+        }
+    }
+    if let Some(tag) = &m.tag {
+        sqlx::query(
+            "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+        )
+        .bind(repo)
+        .bind(tag.as_str())
+        .bind(m.digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(PutOutcome::Stored)
 }
 
 #[cfg(test)]

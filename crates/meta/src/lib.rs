@@ -71,6 +71,7 @@ pub struct UploadSession {
 #[async_trait]
 pub trait UploadMeta: Send + Sync {
     /// Starts a session; `NotFound` if the repository is missing and may not be created.
+    /// A session that holds no bytes yet need not survive a restart (its client starts over).
     async fn create_upload(&self, session: &UploadSession, create: CreateRepo) -> Result<()>;
     async fn get_upload(&self, id: &UploadId) -> Result<Option<UploadSession>>;
     /// Advances a session from `from_offset`; `Conflict` if another append moved it first.

@@ -98,6 +98,15 @@ pub async fn run(store: &dyn MetaStore) {
     assert_eq!(by_digest, by_tag);
     assert!(store.resolve(&b, &Reference::Digest(m1.digest.clone())).await.unwrap().is_none());
 
+    // A refused manifest does not create its repository.
+    let fresh = repo("fresh/repo");
+    let refused = manifest(&fresh, "m1", vec![d1.clone()], Some("v1"));
+    assert_eq!(
+        store.put_manifest(&refused, CreateRepo::IfMissing).await.unwrap(),
+        PutOutcome::MissingReferences(vec![d1.clone()])
+    );
+    assert!(!store.repository_exists(&fresh).await.unwrap());
+
     // Retagging moves the tag; an index needs its children.
     let m2 = manifest(&a, "m2", vec![d1.clone()], Some("v1"));
     store.put_manifest(&m2, CreateRepo::No).await.unwrap();
