@@ -279,8 +279,15 @@ async fn handle(reg: &Registry, ep: OciEndpoint, req: Request) -> HandlerResult 
             let q = query(&req);
             let page = page_request(&q, None)?;
             let result = reg.tags(&who, &repo, &page).await?;
-            let tags: Vec<&str> = result.items.iter().map(berth_types::Tag::as_str).collect();
-            let mut resp = json_response(&json!({ "name": repo.as_str(), "tags": tags }));
+            #[derive(serde::Serialize)]
+            struct TagList<'a> {
+                name: &'a str,
+                tags: Vec<&'a str>,
+            }
+            let list =
+                TagList { name: repo.as_str(), tags: result.items.iter().map(berth_types::Tag::as_str).collect() };
+            let body = serde_json::to_vec(&list).map_err(|e| berth_registry::Error::Internal(Box::new(e)))?;
+            let mut resp = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
             if let Some(l) = link_header(&format!("/v2/{repo}/tags/list"), page.limit, result.next.as_deref()) {
                 insert(resp.headers_mut(), header::LINK, &l);
             }
@@ -299,7 +306,7 @@ async fn handle(reg: &Registry, ep: OciEndpoint, req: Request) -> HandlerResult 
                         ));
                     }
                     let len = m.payload.len().to_string();
-                    let body = if method == Method::HEAD { Body::empty() } else { Body::from(m.payload) };
+                    let body = if method == Method::HEAD { Body::empty() } else { Body::from(m.payload.clone()) };
                     let mut resp = Response::new(body);
                     let h = resp.headers_mut();
                     insert(h, header::CONTENT_TYPE, &m.media_type);
@@ -408,8 +415,8 @@ async fn handle(reg: &Registry, ep: OciEndpoint, req: Request) -> HandlerResult 
                         param(&q, "digest")
                             .ok_or_else(|| OciError::new(error::DIGEST_INVALID, "digest is required"))?,
                     )?;
-                    let has_body = content_length(req.headers()).is_none_or(|n| n > 0);
-                    let body = has_body.then(|| body_stream(req.into_body()));
+                    let len = content_length(req.headers());
+                    let body = len.is_none_or(|n| n > 0).then(|| (body_stream(req.into_body()), len));
                     let d = reg.upload_complete(&who, &repo, &id, &digest, body).await?;
                     Ok(blob_created(&repo, &d))
                 }

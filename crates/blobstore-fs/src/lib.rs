@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-const READ_CHUNK: usize = 512 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 const WRITE_BATCH: usize = 1024 * 1024;
 
 pub struct FsBlobStore {
@@ -84,11 +84,10 @@ fn write_all_vectored(f: &mut File, batch: &[Bytes]) -> std::io::Result<()> {
 /// The writer thread of one append: receives chunks, writes them in batches, syncs on `Finish`.
 /// Without `Finish` (the body failed) it truncates back to `at`.
 fn write_upload(path: &Path, at: u64, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
-    let existed = path.exists();
+    // The new file's directory entry is not synced: if a crash loses it, the session's next
+    // append finds fewer bytes than recorded and the client is told to start over. Committed
+    // blobs are synced in `upload_commit`.
     let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(path)?;
-    if !existed && let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
     let len = f.metadata()?.len();
     if len < at {
         return Err(Error::UploadOffset { requested: at, actual: len });
@@ -145,9 +144,11 @@ fn stream_file(mut f: File, start: u64, len: u64) -> ByteStream {
         let mut left = len;
         while left > 0 {
             let n = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
-            let mut buf = vec![0u8; n];
-            let item = match f.read_exact(&mut buf) {
-                Ok(()) => Ok(Bytes::from(buf)),
+            // `read_to_end` fills spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(n);
+            let item = match (&mut f).take(n as u64).read_to_end(&mut buf) {
+                Ok(got) if got == n => Ok(Bytes::from(buf)),
+                Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
                 Err(e) => Err(e.into()),
             };
             let failed = item.is_err();
@@ -230,24 +231,24 @@ impl BlobStore for FsBlobStore {
     async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64> {
         let src = self.upload_path(id);
         let dst = self.blob_path(digest);
+        blocking(move || install(&src, &dst, |f| f.sync_data())).await
+    }
+
+    async fn put_small(&self, digest: &Digest, data: Bytes) -> Result<u64> {
+        let src = self.upload_path(&UploadId::generate());
+        let dst = self.blob_path(digest);
         blocking(move || {
-            let f = File::open(&src)?;
-            let len = f.metadata()?.len();
             if let Ok(m) = fs::metadata(&dst) {
-                drop(f);
-                fs::remove_file(&src)?;
                 return Ok(m.len());
             }
-            f.sync_all()?;
-            let dir = dst.parent().ok_or_else(|| backend("blob path has no parent"))?;
-            match fs::create_dir(dir) {
-                Ok(()) => sync_dir(dir.parent().ok_or_else(|| backend("no parent"))?)?,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
+            let mut f = File::create(&src)?;
+            let written = f.write_all(&data).and_then(|()| f.sync_data());
+            if let Err(e) = written {
+                let _ = fs::remove_file(&src);
+                return Err(e.into());
             }
-            fs::rename(&src, &dst)?;
-            sync_dir(dir)?;
-            Ok(len)
+            drop(f);
+            install(&src, &dst, |_| Ok(()))
         })
         .await
     }
@@ -275,6 +276,28 @@ impl BlobStore for FsBlobStore {
     async fn delete(&self, digest: &Digest) -> Result<()> {
         remove_if_exists(self.blob_path(digest)).await
     }
+}
+
+/// Moves a finished upload file into place durably: its data synced (by `sync`), renamed, the
+/// directory synced. If the blob already exists the upload file is dropped instead.
+fn install(src: &Path, dst: &Path, sync: impl FnOnce(&File) -> std::io::Result<()>) -> Result<u64> {
+    let f = File::open(src)?;
+    let len = f.metadata()?.len();
+    if let Ok(m) = fs::metadata(dst) {
+        drop(f);
+        fs::remove_file(src)?;
+        return Ok(m.len());
+    }
+    sync(&f)?;
+    let dir = dst.parent().ok_or_else(|| backend("blob path has no parent"))?;
+    match fs::create_dir(dir) {
+        Ok(()) => sync_dir(dir.parent().ok_or_else(|| backend("no parent"))?)?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    fs::rename(src, dst)?;
+    sync_dir(dir)?;
+    Ok(len)
 }
 
 async fn remove_if_exists(p: PathBuf) -> Result<()> {

@@ -78,6 +78,9 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Durably moves upload `id` to blob `digest` (the caller has verified the digest). If the
     /// blob already exists the upload is simply dropped. Returns the blob's size.
     async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64>;
+    /// Durably stores a small blob whose bytes are all in memory and already verified against
+    /// `digest`, in one step. Returns its size.
+    async fn put_small(&self, digest: &Digest, data: Bytes) -> Result<u64>;
     /// Drops an upload's bytes; succeeds when there are none.
     async fn upload_abort(&self, id: &UploadId) -> Result<()>;
     /// Ids of uploads holding bytes, with the time of their last write (ms since the epoch),

@@ -61,6 +61,13 @@ pub async fn run(store: &dyn BlobStore) {
     store.upload_commit(&id2, &digest).await.unwrap();
     assert_eq!(collect(store.read(&digest, None).await.unwrap().body).await, data);
 
+    // Small blobs in one step, also over an existing copy.
+    let small = Bytes::from_static(b"small blob");
+    let small_digest = Digest::of(Algorithm::Sha256, &small);
+    assert_eq!(store.put_small(&small_digest, small.clone()).await.unwrap(), 10);
+    assert_eq!(store.put_small(&small_digest, small.clone()).await.unwrap(), 10);
+    assert_eq!(collect(store.read(&small_digest, None).await.unwrap().body).await, small);
+
     // Empty blob, abort, delete.
     let empty = Digest::of(Algorithm::Sha256, b"");
     let id3 = UploadId::generate();

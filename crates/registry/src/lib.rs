@@ -4,12 +4,13 @@
 //! `Caller`, and format the result. Each method authorizes first, then touches storage.
 
 pub mod authz;
+mod cache;
 mod error;
 
 use std::sync::{Arc, Mutex};
 
 use berth_blobstore::{BlobRead, BlobStore, ByteRange, ByteStream};
-use berth_meta::{CreateRepo, ManifestRecord, MetaStore, NewManifest, PutOutcome, Referrer, UploadSession};
+use berth_meta::{CreateRepo, MetaStore, NewManifest, PutOutcome, Referrer, UploadSession};
 use berth_types::{
     Algorithm, Digest, Hasher, Page, PageRequest, ParsedManifest, Reference, RepositoryName, Tag, UploadId, now_ms,
 };
@@ -17,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 pub use authz::{Action, Authorizer, Caller};
+pub use cache::Manifest;
 pub use error::{BoxError, Error, Result};
 
 #[derive(Debug, Clone)]
@@ -27,13 +29,24 @@ pub struct Options {
     pub max_manifest_bytes: usize,
     /// How long an idle upload session, or upload bytes without a session, are kept.
     pub upload_expiry_ms: i64,
+    /// Resolved manifests kept in memory (0: no cache). Only for a single node.
+    pub manifest_cache_entries: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { create_on_push: true, max_manifest_bytes: 4 * 1024 * 1024, upload_expiry_ms: 24 * 3600 * 1000 }
+        Options {
+            create_on_push: true,
+            max_manifest_bytes: 4 * 1024 * 1024,
+            upload_expiry_ms: 24 * 3600 * 1000,
+            manifest_cache_entries: 10_000,
+        }
     }
 }
+
+/// Blobs up to this size, sent whole with a known length, are received in memory and written
+/// in one step.
+const SMALL_BLOB: u64 = 1 << 20;
 
 /// Where an upload stands: its id and how many bytes it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +67,7 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     authz: Authorizer,
     opts: Options,
+    manifests: cache::ManifestCache,
 }
 
 /// Wraps a body so that every chunk is hashed and counted on its way to the blob store.
@@ -83,7 +97,8 @@ fn take(state: Arc<Mutex<(Hasher, u64)>>) -> (Hasher, u64) {
 impl Registry {
     #[must_use]
     pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, authz: Authorizer, opts: Options) -> Self {
-        Registry { blobs, meta, authz, opts }
+        let manifests = cache::ManifestCache::new(opts.manifest_cache_entries);
+        Registry { blobs, meta, authz, opts, manifests }
     }
 
     fn create(&self) -> CreateRepo {
@@ -205,6 +220,11 @@ impl Registry {
         if !self.opts.create_on_push && !self.meta.repository_exists(repo).await? {
             return Err(Error::RepositoryNotFound(repo.clone()));
         }
+        if let Some(len) = expected_len.filter(|n| *n <= SMALL_BLOB) {
+            let size = self.store_small(digest, body, len).await?;
+            self.meta.link_blob(repo, digest, size, self.create()).await.map_err(Self::missing_repo(repo))?;
+            return Ok(digest.clone());
+        }
         let id = UploadId::generate();
         let (body, state) = hashing(body, Hasher::new(digest.algorithm()));
         let written = self.blobs.upload_append(&id, 0, body).await;
@@ -222,6 +242,17 @@ impl Registry {
             self.discard_bytes(&id).await;
         }
         result
+    }
+
+    /// Receives a small blob of known length in memory, verifies it and stores it in one step.
+    async fn store_small(&self, digest: &Digest, body: ByteStream, len: u64) -> Result<u64> {
+        let data = collect_limited(body, usize::try_from(len).unwrap_or(usize::MAX)).await.map_err(|e| match e {
+            Error::ManifestTooLarge(_) => Error::SizeInvalid(format!("body is longer than {len} bytes")),
+            other => other,
+        })?;
+        check_len(Some(len), data.len() as u64)?;
+        verify(&Digest::of(digest.algorithm(), &data), digest)?;
+        Ok(self.blobs.put_small(digest, data).await?)
     }
 
     async fn discard_bytes(&self, id: &UploadId) {
@@ -304,31 +335,52 @@ impl Registry {
         repo: &RepositoryName,
         id: &UploadId,
         digest: &Digest,
-        last_chunk: Option<ByteStream>,
+        last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<Digest> {
         self.authz.check(caller, Action::CompleteLayerUpload, Some(repo))?;
         let s = self.session(repo, id).await?;
-        let hasher = match last_chunk {
-            Some(body) => self.append(&s, None, body).await?.1,
-            None => Hasher::restore(&s.hash_state).ok_or_else(|| Error::Internal("damaged upload state".into()))?,
+        let last_chunk = match last_chunk {
+            // Nothing was ever appended and nothing comes now: the blob is empty.
+            None if s.offset == 0 => Some((futures_util::stream::empty().boxed(), Some(0))),
+            other => other,
         };
-        let actual = if hasher.algorithm() == digest.algorithm() {
-            hasher.finish()
-        } else {
-            // The session hashed with another algorithm: hash the stored bytes again.
-            let mut h = Hasher::new(digest.algorithm());
-            let mut bytes = self.blobs.upload_read(id).await?;
-            while let Some(chunk) = bytes.next().await {
-                h.update(&chunk.map_err(Error::Internal)?);
+        let size = match last_chunk {
+            // The whole blob in this one request: receive it in memory and store it in one step.
+            Some((body, Some(len))) if s.offset == 0 && len <= SMALL_BLOB => {
+                match self.store_small(digest, body, len).await {
+                    Ok(size) => size,
+                    Err(e) => {
+                        self.meta.delete_upload(id).await?;
+                        return Err(e);
+                    }
+                }
             }
-            h.finish()
+            last_chunk => {
+                let hasher = match last_chunk {
+                    Some((body, _)) => self.append(&s, None, body).await?.1,
+                    None => {
+                        Hasher::restore(&s.hash_state).ok_or_else(|| Error::Internal("damaged upload state".into()))?
+                    }
+                };
+                let actual = if hasher.algorithm() == digest.algorithm() {
+                    hasher.finish()
+                } else {
+                    // The session hashed with another algorithm: hash the stored bytes again.
+                    let mut h = Hasher::new(digest.algorithm());
+                    let mut bytes = self.blobs.upload_read(id).await?;
+                    while let Some(chunk) = bytes.next().await {
+                        h.update(&chunk.map_err(Error::Internal)?);
+                    }
+                    h.finish()
+                };
+                if let Err(e) = verify(&actual, digest) {
+                    self.meta.delete_upload(id).await?;
+                    self.discard_bytes(id).await;
+                    return Err(e);
+                }
+                self.blobs.upload_commit(id, digest).await?
+            }
         };
-        if let Err(e) = verify(&actual, digest) {
-            self.meta.delete_upload(id).await?;
-            self.discard_bytes(id).await;
-            return Err(e);
-        }
-        let size = self.blobs.upload_commit(id, digest).await?;
         match self.meta.complete_upload(id, digest, size).await {
             Ok(()) => Ok(digest.clone()),
             // Completed concurrently by a retry of the same request: the blob is linked.
@@ -391,12 +443,24 @@ impl Registry {
         caller: &Caller,
         repo: &RepositoryName,
         reference: &Reference,
-    ) -> Result<ManifestRecord> {
+    ) -> Result<Arc<Manifest>> {
         self.authz.check(caller, Action::BatchGetImage, Some(repo))?;
-        self.meta
+        let generation = match self.manifests.get(repo, reference) {
+            Ok(hit) => return Ok(hit),
+            Err(generation) => generation,
+        };
+        let record = self
+            .meta
             .resolve(repo, reference)
             .await?
-            .ok_or_else(|| Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() })
+            .ok_or_else(|| Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() })?;
+        let m = Arc::new(Manifest {
+            digest: record.digest,
+            media_type: record.media_type,
+            payload: Bytes::from(record.payload),
+        });
+        self.manifests.fill(repo, reference, generation, &m);
+        Ok(m)
     }
 
     /// Stores a manifest under a tag or its digest, after checking it parses, matches the digest
@@ -437,7 +501,10 @@ impl Registry {
             tag,
         };
         match self.meta.put_manifest(&m, self.create()).await.map_err(Self::missing_repo(repo))? {
-            PutOutcome::Stored => Ok(PutManifest { digest, subject: parsed.subject }),
+            PutOutcome::Stored => {
+                self.manifests.invalidate(repo);
+                Ok(PutManifest { digest, subject: parsed.subject })
+            }
             PutOutcome::MissingReferences(missing) => Err(Error::ManifestBlobUnknown(missing)),
         }
     }
@@ -452,6 +519,7 @@ impl Registry {
             Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
             Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
         };
+        self.manifests.invalidate(repo);
         if deleted {
             Ok(())
         } else {

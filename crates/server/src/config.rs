@@ -24,6 +24,8 @@ pub struct Config {
     pub upload_expiry_secs: u64,
     /// How often abandoned uploads are swept, in seconds.
     pub sweep_interval_secs: u64,
+    /// Resolved manifests kept in memory (0 turns the cache off).
+    pub manifest_cache_entries: usize,
     /// Log filter (`RUST_LOG` syntax), overridden by `RUST_LOG`.
     pub log: String,
 }
@@ -38,6 +40,7 @@ impl Default for Config {
             max_manifest_bytes: 4 * 1024 * 1024,
             upload_expiry_secs: 24 * 3600,
             sweep_interval_secs: 600,
+            manifest_cache_entries: 10_000,
             log: "info".into(),
         }
     }
@@ -51,6 +54,7 @@ const KEYS: &[&str] = &[
     "max_manifest_bytes",
     "upload_expiry_secs",
     "sweep_interval_secs",
+    "manifest_cache_entries",
     "log",
 ];
 

@@ -70,6 +70,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         create_on_push: cfg.create_on_push,
         max_manifest_bytes: cfg.max_manifest_bytes,
         upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        manifest_cache_entries: cfg.manifest_cache_entries,
     };
     if !cfg.anonymous {
         tracing::warn!(
