@@ -1,0 +1,481 @@
+//! `berth-bench`: runs Berth and CNCF distribution side by side on loopback, drives both with
+//! the same client, and prints each figure with its ratio.
+//!
+//! Not a test: it asserts nothing about speed. It prints, and a person reads.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use berth_types::{Algorithm, Digest, Hasher};
+use bytes::Bytes;
+use clap::Parser;
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+#[derive(Parser, Clone)]
+#[command(about = "Benchmark Berth against CNCF distribution on loopback")]
+struct Args {
+    /// The berth binary.
+    #[arg(long, default_value = "target/release/berth")]
+    berth: PathBuf,
+    /// The CNCF distribution binary (Debian package docker-registry).
+    #[arg(long, default_value = "/usr/bin/docker-registry")]
+    distribution: PathBuf,
+    /// Size of the large blob, MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: usize,
+    /// Chunk size of the chunked push, MiB.
+    #[arg(long, default_value_t = 16)]
+    chunk_mib: usize,
+    /// Number of small blobs.
+    #[arg(long, default_value_t = 2000)]
+    small_blobs: usize,
+    /// Number of manifest PUTs.
+    #[arg(long, default_value_t = 500)]
+    manifests: usize,
+    /// Manifest GETs in the throughput run.
+    #[arg(long, default_value_t = 20000)]
+    manifest_gets: usize,
+    /// Tags in the tags-list run.
+    #[arg(long, default_value_t = 10000)]
+    tags: usize,
+    /// Also push and pull one blob of this many GiB through Berth alone, reporting peak RSS.
+    #[arg(long)]
+    big_gib: Option<u64>,
+    /// Skip distribution (Berth figures only).
+    #[arg(long)]
+    berth_only: bool,
+}
+
+struct Server {
+    name: &'static str,
+    url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn berth(bin: &PathBuf) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir_in(".")?;
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--anonymous", "--data"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let out = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("berth: listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(20)).context("berth did not report its address")?;
+        Ok(Server { name: "berth", url, child, _dir: dir })
+    }
+
+    async fn distribution(bin: &PathBuf) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir_in(".")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client.get(format!("{url}/v2/")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(Server { name: "distribution", url, child, _dir: dir });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("distribution did not start")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn random_bytes(len: usize, seed: u64) -> Bytes {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    Bytes::from(v)
+}
+
+fn resolve(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        location.to_owned()
+    } else {
+        format!("{base}{location}")
+    }
+}
+
+fn with_param(url: &str, kv: &str) -> String {
+    if url.contains('?') { format!("{url}&{kv}") } else { format!("{url}?{kv}") }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(64).no_proxy().build().expect("client");
+        Client { http, base: base.to_owned() }
+    }
+
+    async fn start_upload(&self, repo: &str) -> anyhow::Result<String> {
+        let r = self.http.post(format!("{}/v2/{repo}/blobs/uploads/", self.base)).send().await?;
+        if r.status() != 202 {
+            bail!("POST upload: {}", r.status());
+        }
+        let loc = r.headers().get("location").context("no Location")?.to_str()?;
+        Ok(resolve(&self.base, loc))
+    }
+
+    /// POST, then one PUT with the whole body (the spec's monolithic POST-PUT form, which both
+    /// registries serve).
+    async fn push_whole(&self, repo: &str, body: reqwest::Body, digest: &Digest) -> anyhow::Result<()> {
+        let loc = self.start_upload(repo).await?;
+        let r = self
+            .http
+            .put(with_param(&loc, &format!("digest={digest}")))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("PUT blob: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    async fn push_chunked(&self, repo: &str, data: &Bytes, chunk: usize, digest: &Digest) -> anyhow::Result<()> {
+        let mut loc = self.start_upload(repo).await?;
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + chunk).min(data.len());
+            let r = self
+                .http
+                .patch(&loc)
+                .header("content-type", "application/octet-stream")
+                .header("content-range", format!("{at}-{}", end - 1))
+                .body(data.slice(at..end))
+                .send()
+                .await?;
+            if r.status() != 202 {
+                bail!("PATCH: {}", r.status());
+            }
+            loc = resolve(&self.base, r.headers().get("location").context("no Location")?.to_str()?);
+            at = end;
+        }
+        let r = self.http.put(with_param(&loc, &format!("digest={digest}"))).send().await?;
+        if r.status() != 201 {
+            bail!("PUT: {}", r.status());
+        }
+        Ok(())
+    }
+
+    async fn pull(&self, repo: &str, digest: &Digest, verify: bool) -> anyhow::Result<u64> {
+        let r = self.http.get(format!("{}/v2/{repo}/blobs/{digest}", self.base)).send().await?;
+        if r.status() != 200 {
+            bail!("GET blob: {}", r.status());
+        }
+        let mut n = 0u64;
+        let mut h = verify.then(|| Hasher::new(Algorithm::Sha256));
+        let mut s = r.bytes_stream();
+        while let Some(c) = s.next().await {
+            let c = c?;
+            n += c.len() as u64;
+            if let Some(h) = h.as_mut() {
+                h.update(&c);
+            }
+        }
+        if let Some(h) = h
+            && &h.finish() != digest
+        {
+            bail!("pulled bytes do not match {digest}");
+        }
+        Ok(n)
+    }
+
+    async fn put_manifest(&self, repo: &str, reference: &str, body: Bytes) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .put(format!("{}/v2/{repo}/manifests/{reference}", self.base))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(body)
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("PUT manifest: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+        Ok(())
+    }
+}
+
+fn manifest(config: &Digest, layer: &Digest, layer_size: usize, note: &str) -> Bytes {
+    Bytes::from(
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.as_str(), "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.as_str(), "size": layer_size}],
+            "annotations": {"note": note}
+        })
+        .to_string(),
+    )
+}
+
+/// Figures of one server, in the order of `METRICS`.
+type Figures = Vec<f64>;
+
+const METRICS: &[(&str, &str, bool, f64)] = &[
+    // name, unit, higher is better, target ratio (berth / distribution, or the inverse for RSS)
+    ("push monolithic", "MB/s", true, 4.0),
+    ("push chunked", "MB/s", true, 4.0),
+    ("pull 1 stream", "MB/s", true, 1.5),
+    ("pull 8 streams", "MB/s", true, 1.5),
+    ("small blob push c16", "blobs/s", true, 20.0),
+    ("manifest PUT c16", "req/s", true, 20.0),
+    ("manifest GET tag c32", "req/s", true, 20.0),
+    ("tags list 10k", "lists/s", true, 0.0),
+    ("peak RSS", "MiB", false, 2.0),
+];
+
+async fn measure(server: &Server, args: &Args, big: &Bytes, big_digest: &Digest) -> anyhow::Result<Figures> {
+    let c = Arc::new(Client::new(&server.url));
+    let mb = big.len() as f64 / 1e6;
+    let mut f = Vec::new();
+    eprintln!("[{}] pushes of {} MiB", server.name, big.len() >> 20);
+
+    let t = Instant::now();
+    c.push_whole("bench/big", reqwest::Body::from(big.clone()), big_digest).await?;
+    f.push(mb / t.elapsed().as_secs_f64());
+
+    // A different blob for the chunked push, so the registry cannot skip the work.
+    let mut other = big.to_vec();
+    other[0] ^= 0xff;
+    let other = Bytes::from(other);
+    let other_digest = Digest::of(Algorithm::Sha256, &other);
+    let t = Instant::now();
+    c.push_chunked("bench/chunked", &other, args.chunk_mib << 20, &other_digest).await?;
+    f.push(mb / t.elapsed().as_secs_f64());
+
+    eprintln!("[{}] pulls", server.name);
+    let _warm = c.pull("bench/big", big_digest, false).await?;
+    let t = Instant::now();
+    let n = c.pull("bench/big", big_digest, false).await?;
+    f.push(n as f64 / 1e6 / t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let pulls = (0..8).map(|_| {
+        let c = Arc::clone(&c);
+        let d = big_digest.clone();
+        tokio::spawn(async move { c.pull("bench/big", &d, false).await })
+    });
+    let mut total = 0;
+    for p in futures_util::future::join_all(pulls).await {
+        total += p??;
+    }
+    f.push(total as f64 / 1e6 / t.elapsed().as_secs_f64());
+
+    eprintln!("[{}] {} small blobs", server.name, args.small_blobs);
+    let smalls: Vec<(Bytes, Digest)> = (0..args.small_blobs)
+        .map(|i| {
+            let b = random_bytes(4096, 1000 + i as u64);
+            let d = Digest::of(Algorithm::Sha256, &b);
+            (b, d)
+        })
+        .collect();
+    let t = Instant::now();
+    stream::iter(smalls.iter().cloned())
+        .map(|(b, d)| {
+            let c = Arc::clone(&c);
+            async move { c.push_whole("bench/small", reqwest::Body::from(b), &d).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    f.push(args.small_blobs as f64 / t.elapsed().as_secs_f64());
+
+    eprintln!("[{}] {} manifest PUTs", server.name, args.manifests);
+    let config = Bytes::from_static(b"{}");
+    let config_digest = Digest::of(Algorithm::Sha256, &config);
+    c.push_whole("bench/m", reqwest::Body::from(config), &config_digest).await?;
+    let (layer, layer_digest) = &smalls[0];
+    c.push_whole("bench/m", reqwest::Body::from(layer.clone()), layer_digest).await?;
+    let t = Instant::now();
+    stream::iter(0..args.manifests)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            let body = manifest(&config_digest, layer_digest, layer.len(), &i.to_string());
+            async move { c.put_manifest("bench/m", &format!("t{i}"), body).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    f.push(args.manifests as f64 / t.elapsed().as_secs_f64());
+
+    eprintln!("[{}] {} manifest GETs by tag", server.name, args.manifest_gets);
+    let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+    let t = Instant::now();
+    stream::iter(0..args.manifest_gets)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            async move {
+                let tag = i % args.manifests.max(1);
+                let r = c
+                    .http
+                    .get(format!("{}/v2/bench/m/manifests/t{tag}", c.base))
+                    .header("accept", accept)
+                    .send()
+                    .await?;
+                if r.status() != 200 {
+                    bail!("GET manifest: {}", r.status());
+                }
+                r.bytes().await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    f.push(args.manifest_gets as f64 / t.elapsed().as_secs_f64());
+
+    eprintln!("[{}] tagging {} tags", server.name, args.tags);
+    c.push_whole("bench/tags", reqwest::Body::from(Bytes::from_static(b"{}")), &config_digest).await?;
+    c.push_whole("bench/tags", reqwest::Body::from(layer.clone()), layer_digest).await?;
+    let body = manifest(&config_digest, layer_digest, layer.len(), "tags");
+    stream::iter(0..args.tags)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            let body = body.clone();
+            async move { c.put_manifest("bench/tags", &format!("tag-{i:05}"), body).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let lists = 20;
+    let t = Instant::now();
+    for _ in 0..lists {
+        let r = c.http.get(format!("{}/v2/bench/tags/tags/list", c.base)).send().await?;
+        let v: serde_json::Value = r.json().await?;
+        let n = v["tags"].as_array().map_or(0, Vec::len);
+        if n != args.tags {
+            bail!("tags list returned {n} tags, expected {}", args.tags);
+        }
+    }
+    f.push(f64::from(lists) / t.elapsed().as_secs_f64());
+
+    f.push(server.status_kib("VmHWM:") as f64 / 1024.0);
+    Ok(f)
+}
+
+async fn big_blob(server: &Server, gib: u64) -> anyhow::Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let block = random_bytes(64 * CHUNK, 42);
+    let chunks = gib * 1024;
+    let make = move |i: u64| {
+        let off = (i as usize % 64) * CHUNK;
+        let mut v = block.slice(off..off + CHUNK).to_vec();
+        v[..8].copy_from_slice(&i.to_le_bytes());
+        Bytes::from(v)
+    };
+    let mut h = Hasher::new(Algorithm::Sha256);
+    for i in 0..chunks {
+        h.update(&make(i));
+    }
+    let digest = h.finish();
+    let c = Client::new(&server.url);
+    let rss_before = server.status_kib("VmHWM:");
+    let body = stream::iter((0..chunks).map(move |i| Ok::<_, std::io::Error>(make(i))));
+    let t = Instant::now();
+    c.push_whole("bench/huge", reqwest::Body::wrap_stream(body), &digest).await?;
+    let push = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let n = c.pull("bench/huge", &digest, true).await?;
+    let pull = t.elapsed().as_secs_f64();
+    let mb = (gib << 30) as f64 / 1e6;
+    println!(
+        "big blob {gib} GiB through berth: push {:.0} MB/s, pull {:.0} MB/s (digest verified, {n} bytes); peak RSS before {:.1} MiB, after {:.1} MiB",
+        mb / push,
+        mb / pull,
+        rss_before as f64 / 1024.0,
+        server.status_kib("VmHWM:") as f64 / 1024.0
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let big = random_bytes(args.size_mib << 20, 7);
+    let big_digest = Digest::of(Algorithm::Sha256, &big);
+
+    let berth = Server::berth(&args.berth)?;
+    let b = measure(&berth, &args, &big, &big_digest).await?;
+    if let Some(gib) = args.big_gib {
+        big_blob(&berth, gib).await?;
+    }
+    drop(berth);
+    let d = if args.berth_only {
+        None
+    } else {
+        let dist = Server::distribution(&args.distribution).await?;
+        Some(measure(&dist, &args, &big, &big_digest).await?)
+    };
+
+    println!("\n{:<24} {:>9} {:>12} {:>14} {:>8} {:>8}", "metric", "unit", "berth", "distribution", "ratio", "target");
+    for (i, (name, unit, higher, target)) in METRICS.iter().enumerate() {
+        let bv = b[i];
+        let (dv, ratio) = match &d {
+            Some(d) => {
+                let r = if *higher { bv / d[i] } else { d[i] / bv };
+                (format!("{:.1}", d[i]), format!("{r:.2}x"))
+            }
+            None => ("-".into(), "-".into()),
+        };
+        let target = if *target > 0.0 { format!(">={target}x") } else { "-".into() };
+        println!("{name:<24} {unit:>9} {bv:>12.1} {dv:>14} {ratio:>8} {target:>8}");
+    }
+    println!("(ratio: berth over distribution; for peak RSS, distribution over berth)");
+    Ok(())
+}
