@@ -329,11 +329,18 @@ class Registry:
 
 
 @pytest.fixture(scope="session")
-def distribution_server(tmp_path_factory):
+def distribution_server(request, tmp_path_factory):
     """A CNCF distribution server on a free loopback port (filesystem root in a
     temp dir, deletes enabled). Used by ``registry`` when the target is
-    distribution; request it directly for side-by-side comparisons."""
-    proc = spawn_distribution(tmp_path_factory.mktemp("distribution"))
+    distribution; other tests may request it for side-by-side comparisons,
+    which run only with ``WITH_DISTRIBUTION=1`` (skipped otherwise)."""
+    target, _ = request.config._berth_target
+    if target != "distribution" and os.environ.get("WITH_DISTRIBUTION") != "1":
+        pytest.skip("CNCF distribution not requested (set WITH_DISTRIBUTION=1)")
+    try:
+        proc = spawn_distribution(tmp_path_factory.mktemp("distribution"))
+    except (RuntimeError, OSError) as e:
+        pytest.fail(f"could not start CNCF distribution: {e}", pytrace=False)
     yield proc
     proc.stop()
 

@@ -1,43 +1,30 @@
 """Fixtures for the real-client tests (docker, podman, skopeo).
 
 The registry under test comes from the shared ``registry`` fixture in
-``tests/blackbox/conftest.py`` (``--target berth|distribution|url``). If that
-file is absent (e.g. this directory is run on its own), a simple fallback
-defines ``registry``: ``REGISTRY_URL`` if set, else a private CNCF
-distribution (``docker-registry``) on a free loopback port.
+``tests/blackbox/conftest.py`` (``--target berth|distribution|url``).
+
+Run from ``tests/blackbox`` (pytest.ini's testpaths name only conformance/,
+so give the directories)::
+
+    python3 -m pytest clients crash                      # Berth: target/debug/berth
+    python3 -m pytest clients crash --target=distribution
+    REGISTRY_URL=http://127.0.0.1:5000 python3 -m pytest clients --target=url
+
+Needs root (dockerd) and the Debian packages docker.io, podman, skopeo and
+docker-registry. Each client is isolated in a temp dir: a private dockerd
+(``tools/dockerd.py``; vfs, own containerd, own socket) and podman/skopeo
+with private storage, registries.conf and policy (``tools/containers.py``).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from tools.containers import Podman, Skopeo
 from tools.dockerd import DockerDaemon, DockerUnavailable
 from tools.registry_api import assert_loopback, hostport
-
-_SHARED_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
-
-if not _SHARED_CONFTEST.exists():
-
-    @pytest.fixture(scope="session")
-    def registry(tmp_path_factory):
-        """Fallback only: see the module docstring."""
-        url = os.environ.get("REGISTRY_URL")
-        if url:
-            yield SimpleNamespace(url=url.rstrip("/"), kind="url")
-            return
-        from tools.distribution import Distribution
-
-        reg = Distribution(tmp_path_factory.mktemp("distribution")).start()
-        try:
-            yield reg
-        finally:
-            reg.stop()
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +51,7 @@ def run_id() -> str:
 def repo(request, run_id) -> str:
     """A fresh repository name for one test (two path components, lower case)."""
     name = request.node.name.lower()
-    name = "".join(c if c.isalnum() else "-" for c in name).strip("-")[:40]
+    name = "".join(c if c.isalnum() else "-" for c in name)[:40].strip("-")
     return f"clients-{run_id}/{name}"
 
 

@@ -41,7 +41,7 @@ def _pull_digest(output: str) -> str:
 
 
 def test_import_push_rmi_pull_roundtrip(dockerd, registry_url, registry_host, repo, tmp_path):
-    files = layer_files("docker-import", 1 * MiB)
+    files = layer_files("docker-import", 4 * MiB)
     rootfs = layer_tar(files)
     (tmp_path / "rootfs.tar").write_bytes(rootfs)
     ref = f"{registry_host}/{repo}:v1"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlparse
 
 import requests
@@ -61,21 +60,3 @@ def tags_list(url: str, repo: str) -> list[str]:
             return tags
         next_url = link if link.startswith("http") else url + link
     raise AssertionError("tags/list pagination did not end after 100 pages")
-
-
-def wait_http_ok(url: str, timeout: float = 30.0, proc=None) -> None:
-    """Poll ``GET url`` until it answers (any status < 500), bounded."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} while waiting for {url}")
-        try:
-            r = requests.get(url, timeout=2)
-            if r.status_code < 500:
-                return
-            last = r.status_code
-        except requests.RequestException as e:  # not up yet
-            last = e
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")

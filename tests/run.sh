@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: every Rust test, then the black-box suites (OCI conformance, docker /
+# podman / skopeo, kill -9 crash tests) against the real berth binary, then a short smoke run
+# of the benchmark. `--install` first installs the Debian and PyPI packages they need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "--install" ]]; then
+  bash tests/install-deps.sh
+fi
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
+cargo build --workspace
+# The benchmark is measured by hand (see README); here it only has to run end to end.
+./target/debug/berth-bench --berth target/debug/berth --size-mib 8 --small-blobs 50 \
+  --manifests 20 --manifest-gets 200 --tags 100 | tail -12
+export BERTH_BIN="$PWD/target/debug/berth"
+(cd tests/blackbox && python3 -m pytest -q conformance clients crash)
