@@ -11,11 +11,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use berth_blobstore::{ByteRange, ByteStream};
+use berth_blobstore::{BlobBody, ByteRange, ByteStream};
+use berth_http_util::SendfileSlot;
 use berth_registry::{Caller, Registry, UploadStatus};
 use berth_types::{Digest, NameError, PageRequest, Reference, RepositoryName, UploadId, media_types};
 use futures_util::{StreamExt, TryStreamExt};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use serde_json::json;
 
 pub use endpoint::{OciEndpoint, RouteError};
@@ -351,8 +352,20 @@ async fn handle(reg: &Registry, ep: OciEndpoint, req: Request) -> HandlerResult 
                         Some(Ok(r)) => Some(r),
                         Some(Err(size)) => return Err(berth_registry::Error::RangeNotSatisfiable { size }.into()),
                     };
+                    // Zero-copy where the connection allows it: HTTP/1.x on Berth's own listener.
+                    let slot = if req.version() <= Version::HTTP_11 {
+                        req.extensions().get::<SendfileSlot>().cloned()
+                    } else {
+                        None
+                    };
                     let read = reg.blob_read(&who, &repo, &digest, range).await?;
-                    let mut resp = Response::new(Body::from_stream(read.body));
+                    let body = match (read.body, slot) {
+                        (BlobBody::File { file, offset, len }, Some(slot)) => {
+                            Body::from_stream(slot.body(file, offset, len))
+                        }
+                        (body, _) => Body::from_stream(body.into_stream()),
+                    };
+                    let mut resp = Response::new(body);
                     let h = resp.headers_mut();
                     match read.range {
                         Some(r) => {

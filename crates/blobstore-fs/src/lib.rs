@@ -9,17 +9,16 @@
 //! only bytes past the session's recorded offset, which the next append truncates.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use berth_blobstore::{BlobRead, BlobStore, BoxError, ByteRange, ByteStream, Error, Result};
+use berth_blobstore::{BlobBody, BlobRead, BlobStore, BoxError, ByteRange, ByteStream, Error, Result};
 use berth_types::{Digest, UploadId};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-const READ_CHUNK: usize = 256 * 1024;
 const WRITE_BATCH: usize = 1024 * 1024;
 
 pub struct FsBlobStore {
@@ -134,33 +133,6 @@ fn write_upload(path: &Path, at: u64, mut rx: mpsc::Receiver<Msg>) -> Result<u64
     }
 }
 
-fn stream_file(mut f: File, start: u64, len: u64) -> ByteStream {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(2);
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = f.seek(SeekFrom::Start(start)) {
-            let _ = tx.blocking_send(Err(e.into()));
-            return;
-        }
-        let mut left = len;
-        while left > 0 {
-            let n = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
-            // `read_to_end` fills spare capacity without zeroing it first.
-            let mut buf = Vec::with_capacity(n);
-            let item = match (&mut f).take(n as u64).read_to_end(&mut buf) {
-                Ok(got) if got == n => Ok(Bytes::from(buf)),
-                Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
-                Err(e) => Err(e.into()),
-            };
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                return;
-            }
-            left -= n as u64;
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }).boxed()
-}
-
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
@@ -184,7 +156,7 @@ impl BlobStore for FsBlobStore {
             Some(r) if r.start <= r.end && r.end < size => (r.start, r.len()),
             Some(_) => return Err(Error::InvalidRange),
         };
-        Ok(BlobRead { size, range, body: stream_file(f, start, len) })
+        Ok(BlobRead { size, range, body: BlobBody::File { file: f, offset: start, len } })
     }
 
     async fn upload_append(&self, id: &UploadId, at: u64, mut body: ByteStream) -> Result<u64> {
@@ -225,7 +197,7 @@ impl BlobStore for FsBlobStore {
             Ok((f, size))
         })
         .await?;
-        Ok(stream_file(f, 0, size))
+        Ok(berth_blobstore::file_stream(f, 0, size))
     }
 
     async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64> {

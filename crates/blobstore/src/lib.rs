@@ -60,7 +60,61 @@ impl ByteRange {
 pub struct BlobRead {
     pub size: u64,
     pub range: Option<ByteRange>,
-    pub body: ByteStream,
+    pub body: BlobBody,
+}
+
+/// The bytes of a read: a stream, or an open file and the part of it to send, which a front
+/// door can hand to the kernel (`sendfile`) instead of copying through user space.
+pub enum BlobBody {
+    Stream(ByteStream),
+    File { file: std::fs::File, offset: u64, len: u64 },
+}
+
+impl BlobBody {
+    /// The bytes as a stream, whatever their source.
+    #[must_use]
+    pub fn into_stream(self) -> ByteStream {
+        match self {
+            BlobBody::Stream(s) => s,
+            BlobBody::File { file, offset, len } => file_stream(file, offset, len),
+        }
+    }
+}
+
+/// Size of the chunks `file_stream` reads.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Streams `len` bytes of `file` from `offset`, read on a blocking thread, at most two chunks
+/// ahead of the consumer.
+#[must_use]
+pub fn file_stream(mut file: std::fs::File, offset: u64, len: u64) -> ByteStream {
+    use std::io::{Read, Seek, SeekFrom};
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, BoxError>>(2);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            let _ = tx.blocking_send(Err(e.into()));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
+            // `read_to_end` fills spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(n);
+            let item = match (&mut file).take(n as u64).read_to_end(&mut buf) {
+                Ok(got) if got == n => Ok(Bytes::from(buf)),
+                Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
+                Err(e) => Err(e.into()),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+            left -= n as u64;
+        }
+    });
+    futures_util::StreamExt::boxed(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
 }
 
 #[async_trait]

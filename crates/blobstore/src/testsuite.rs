@@ -48,10 +48,10 @@ pub async fn run(store: &dyn BlobStore) {
 
     let r = store.read(&digest, None).await.unwrap();
     assert_eq!(r.size, data.len() as u64);
-    assert_eq!(collect(r.body).await, data);
+    assert_eq!(collect(r.body.into_stream()).await, data);
     let range = ByteRange { start: 1_048_570, end: 1_048_589 };
     let r = store.read(&digest, Some(range)).await.unwrap();
-    assert_eq!(collect(r.body).await, data[1_048_570..=1_048_589]);
+    assert_eq!(collect(r.body.into_stream()).await, data[1_048_570..=1_048_589]);
     let beyond = ByteRange { start: 0, end: data.len() as u64 };
     assert!(matches!(store.read(&digest, Some(beyond)).await, Err(Error::InvalidRange)));
 
@@ -59,21 +59,21 @@ pub async fn run(store: &dyn BlobStore) {
     let id2 = UploadId::generate();
     store.upload_append(&id2, 0, body(vec![data.clone()])).await.unwrap();
     store.upload_commit(&id2, &digest).await.unwrap();
-    assert_eq!(collect(store.read(&digest, None).await.unwrap().body).await, data);
+    assert_eq!(collect(store.read(&digest, None).await.unwrap().body.into_stream()).await, data);
 
     // Small blobs in one step, also over an existing copy.
     let small = Bytes::from_static(b"small blob");
     let small_digest = Digest::of(Algorithm::Sha256, &small);
     assert_eq!(store.put_small(&small_digest, small.clone()).await.unwrap(), 10);
     assert_eq!(store.put_small(&small_digest, small.clone()).await.unwrap(), 10);
-    assert_eq!(collect(store.read(&small_digest, None).await.unwrap().body).await, small);
+    assert_eq!(collect(store.read(&small_digest, None).await.unwrap().body.into_stream()).await, small);
 
     // Empty blob, abort, delete.
     let empty = Digest::of(Algorithm::Sha256, b"");
     let id3 = UploadId::generate();
     assert_eq!(store.upload_append(&id3, 0, body(vec![])).await.unwrap(), 0);
     assert_eq!(store.upload_commit(&id3, &empty).await.unwrap(), 0);
-    assert_eq!(collect(store.read(&empty, None).await.unwrap().body).await, b"");
+    assert_eq!(collect(store.read(&empty, None).await.unwrap().body.into_stream()).await, b"");
     let id4 = UploadId::generate();
     store.upload_append(&id4, 0, body(vec![vec![9; 10]])).await.unwrap();
     let listed = store.uploads().await.unwrap();

@@ -1,6 +1,7 @@
 //! `berth`: the composition root. The only place that names concrete backends.
 
 mod config;
+mod http;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use berth_blobstore_fs::FsBlobStore;
 use berth_meta_sqlite::SqliteMeta;
 use berth_registry::{Authorizer, Options, Registry};
@@ -98,16 +98,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     tracing::info!(%addr, "listening");
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "berth: listening on http://{addr}")?;
         out.flush()?;
     }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    http::serve(listener, app, shutdown_signal()).await;
     sweeper.abort();
     meta.close().await;
     tracing::info!("stopped");
