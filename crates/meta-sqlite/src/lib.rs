@@ -1,14 +1,16 @@
 //! SQLite metadata store for the embedded mode.
 //!
-//! One writer connection (SQLite allows one writer) and a pool of read-only connections, WAL
-//! journal, `synchronous = FULL` so that a commit survives power loss. All SQL of this backend
-//! lives in this file; `sqlx` never appears in a public signature.
-
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+//! One writer connection on its own thread with group commit (`writer.rs`), a small pool of
+//! read-only connections used from the blocking pool, WAL journal, `synchronous = FULL` so a
+//! commit survives power loss. All SQL of this backend lives in this crate; `rusqlite` never
+//! appears in a public signature.
 
 mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_meta::{
@@ -16,28 +18,36 @@ use berth_meta::{
     UploadMeta, UploadSession,
 };
 use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId, now_ms};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection};
-
-/// Most sessions without bytes held in memory at once.
-const MAX_FRESH_SESSIONS: usize = 100_000;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
 
+/// Most sessions without bytes held in memory at once.
+const MAX_FRESH_SESSIONS: usize = 100_000;
+
+/// Idle read-only connections kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+type Fresh = HashMap<UploadId, (UploadSession, CreateRepo)>;
+
 pub struct SqliteMeta {
     /// Sessions without bytes, kept in memory until their first append or completion: a crash
     /// only makes their clients start over, and a push skips one database write.
-    fresh: std::sync::Mutex<std::collections::HashMap<UploadId, (UploadSession, CreateRepo)>>,
-    writer_pool: SqlitePool,
-    writer: writer::Writer,
-    reader: SqlitePool,
+    fresh: Mutex<Fresh>,
+    writer: Arc<writer::Writer>,
+    readers: Arc<Readers>,
 }
 
-fn backend(e: sqlx::Error) -> Error {
+fn backend(e: rusqlite::Error) -> Error {
     match &e {
-        sqlx::Error::RowNotFound => Error::NotFound,
-        sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict(d.message().to_owned()),
+        rusqlite::Error::QueryReturnedNoRows => Error::NotFound,
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            Error::Conflict(msg.clone().unwrap_or_else(|| e.to_string()))
+        }
         _ => Error::Backend(Box::new(e)),
     }
 }
@@ -53,110 +63,146 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    Ok(conn)
+}
+
+/// Read-only connections, each used by one blocking task at a time.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let taken = pool.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let conn = match taken {
+                Some(c) => c,
+                None => open(&pool.path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?,
+            };
+            let result = f(&conn);
+            let mut idle = pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Backend(Box::new(e)))?
+    }
+}
+
 impl SqliteMeta {
     /// Opens (creating and migrating if needed) the database file at `path`.
     ///
     /// # Errors
     /// When the file cannot be opened or migrated.
     pub async fn open(path: &Path) -> Result<Self> {
-        let base = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(backend)?
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .connect_with(base.clone().create_if_missing(true))
-            .await
-            .map_err(backend)?;
-        migrate(&writer).await?;
-        let reader =
-            SqlitePoolOptions::new().max_connections(4).connect_with(base.read_only(true)).await.map_err(backend)?;
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || -> Result<Connection> {
+                let conn =
+                    open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE).map_err(backend)?;
+                let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(backend)?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    return Err(Error::Backend(format!("cannot use WAL journal (got {mode})").into()));
+                }
+                migrate(&conn)?;
+                Ok(conn)
+            }
+        })
+        .await
+        .map_err(|e| Error::Backend(Box::new(e)))??;
         Ok(SqliteMeta {
-            fresh: Default::default(),
-            writer: writer::Writer::start(writer.clone()),
-            writer_pool: writer,
-            reader,
+            fresh: Mutex::default(),
+            writer: Arc::new(writer::Writer::start(conn)),
+            readers: Arc::new(Readers { path, idle: Mutex::default() }),
         })
     }
 
-    fn fresh(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UploadId, (UploadSession, CreateRepo)>> {
-        self.fresh.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn fresh(&self) -> MutexGuard<'_, Fresh> {
+        self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Finishes queued writes and closes the database.
     pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer_pool.close().await;
+        self.readers.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        let writer = Arc::clone(&self.writer);
+        let _ = tokio::task::spawn_blocking(move || writer.close()).await;
     }
 }
 
-async fn migrate(pool: &SqlitePool) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(backend)?;
-    let version: i64 = sqlx::query("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(backend)?.get(0);
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
     let done = usize::try_from(version).unwrap_or(0);
     if done > MIGRATIONS.len() {
         return Err(Error::Backend("database schema is newer than this berth".into()));
     }
-    for sql in &MIGRATIONS[done..] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(backend)?;
+    if done == MIGRATIONS.len() {
+        return Ok(());
     }
-    // The statement is built from a constant count only.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {}", MIGRATIONS.len())))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-    tx.commit().await.map_err(backend)
+    let mut script = String::from("BEGIN IMMEDIATE;\n");
+    for sql in &MIGRATIONS[done..] {
+        script.push_str(sql);
+        script.push('\n');
+    }
+    script.push_str(&format!("PRAGMA user_version = {};\nCOMMIT;", MIGRATIONS.len()));
+    conn.execute_batch(&script).map_err(backend)
 }
 
-async fn repo_id(conn: &mut SqliteConnection, name: &RepositoryName) -> Result<Option<i64>> {
-    sqlx::query("SELECT id FROM repositories WHERE name = ?")
-        .bind(name.as_str())
-        .fetch_optional(conn)
-        .await
+fn repo_id(conn: &Connection, name: &RepositoryName) -> Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM repositories WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name.as_str()], |r| r.get(0)).optional())
         .map_err(backend)
-        .map(|r| r.map(|r| r.get(0)))
 }
 
 /// The repository's id, creating it when allowed; `NotFound` otherwise.
-async fn ensure_repo(conn: &mut SqliteConnection, name: &RepositoryName, create: CreateRepo) -> Result<i64> {
-    if let Some(id) = repo_id(&mut *conn, name).await? {
+fn ensure_repo(conn: &Connection, name: &RepositoryName, create: CreateRepo) -> Result<i64> {
+    if let Some(id) = repo_id(conn, name)? {
         return Ok(id);
     }
     if create == CreateRepo::No {
         return Err(Error::NotFound);
     }
-    sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id")
-        .bind(name.as_str())
-        .bind(now_ms())
-        .fetch_one(conn)
-        .await
+    conn.prepare_cached("INSERT INTO repositories (name, created_at) VALUES (?1, ?2) RETURNING id")
+        .and_then(|mut s| s.query_row(params![name.as_str(), now_ms()], |r| r.get(0)))
         .map_err(backend)
-        .map(|r| r.get(0))
 }
 
-async fn link(conn: &mut SqliteConnection, repo: i64, digest: &Digest, size: u64) -> Result<()> {
+fn link(conn: &Connection, repo: i64, digest: &Digest, size: u64) -> Result<()> {
     let now = now_ms();
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING")
-        .bind(digest.as_str())
-        .bind(to_i64(size))
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-    sqlx::query(
-        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+    conn.prepare_cached(
+        "INSERT INTO blobs (digest, size, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (digest) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![digest.as_str(), to_i64(size), now]))
+    .map_err(backend)?;
+    conn.prepare_cached(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (repository_id, digest) DO NOTHING",
     )
-    .bind(repo)
-    .bind(digest.as_str())
-    .bind(now)
-    .execute(conn)
-    .await
+    .and_then(|mut s| s.execute(params![repo, digest.as_str(), now]))
     .map_err(backend)?;
     Ok(())
+}
+
+fn blob_size(conn: &Connection, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
+    conn.prepare_cached(
+        "SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+         JOIN blobs b ON b.digest = rb.digest WHERE r.name = ?1 AND rb.digest = ?2",
+    )
+    .and_then(|mut s| s.query_row([repo.as_str(), digest.as_str()], |r| r.get::<_, i64>(0)).optional())
+    .map(|o| o.map(to_u64))
+    .map_err(backend)
 }
 
 fn page_of<T>(mut items: Vec<T>, limit: Option<usize>, key: impl Fn(&T) -> String) -> Page<T> {
@@ -174,70 +220,81 @@ fn sql_limit(limit: Option<usize>) -> i64 {
     limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1)
 }
 
+/// One page of the text column of `sql`, whose parameters are `params` followed by the page's
+/// `after` key and row limit.
+fn names<T: ToString>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    page: &PageRequest,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<Page<T>> {
+    let after = page.after.as_deref().unwrap_or("");
+    let limit = sql_limit(page.limit);
+    let all: Vec<&dyn rusqlite::ToSql> =
+        params.iter().copied().chain([&after as &dyn rusqlite::ToSql, &limit]).collect();
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(all.as_slice()).map_err(backend)?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        let name = row.get_ref(0).map_err(backend)?.as_str().map_err(|_| corrupt(what))?;
+        items.push(parse(name).ok_or_else(|| corrupt(what))?);
+    }
+    Ok(page_of(items, page.limit, ToString::to_string))
+}
+
 #[async_trait]
 impl RepoMeta for SqliteMeta {
     async fn create_repository(&self, name: &RepositoryName) -> Result<bool> {
         let name = name.clone();
         self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let r = sqlx::query(
-                        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                    )
-                    .bind(name.as_str())
-                    .bind(now_ms())
-                    .execute(c)
-                    .await
-                    .map_err(backend)?;
-                    Ok(r.rows_affected() == 1)
-                })
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![name.as_str(), now_ms()]))
+                .map(|n| n == 1)
+                .map_err(backend)
             })
             .await
     }
 
     async fn repository_exists(&self, name: &RepositoryName) -> Result<bool> {
-        let mut c = self.reader.acquire().await.map_err(backend)?;
-        Ok(repo_id(&mut c, name).await?.is_some())
+        let name = name.clone();
+        self.readers.read(move |c| Ok(repo_id(c, &name)?.is_some())).await
     }
 
     async fn list_repositories(&self, page: &PageRequest) -> Result<Page<RepositoryName>> {
-        let rows = sqlx::query("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(sql_limit(page.limit))
-            .fetch_all(&self.reader)
+        let page = page.clone();
+        self.readers
+            .read(move |c| {
+                names(
+                    c,
+                    "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+                    &[],
+                    &page,
+                    |n| RepositoryName::parse(n).ok(),
+                    "repository name",
+                )
+            })
             .await
-            .map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(|r| RepositoryName::parse(r.get::<&str, _>(0)).map_err(|_| corrupt("repository name")))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, ToString::to_string))
     }
 }
 
 #[async_trait]
 impl BlobIndex for SqliteMeta {
     async fn blob_in_repository(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
-        sqlx::query(
-            "SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-             JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?",
-        )
-        .bind(repo.as_str())
-        .bind(digest.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)
-        .map(|r| r.map(|r| to_u64(r.get(0))))
+        let (repo, digest) = (repo.clone(), digest.clone());
+        self.readers.read(move |c| blob_size(c, &repo, &digest)).await
     }
 
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64, create: CreateRepo) -> Result<()> {
         let (repo, digest) = (repo.clone(), digest.clone());
         self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let id = ensure_repo(c, &repo, create).await?;
-                    link(c, id, &digest, size).await
-                })
+            .write(move |c| {
+                let id = ensure_repo(c, &repo, create)?;
+                link(c, id, &digest, size)
             })
             .await
     }
@@ -251,23 +308,11 @@ impl BlobIndex for SqliteMeta {
     ) -> Result<bool> {
         let (from, to, digest) = (from.clone(), to.clone(), digest.clone());
         self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let size: Option<i64> = sqlx::query(
-                        "SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-                         JOIN blobs b ON b.digest = rb.digest WHERE r.name = ? AND rb.digest = ?",
-                    )
-                    .bind(from.as_str())
-                    .bind(digest.as_str())
-                    .fetch_optional(&mut *c)
-                    .await
-                    .map_err(backend)?
-                    .map(|r| r.get(0));
-                    let Some(size) = size else { return Ok(false) };
-                    let id = ensure_repo(c, &to, create).await?;
-                    link(c, id, &digest, to_u64(size)).await?;
-                    Ok(true)
-                })
+            .write(move |c| {
+                let Some(size) = blob_size(c, &from, &digest)? else { return Ok(false) };
+                let id = ensure_repo(c, &to, create)?;
+                link(c, id, &digest, size)?;
+                Ok(true)
             })
             .await
     }
@@ -275,22 +320,28 @@ impl BlobIndex for SqliteMeta {
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
         let (repo, digest) = (repo.clone(), digest.clone());
         self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let r = sqlx::query(
-                        "DELETE FROM repository_blobs WHERE digest = ?
-                         AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
-                    )
-                    .bind(digest.as_str())
-                    .bind(repo.as_str())
-                    .execute(c)
-                    .await
-                    .map_err(backend)?;
-                    Ok(r.rows_affected() > 0)
-                })
+            .write(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM repository_blobs WHERE digest = ?1
+                     AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+                )
+                .and_then(|mut s| s.execute([digest.as_str(), repo.as_str()]))
+                .map(|n| n > 0)
+                .map_err(backend)
             })
             .await
     }
+}
+
+fn insert_upload(c: &Connection, s: &UploadSession, create: CreateRepo) -> Result<()> {
+    let id = ensure_repo(c, &s.repository, create)?;
+    c.prepare_cached(
+        r#"INSERT INTO uploads (id, repository_id, "offset", hash_state, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6)"#,
+    )
+    .and_then(|mut st| st.execute(params![s.id.as_str(), id, to_i64(s.offset), s.hash_state, s.created_at, now_ms()]))
+    .map_err(backend)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -311,24 +362,33 @@ impl UploadMeta for SqliteMeta {
         if let Some((s, _)) = self.fresh().get(id) {
             return Ok(Some(s.clone()));
         }
-        let row = sqlx::query(
-            r#"SELECT r.name, u."offset", u.hash_state, u.created_at FROM uploads u
-               JOIN repositories r ON r.id = u.repository_id WHERE u.id = ?"#,
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
-        row.map(|r| {
-            Ok(UploadSession {
-                id: id.clone(),
-                repository: RepositoryName::parse(r.get::<&str, _>(0)).map_err(|_| corrupt("repository name"))?,
-                offset: to_u64(r.get(1)),
-                hash_state: r.get(2),
-                created_at: r.get(3),
+        let id = id.clone();
+        self.readers
+            .read(move |c| {
+                let row = c
+                    .prepare_cached(
+                        r#"SELECT r.name, u."offset", u.hash_state, u.created_at FROM uploads u
+                           JOIN repositories r ON r.id = u.repository_id WHERE u.id = ?1"#,
+                    )
+                    .and_then(|mut s| {
+                        s.query_row([id.as_str()], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(backend)?;
+                row.map(|(name, offset, hash_state, created_at)| {
+                    Ok(UploadSession {
+                        id: id.clone(),
+                        repository: RepositoryName::parse(&name).map_err(|_| corrupt("repository name"))?,
+                        offset: to_u64(offset),
+                        hash_state,
+                        created_at,
+                    })
+                })
+                .transpose()
             })
-        })
-        .transpose()
+            .await
     }
 
     async fn advance_upload(&self, id: &UploadId, from: u64, to: u64, hash_state: &[u8]) -> Result<()> {
@@ -336,87 +396,41 @@ impl UploadMeta for SqliteMeta {
         if let Some((mut s, create)) = fresh {
             s.offset = to;
             s.hash_state = hash_state.to_vec();
-            return self
-                .writer
-                .write(move |c: &mut SqliteConnection| {
-                    Box::pin(async move {
-                        let id = ensure_repo(c, &s.repository, create).await?;
-                        sqlx::query(
-                            r#"INSERT INTO uploads (id, repository_id, "offset", hash_state, created_at, updated_at)
-                               VALUES (?, ?, ?, ?, ?, ?)"#,
-                        )
-                        .bind(s.id.as_str())
-                        .bind(id)
-                        .bind(to_i64(s.offset))
-                        .bind(&s.hash_state)
-                        .bind(s.created_at)
-                        .bind(now_ms())
-                        .execute(c)
-                        .await
-                        .map_err(backend)?;
-                        Ok(())
-                    })
-                })
-                .await;
+            return self.writer.write(move |c| insert_upload(c, &s, create)).await;
         }
         let (id, hash_state) = (id.clone(), hash_state.to_vec());
         self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let r = sqlx::query(
-                        r#"UPDATE uploads SET "offset" = ?, hash_state = ?, updated_at = ? WHERE id = ? AND "offset" = ?"#,
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        r#"UPDATE uploads SET "offset" = ?1, hash_state = ?2, updated_at = ?3
+                           WHERE id = ?4 AND "offset" = ?5"#,
                     )
-                    .bind(to_i64(to))
-                    .bind(hash_state)
-                    .bind(now_ms())
-                    .bind(id.as_str())
-                    .bind(to_i64(from))
-                    .execute(c)
-                    .await
+                    .and_then(|mut s| s.execute(params![to_i64(to), hash_state, now_ms(), id.as_str(), to_i64(from)]))
                     .map_err(backend)?;
-                    if r.rows_affected() == 1 {
-                        Ok(())
-                    } else {
-                        Err(Error::Conflict("upload moved concurrently".into()))
-                    }
-                })
+                if n == 1 { Ok(()) } else { Err(Error::Conflict("upload moved concurrently".into())) }
             })
             .await
     }
 
     async fn complete_upload(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<()> {
         let fresh = self.fresh().remove(id);
-        if let Some((s, create)) = fresh {
-            let digest = digest.clone();
-            return self
-                .writer
-                .write(move |c: &mut SqliteConnection| {
-                    Box::pin(async move {
-                        let repo = ensure_repo(c, &s.repository, create).await?;
-                        link(c, repo, &digest, size).await
-                    })
-                })
-                .await;
-        }
         let (id, digest) = (id.clone(), digest.clone());
         self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let repo: i64 = sqlx::query("SELECT repository_id FROM uploads WHERE id = ?")
-                        .bind(id.as_str())
-                        .fetch_optional(&mut *c)
-                        .await
-                        .map_err(backend)?
-                        .ok_or(Error::NotFound)?
-                        .get(0);
-                    link(c, repo, &digest, size).await?;
-                    sqlx::query("DELETE FROM uploads WHERE id = ?")
-                        .bind(id.as_str())
-                        .execute(c)
-                        .await
-                        .map_err(backend)?;
-                    Ok(())
-                })
+            .write(move |c| {
+                if let Some((s, create)) = fresh {
+                    let repo = ensure_repo(c, &s.repository, create)?;
+                    return link(c, repo, &digest, size);
+                }
+                let repo: i64 = c
+                    .prepare_cached("SELECT repository_id FROM uploads WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)))
+                    .map_err(backend)?;
+                link(c, repo, &digest, size)?;
+                c.prepare_cached("DELETE FROM uploads WHERE id = ?1")
+                    .and_then(|mut s| s.execute([id.as_str()]))
+                    .map_err(backend)?;
+                Ok(())
             })
             .await
     }
@@ -427,182 +441,50 @@ impl UploadMeta for SqliteMeta {
         }
         let id = id.clone();
         self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let r = sqlx::query("DELETE FROM uploads WHERE id = ?")
-                        .bind(id.as_str())
-                        .execute(c)
-                        .await
-                        .map_err(backend)?;
-                    Ok(r.rows_affected() > 0)
-                })
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM uploads WHERE id = ?1")
+                    .and_then(|mut s| s.execute([id.as_str()]))
+                    .map(|n| n > 0)
+                    .map_err(backend)
             })
             .await
     }
 
     async fn stale_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<UploadId>> {
         self.fresh().retain(|_, (s, _)| s.created_at >= before_ms);
-        let rows = sqlx::query("SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?")
-            .bind(before_ms)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.reader)
+        self.readers
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached("SELECT id FROM uploads WHERE updated_at < ?1 ORDER BY updated_at LIMIT ?2")
+                    .map_err(backend)?;
+                let ids = stmt
+                    .query_map(params![before_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, String>(0))
+                    .map_err(backend)?;
+                ids.map(|id| UploadId::parse(&id.map_err(backend)?).map_err(|_| corrupt("upload id"))).collect()
+            })
             .await
-            .map_err(backend)?;
-        rows.iter().map(|r| UploadId::parse(r.get::<&str, _>(0)).map_err(|_| corrupt("upload id"))).collect()
     }
 }
 
-#[async_trait]
-impl ImageMeta for SqliteMeta {
-    async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
-        let m = m.clone();
-        self.writer
-            .write(move |c: &mut SqliteConnection| Box::pin(async move { put_manifest(c, &m, create).await }))
-            .await
-    }
-
-    async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Option<ManifestRecord>> {
-        let q = match reference {
-            Reference::Tag(t) => sqlx::query(
-                "SELECT m.digest, m.media_type, m.payload FROM tags t
-                 JOIN repositories r ON r.id = t.repository_id
-                 JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
-                 WHERE r.name = ? AND t.name = ?",
-            )
-            .bind(repo.as_str())
-            .bind(t.as_str()),
-            Reference::Digest(d) => sqlx::query(
-                "SELECT m.digest, m.media_type, m.payload FROM manifests m
-                 JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?",
-            )
-            .bind(repo.as_str())
-            .bind(d.as_str()),
-        };
-        let row = q.fetch_optional(&self.reader).await.map_err(backend)?;
-        row.map(|r| {
-            Ok(ManifestRecord {
-                digest: Digest::parse(r.get::<&str, _>(0)).map_err(|_| corrupt("digest"))?,
-                media_type: r.get(1),
-                payload: r.get(2),
-            })
-        })
-        .transpose()
-    }
-
-    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
-        let (repo, digest) = (repo.clone(), digest.clone());
-        self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let r = sqlx::query(
-                        "DELETE FROM manifests WHERE digest = ?
-                         AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
-                    )
-                    .bind(digest.as_str())
-                    .bind(repo.as_str())
-                    .execute(c)
-                    .await
-                    .map_err(backend)?;
-                    Ok(r.rows_affected() > 0)
-                })
-            })
-            .await
-    }
-
-    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
-        let (repo, tag) = (repo.clone(), tag.clone());
-        self.writer
-            .write(move |c: &mut SqliteConnection| {
-                Box::pin(async move {
-                    let r = sqlx::query(
-                        "DELETE FROM tags WHERE name = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
-                    )
-                    .bind(tag.as_str())
-                    .bind(repo.as_str())
-                    .execute(c)
-                    .await
-                    .map_err(backend)?;
-                    Ok(r.rows_affected() > 0)
-                })
-            })
-            .await
-    }
-
-    async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {
-        let mut c = self.reader.acquire().await.map_err(backend)?;
-        let id = repo_id(&mut c, repo).await?.ok_or(Error::NotFound)?;
-        // One aggregated row instead of one row per tag: listing 10,000 tags is a single step.
-        // Tags cannot contain a newline, so it separates them unambiguously.
-        let joined: Option<String> = sqlx::query(
-            "SELECT group_concat(name, char(10) ORDER BY name) FROM
-               (SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?)",
-        )
-        .bind(id)
-        .bind(page.after.as_deref().unwrap_or(""))
-        .bind(sql_limit(page.limit))
-        .fetch_one(&mut *c)
-        .await
-        .map_err(backend)?
-        .get(0);
-        let items = joined
-            .as_deref()
-            .map(|j| j.split('\n').map(|t| Tag::parse(t).map_err(|_| corrupt("tag"))).collect::<Result<Vec<_>>>())
-            .transpose()?
-            .unwrap_or_default();
-        Ok(page_of(items, page.limit, ToString::to_string))
-    }
-
-    async fn referrers(
-        &self,
-        repo: &RepositoryName,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Referrer>> {
-        let rows = sqlx::query(
-            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m
-             JOIN repositories r ON r.id = m.repository_id
-             WHERE r.name = ? AND m.subject = ? AND (? IS NULL OR m.artifact_type = ?) ORDER BY m.digest",
-        )
-        .bind(repo.as_str())
-        .bind(subject.as_str())
-        .bind(artifact_type)
-        .bind(artifact_type)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Referrer {
-                    digest: Digest::parse(r.get::<&str, _>(0)).map_err(|_| corrupt("digest"))?,
-                    media_type: r.get(1),
-                    size: to_u64(r.get(2)),
-                    artifact_type: r.get(3),
-                    annotations: r.get(4),
-                })
-            })
-            .collect()
-    }
-}
-
-async fn put_manifest(tx: &mut SqliteConnection, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
-    let Some(repo) = repo_id(&mut *tx, &m.repository).await? else {
+fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
+    let Some(repo) = repo_id(c, &m.repository)? else {
         // A new repository holds nothing, so every reference is missing; only a manifest that
         // references nothing may create it.
         let missing: Vec<Digest> = m.blobs.iter().chain(&m.children).cloned().collect();
         if !missing.is_empty() {
             return Ok(PutOutcome::MissingReferences(missing));
         }
-        ensure_repo(&mut *tx, &m.repository, create).await?;
-        return Box::pin(put_manifest(tx, m, create)).await;
+        ensure_repo(c, &m.repository, create)?;
+        return put_manifest(c, m, create);
     };
     let mut missing = Vec::new();
     for (targets, sql) in [
-        (&m.blobs, "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?"),
-        (&m.children, "SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?"),
+        (&m.blobs, "SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2"),
+        (&m.children, "SELECT 1 FROM manifests WHERE repository_id = ?1 AND digest = ?2"),
     ] {
+        let mut stmt = c.prepare_cached(sql).map_err(backend)?;
         for d in targets {
-            let found = sqlx::query(sql).bind(repo).bind(d.as_str()).fetch_optional(&mut *tx).await.map_err(backend)?;
-            if found.is_none() {
+            if !stmt.exists(params![repo, d.as_str()]).map_err(backend)? {
                 missing.push(d.clone());
             }
         }
@@ -611,60 +493,191 @@ async fn put_manifest(tx: &mut SqliteConnection, m: &NewManifest, create: Create
         return Ok(PutOutcome::MissingReferences(missing));
     }
     let now = now_ms();
-    let inserted = sqlx::query(
-        "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, annotations, size, payload, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING",
-    )
-    .bind(repo)
-    .bind(m.digest.as_str())
-    .bind(&m.media_type)
-    .bind(m.artifact_type.as_deref())
-    .bind(m.subject.as_ref().map(Digest::as_str))
-    .bind(m.annotations.as_deref())
-    .bind(i64::try_from(m.payload.len()).unwrap_or(i64::MAX))
-    .bind(&m.payload)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?
-    .rows_affected()
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, annotations, size, payload, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                repo,
+                m.digest.as_str(),
+                m.media_type,
+                m.artifact_type,
+                m.subject.as_ref().map(Digest::as_str),
+                m.annotations,
+                i64::try_from(m.payload.len()).unwrap_or(i64::MAX),
+                m.payload,
+                now
+            ])
+        })
+        .map_err(backend)?
         == 1;
     if inserted {
+        let mut stmt = c
+            .prepare_cached(
+                "INSERT INTO manifest_references (repository_id, manifest_digest, target, kind)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )
+            .map_err(backend)?;
         for (targets, kind) in [(&m.blobs, 0i64), (&m.children, 1)] {
             for d in targets {
-                sqlx::query(
-                    "INSERT INTO manifest_references (repository_id, manifest_digest, target, kind)
-                     VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(repo)
-                .bind(m.digest.as_str())
-                .bind(d.as_str())
-                .bind(kind)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                stmt.execute(params![repo, m.digest.as_str(), d.as_str(), kind]).map_err(backend)?;
             }
         }
     }
     if let Some(tag) = &m.tag {
-        sqlx::query(
-            "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
+        c.prepare_cached(
+            "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
         )
-        .bind(repo)
-        .bind(tag.as_str())
-        .bind(m.digest.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
+        .and_then(|mut s| s.execute(params![repo, tag.as_str(), m.digest.as_str(), now]))
         .map_err(backend)?;
     }
     Ok(PutOutcome::Stored)
 }
 
+#[async_trait]
+impl ImageMeta for SqliteMeta {
+    async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
+        let m = m.clone();
+        self.writer.write(move |c| put_manifest(c, &m, create)).await
+    }
+
+    async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Option<ManifestRecord>> {
+        let (repo, reference) = (repo.clone(), reference.clone());
+        self.readers
+            .read(move |c| {
+                let (sql, key) = match &reference {
+                    Reference::Tag(t) => (
+                        "SELECT m.digest, m.media_type, m.payload FROM tags t
+                         JOIN repositories r ON r.id = t.repository_id
+                         JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
+                         WHERE r.name = ?1 AND t.name = ?2",
+                        t.as_str(),
+                    ),
+                    Reference::Digest(d) => (
+                        "SELECT m.digest, m.media_type, m.payload FROM manifests m
+                         JOIN repositories r ON r.id = m.repository_id WHERE r.name = ?1 AND m.digest = ?2",
+                        d.as_str(),
+                    ),
+                };
+                let row = c
+                    .prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_row([repo.as_str(), key], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(backend)?;
+                row.map(|(digest, media_type, payload)| {
+                    Ok(ManifestRecord {
+                        digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?,
+                        media_type,
+                        payload,
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
+        let (repo, digest) = (repo.clone(), digest.clone());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM manifests WHERE digest = ?1
+                     AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+                )
+                .and_then(|mut s| s.execute([digest.as_str(), repo.as_str()]))
+                .map(|n| n > 0)
+                .map_err(backend)
+            })
+            .await
+    }
+
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
+        let (repo, tag) = (repo.clone(), tag.clone());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM tags WHERE name = ?1 AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+                )
+                .and_then(|mut s| s.execute([tag.as_str(), repo.as_str()]))
+                .map(|n| n > 0)
+                .map_err(backend)
+            })
+            .await
+    }
+
+    async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {
+        let (repo, page) = (repo.clone(), page.clone());
+        self.readers
+            .read(move |c| {
+                let id = repo_id(c, &repo)?.ok_or(Error::NotFound)?;
+                names(
+                    c,
+                    "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+                    &[&id],
+                    &page,
+                    |t| Tag::parse(t).ok(),
+                    "tag",
+                )
+            })
+            .await
+    }
+
+    async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        let (repo, subject, artifact_type) = (repo.clone(), subject.clone(), artifact_type.map(str::to_owned));
+        self.readers
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m
+                         JOIN repositories r ON r.id = m.repository_id
+                         WHERE r.name = ?1 AND m.subject = ?2 AND (?3 IS NULL OR m.artifact_type = ?3)
+                         ORDER BY m.digest",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![repo.as_str(), subject.as_str(), artifact_type], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                        ))
+                    })
+                    .map_err(backend)?;
+                rows.map(|row| {
+                    let (digest, media_type, size, artifact_type, annotations) = row.map_err(backend)?;
+                    Ok(Referrer {
+                        digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?,
+                        media_type,
+                        size: to_u64(size),
+                        artifact_type,
+                        annotations,
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    #[tokio::test]
+    use berth_meta::RepoMeta;
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();
         let store = super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
@@ -672,7 +685,29 @@ mod tests {
         store.close().await;
         // Reopening runs no migration twice and keeps the data.
         let store = super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
-        use berth_meta::RepoMeta;
         assert!(store.repository_exists(&berth_types::RepositoryName::parse("team/app").unwrap()).await.unwrap());
+    }
+
+    /// Many concurrent writers share commits, and every one gets its own answer.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_writes_each_get_their_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let store = std::sync::Arc::clone(&store);
+                tokio::spawn(async move {
+                    let name = berth_types::RepositoryName::parse(&format!("r/{}", i % 50)).unwrap();
+                    store.create_repository(&name).await.unwrap()
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for t in tasks {
+            created += usize::from(t.await.unwrap());
+        }
+        assert_eq!(created, 50, "exactly one creator per name");
+        let page = berth_types::PageRequest { limit: None, after: None };
+        assert_eq!(store.list_repositories(&page).await.unwrap().items.len(), 50);
     }
 }

@@ -1,22 +1,23 @@
-//! Group commit: one task owns the single SQLite writer connection and runs the write jobs that
+//! Group commit: one thread owns the single SQLite writer connection and runs the write jobs that
 //! arrive while the previous commit was syncing as one transaction, one savepoint per job.
 //!
 //! A job's result is delivered only after the transaction that holds it has committed (and so
 //! reached the disk: `synchronous = FULL`). A job that fails is rolled back to its savepoint
 //! and does not disturb the others in its batch. Under load, N concurrent writers share one
-//! fsync instead of queueing for N.
+//! fsync instead of queueing for N, and a job's statements run on the thread that owns the
+//! connection, with no handoff per statement.
 
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use berth_meta::{Error, Result};
-use futures_util::future::BoxFuture;
-use sqlx::SqliteConnection;
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
 
 /// Most jobs in one transaction.
-const MAX_BATCH: usize = 128;
+const MAX_BATCH: usize = 256;
 
-type Run = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, bool> + Send>;
+type Run = Box<dyn FnOnce(&Connection) -> bool + Send>;
 /// Answers the caller: `None` when the job's transaction committed, else why it did not.
 type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
 
@@ -25,9 +26,9 @@ struct Job {
     deliver: Deliver,
 }
 
-#[derive(Clone)]
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 fn stopped() -> Error {
@@ -35,28 +36,29 @@ fn stopped() -> Error {
 }
 
 impl Writer {
-    pub(crate) fn start(pool: sqlx::SqlitePool) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>(1024);
-        tokio::spawn(run(pool, rx));
-        Writer { jobs: tx }
+    pub(crate) fn start(conn: Connection) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("berth-meta-writer".into())
+            .spawn(move || run(&conn, &rx))
+            .expect("spawn the metadata writer thread");
+        Writer { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) }
     }
 
     /// Runs `f` inside the next group transaction and returns its result once committed.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let slot: Arc<Mutex<Option<Result<T>>>> = Arc::new(Mutex::new(None));
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let fill = Arc::clone(&slot);
-        let run: Run = Box::new(move |conn: &mut SqliteConnection| {
-            Box::pin(async move {
-                let result = f(conn).await;
-                let keep = result.is_ok();
-                *fill.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
-                keep
-            })
+        let run: Run = Box::new(move |conn: &Connection| {
+            let result = f(conn);
+            let keep = result.is_ok();
+            *fill.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+            keep
         });
         let deliver: Deliver = Box::new(move |failure: Option<String>| {
             let result = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
@@ -70,17 +72,24 @@ impl Writer {
             };
             let _ = tx.send(outcome);
         });
-        self.jobs.send(Job { run, deliver }).await.map_err(|_| stopped())?;
+        {
+            let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            jobs.as_ref().ok_or_else(stopped)?.send(Job { run, deliver }).map_err(|_| stopped())?;
+        }
         rx.await.map_err(|_| stopped())?
+    }
+
+    /// Stops taking jobs, finishes the queued ones and joins the thread.
+    pub(crate) fn close(&self) {
+        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = t.join();
+        }
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> std::result::Result<(), String> {
-    sqlx::raw_sql(sql).execute(conn).await.map(|_| ()).map_err(|e| e.to_string())
-}
-
-async fn run(pool: sqlx::SqlitePool, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
+fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -88,43 +97,35 @@ async fn run(pool: sqlx::SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let failure = match pool.acquire().await {
-            Ok(mut conn) => run_batch(&mut conn, &mut batch).await,
-            Err(e) => Some(e.to_string()),
-        };
+        let mut delivers = Vec::with_capacity(batch.len());
+        let mut runs = Vec::with_capacity(batch.len());
         for job in batch {
-            (job.deliver)(failure.clone());
+            runs.push(job.run);
+            delivers.push(job.deliver);
+        }
+        let failure = run_batch(conn, runs).err().map(|e| e.to_string());
+        for deliver in delivers {
+            deliver(failure.clone());
         }
     }
 }
 
-/// Runs every job of `batch` in one transaction; `None` when it committed. Jobs are left in
-/// `batch` (their `run` taken) for delivery.
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Option<String> {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
-        return Some(e);
-    }
-    for job in batch.iter_mut() {
-        let run = std::mem::replace(&mut job.run, Box::new(|_| Box::pin(async { false })));
-        let step = async {
-            exec(conn, "SAVEPOINT job").await?;
-            if run(conn).await {
-                exec(conn, "RELEASE job").await
+/// Runs every job in one transaction. Jobs after a failure of the transaction itself do not run.
+fn run_batch(conn: &Connection, runs: Vec<Run>) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        for run in runs {
+            conn.execute_batch("SAVEPOINT job")?;
+            if run(conn) {
+                conn.execute_batch("RELEASE job")?;
             } else {
-                exec(conn, "ROLLBACK TO job").await?;
-                exec(conn, "RELEASE job").await
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
             }
-        };
-        if let Err(e) = step.await {
-            let _ = exec(conn, "ROLLBACK").await;
-            return Some(e);
         }
+        conn.execute_batch("COMMIT")
+    })();
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
-    match exec(conn, "COMMIT").await {
-        Ok(()) => None,
-        Err(e) => {
-            let _ = exec(conn, "ROLLBACK").await;
-            Some(e)
-        }
-    }
+    result
 }
