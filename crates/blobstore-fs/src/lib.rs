@@ -4,9 +4,10 @@
 //! - `blobs/<algorithm>/<first two hex>/<hex>`: committed blobs, immutable, content-addressed;
 //! - `uploads/<uuid>`: bytes of upload sessions in progress.
 //!
-//! Durability: an append ends with `fdatasync`; a commit fsyncs the file, renames it into place
-//! and fsyncs the directory, so a committed blob survives power loss. A crash mid-append leaves
-//! only bytes past the session's recorded offset, which the next append truncates.
+//! Durability: appends are not synced (the core checks an upload's bytes against its saved hash
+//! state after a restart); a commit syncs the file, renames it into place and syncs the
+//! directory, so a committed blob survives power loss. Bytes past the session's recorded offset
+//! (a crash mid-append) are truncated by the next append.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{IoSlice, Seek, SeekFrom, Write};
@@ -80,7 +81,7 @@ fn write_all_vectored(f: &mut File, batch: &[Bytes]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The writer thread of one append: receives chunks, writes them in batches, syncs on `Finish`.
+/// The writer thread of one append: receives chunks and writes them in batches until `Finish`.
 /// Without `Finish` (the body failed) it truncates back to `at`.
 fn write_upload(path: &Path, at: u64, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
     // The new file's directory entry is not synced: if a crash loses it, the session's next
@@ -127,7 +128,6 @@ fn write_upload(path: &Path, at: u64, mut rx: mpsc::Receiver<Msg>) -> Result<u64
         written += size as u64;
         batch.clear();
         if finish {
-            f.sync_data()?;
             return Ok(written);
         }
     }

@@ -123,9 +123,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
     /// Streams a blob, or the inclusive `range` of it (`InvalidRange` when out of bounds).
     async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobRead>;
-    /// Appends `body` to upload `id` at byte offset `at` (the upload is created when `at` is 0)
-    /// and makes it durable. Bytes past `at` from an earlier failed append are discarded first.
-    /// On any error nothing past `at` remains. Returns the new length.
+    /// Appends `body` to upload `id` at byte offset `at` (the upload is created when `at` is 0).
+    /// Bytes past `at` from an earlier failed append are discarded first. On any error nothing
+    /// past `at` remains. Returns the new length. The bytes need not be durable until
+    /// `upload_commit`: after a crash an upload may hold fewer bytes than were appended.
     async fn upload_append(&self, id: &UploadId, at: u64, body: ByteStream) -> Result<u64>;
     /// Streams the bytes of an upload so far (used to re-hash with another algorithm).
     async fn upload_read(&self, id: &UploadId) -> Result<ByteStream>;

@@ -134,6 +134,20 @@ impl SqliteMeta {
         self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs a `DELETE` whose parameters are a key (`?1`) and a repository name (`?2`); `true`
+    /// when it removed something.
+    async fn delete_in_repository(&self, sql: &'static str, key: &str, repo: &RepositoryName) -> Result<bool> {
+        let (key, repo) = (key.to_owned(), repo.clone());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(sql)
+                    .and_then(|mut s| s.execute([key.as_str(), repo.as_str()]))
+                    .map(|n| n > 0)
+                    .map_err(backend)
+            })
+            .await
+    }
+
     /// Finishes queued writes and closes the database.
     pub async fn close(&self) {
         self.readers.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
@@ -318,18 +332,13 @@ impl BlobIndex for SqliteMeta {
     }
 
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
-        let (repo, digest) = (repo.clone(), digest.clone());
-        self.writer
-            .write(move |c| {
-                c.prepare_cached(
-                    "DELETE FROM repository_blobs WHERE digest = ?1
-                     AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
-                )
-                .and_then(|mut s| s.execute([digest.as_str(), repo.as_str()]))
-                .map(|n| n > 0)
-                .map_err(backend)
-            })
-            .await
+        self.delete_in_repository(
+            "DELETE FROM repository_blobs WHERE digest = ?1
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+            digest.as_str(),
+            repo,
+        )
+        .await
     }
 }
 
@@ -396,11 +405,13 @@ impl UploadMeta for SqliteMeta {
         if let Some((mut s, create)) = fresh {
             s.offset = to;
             s.hash_state = hash_state.to_vec();
-            return self.writer.write(move |c| insert_upload(c, &s, create)).await;
+            return self.writer.write_lazy(move |c| insert_upload(c, &s, create)).await;
         }
         let (id, hash_state) = (id.clone(), hash_state.to_vec());
+        // A session's progress need not survive a crash: an older offset makes the client's next
+        // chunk answer 416 with the true range, and the core re-checks bytes after a restart.
         self.writer
-            .write(move |c| {
+            .write_lazy(move |c| {
                 let n = c
                     .prepare_cached(
                         r#"UPDATE uploads SET "offset" = ?1, hash_state = ?2, updated_at = ?3
@@ -584,32 +595,22 @@ impl ImageMeta for SqliteMeta {
     }
 
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
-        let (repo, digest) = (repo.clone(), digest.clone());
-        self.writer
-            .write(move |c| {
-                c.prepare_cached(
-                    "DELETE FROM manifests WHERE digest = ?1
-                     AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
-                )
-                .and_then(|mut s| s.execute([digest.as_str(), repo.as_str()]))
-                .map(|n| n > 0)
-                .map_err(backend)
-            })
-            .await
+        self.delete_in_repository(
+            "DELETE FROM manifests WHERE digest = ?1
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+            digest.as_str(),
+            repo,
+        )
+        .await
     }
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
-        let (repo, tag) = (repo.clone(), tag.clone());
-        self.writer
-            .write(move |c| {
-                c.prepare_cached(
-                    "DELETE FROM tags WHERE name = ?1 AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
-                )
-                .and_then(|mut s| s.execute([tag.as_str(), repo.as_str()]))
-                .map(|n| n > 0)
-                .map_err(backend)
-            })
-            .await
+        self.delete_in_repository(
+            "DELETE FROM tags WHERE name = ?1 AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+            tag.as_str(),
+            repo,
+        )
+        .await
     }
 
     async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {

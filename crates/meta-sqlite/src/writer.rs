@@ -24,6 +24,8 @@ type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
 struct Job {
     run: Run,
     deliver: Deliver,
+    /// Whether the caller must not be answered before the job is on disk.
+    durable: bool,
 }
 
 pub(crate) struct Writer {
@@ -45,8 +47,27 @@ impl Writer {
         Writer { jobs: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) }
     }
 
-    /// Runs `f` inside the next group transaction and returns its result once committed.
+    /// Runs `f` inside the next group transaction and returns its result once committed and
+    /// synced to disk.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    /// Like `write`, but answers once committed, possibly before the commit reaches the disk: a
+    /// crash may lose it (never tear it). A later durable commit syncs it too.
+    pub(crate) async fn write_lazy<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T, F>(&self, f: F, durable: bool) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -74,7 +95,7 @@ impl Writer {
         });
         {
             let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            jobs.as_ref().ok_or_else(stopped)?.send(Job { run, deliver }).map_err(|_| stopped())?;
+            jobs.as_ref().ok_or_else(stopped)?.send(Job { run, deliver, durable }).map_err(|_| stopped())?;
         }
         rx.await.map_err(|_| stopped())?
     }
@@ -97,13 +118,17 @@ fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let durable = batch.iter().any(|j| j.durable);
         let mut delivers = Vec::with_capacity(batch.len());
         let mut runs = Vec::with_capacity(batch.len());
         for job in batch {
             runs.push(job.run);
             delivers.push(job.deliver);
         }
-        let failure = run_batch(conn, runs).err().map(|e| e.to_string());
+        // In WAL mode, NORMAL commits without syncing the log; the next FULL commit syncs it,
+        // earlier frames included.
+        let sync = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+        let failure = conn.execute_batch(sync).and_then(|()| run_batch(conn, runs)).err().map(|e| e.to_string());
         for deliver in delivers {
             deliver(failure.clone());
         }

@@ -75,6 +75,7 @@ pub trait UploadMeta: Send + Sync {
     async fn create_upload(&self, session: &UploadSession, create: CreateRepo) -> Result<()>;
     async fn get_upload(&self, id: &UploadId) -> Result<Option<UploadSession>>;
     /// Advances a session from `from_offset`; `Conflict` if another append moved it first.
+    /// Progress need not be durable: after a crash a session may be found at an earlier offset.
     async fn advance_upload(&self, id: &UploadId, from_offset: u64, to_offset: u64, hash_state: &[u8]) -> Result<()>;
     /// Ends a session by recording its blob in the repository, in one transaction.
     async fn complete_upload(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<()>;

@@ -68,6 +68,10 @@ pub struct Registry {
     authz: Authorizer,
     opts: Options,
     manifests: cache::ManifestCache,
+    /// Random per process. Saved hash states carry the epoch of the process that wrote them, so
+    /// a session written before a restart (perhaps a crash that lost unsynced bytes) is checked
+    /// against its bytes before it is trusted.
+    epoch: [u8; 8],
 }
 
 /// Wraps a body so that every chunk is hashed and counted on its way to the blob store.
@@ -98,7 +102,8 @@ impl Registry {
     #[must_use]
     pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, authz: Authorizer, opts: Options) -> Self {
         let manifests = cache::ManifestCache::new(opts.manifest_cache_entries);
-        Registry { blobs, meta, authz, opts, manifests }
+        let epoch = uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default();
+        Registry { blobs, meta, authz, opts, manifests, epoch }
     }
 
     fn create(&self) -> CreateRepo {
@@ -195,7 +200,7 @@ impl Registry {
             id: UploadId::generate(),
             repository: repo.clone(),
             offset: 0,
-            hash_state: Hasher::new(Algorithm::Sha256).save(),
+            hash_state: self.seal(&Hasher::new(Algorithm::Sha256)),
             created_at: now,
         };
         self.meta.create_upload(&session, self.create()).await.map_err(Self::missing_repo(repo))?;
@@ -261,6 +266,41 @@ impl Registry {
         }
     }
 
+    /// A hash state to save with a session: this process's epoch, then the state.
+    fn seal(&self, h: &Hasher) -> Vec<u8> {
+        [&self.epoch[..], &h.save()].concat()
+    }
+
+    /// The hash state of a session. Bytes appended by this process are in its page cache and
+    /// trusted; a session last written by an earlier process is trusted only after its stored
+    /// bytes hash to the same state. Otherwise it is dropped and the client starts over.
+    async fn session_hasher(&self, s: &UploadSession) -> Result<Hasher> {
+        let damaged = || Error::Internal("damaged upload state".into());
+        let (epoch, state) = s.hash_state.split_at_checked(8).ok_or_else(damaged)?;
+        let hasher = Hasher::restore(state).ok_or_else(damaged)?;
+        if epoch == self.epoch || s.offset == 0 {
+            return Ok(hasher);
+        }
+        let mut check = Hasher::new(hasher.algorithm());
+        let mut seen = 0u64;
+        if let Ok(mut bytes) = self.blobs.upload_read(&s.id).await {
+            while seen < s.offset {
+                let Some(chunk) = bytes.next().await else { break };
+                let chunk = chunk.map_err(Error::Internal)?;
+                let take = usize::try_from(s.offset - seen).unwrap_or(usize::MAX).min(chunk.len());
+                check.update(&chunk[..take]);
+                seen += take as u64;
+            }
+        }
+        if seen == s.offset && check.save() == hasher.save() {
+            return Ok(hasher);
+        }
+        tracing::warn!(upload = %s.id, "upload bytes do not match the saved state after a restart; dropping the session");
+        self.meta.delete_upload(&s.id).await?;
+        self.discard_bytes(&s.id).await;
+        Err(Error::UploadNotFound)
+    }
+
     async fn session(&self, repo: &RepositoryName, id: &UploadId) -> Result<UploadSession> {
         match self.meta.get_upload(id).await? {
             Some(s) if &s.repository == repo => Ok(s),
@@ -276,7 +316,7 @@ impl Registry {
         {
             return Err(Error::UploadRangeInvalid { offset: s.offset });
         }
-        let hasher = Hasher::restore(&s.hash_state).ok_or_else(|| Error::Internal("damaged upload state".into()))?;
+        let hasher = self.session_hasher(s).await?;
         let (body, state) = hashing(body, hasher);
         let len = match self.blobs.upload_append(&s.id, s.offset, body).await {
             Ok(len) => len,
@@ -289,7 +329,7 @@ impl Registry {
         if len != s.offset + counted {
             return Err(Error::Internal("upload length disagrees with bytes received".into()));
         }
-        match self.meta.advance_upload(&s.id, s.offset, len, &hasher.save()).await {
+        match self.meta.advance_upload(&s.id, s.offset, len, &self.seal(&hasher)).await {
             Ok(()) => Ok((len, hasher)),
             Err(berth_meta::Error::Conflict(_)) => Err(Error::UploadRangeInvalid { offset: s.offset }),
             Err(e) => Err(e.into()),
@@ -358,9 +398,7 @@ impl Registry {
             last_chunk => {
                 let hasher = match last_chunk {
                     Some((body, _)) => self.append(&s, None, body).await?.1,
-                    None => {
-                        Hasher::restore(&s.hash_state).ok_or_else(|| Error::Internal("damaged upload state".into()))?
-                    }
+                    None => self.session_hasher(&s).await?,
                 };
                 let actual = if hasher.algorithm() == digest.algorithm() {
                     hasher.finish()
