@@ -18,6 +18,7 @@ use berth_types::{Digest, NameError, PageRequest, Reference, RepositoryName, Upl
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use serde_json::json;
+use tracing::Instrument;
 
 pub use endpoint::{OciEndpoint, RouteError};
 pub use error::OciError;
@@ -67,10 +68,8 @@ async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     let rest = req.uri().path().strip_prefix("/v2/").unwrap_or_default().to_owned();
     let resp = match OciEndpoint::parse(req.method(), &rest) {
         Ok(ep) => {
-            let name = ep.name();
-            let span = tracing::debug_span!("oci", endpoint = name, method = %req.method());
-            let _guard = span.enter();
-            handle(&reg, ep, req).await.unwrap_or_else(IntoResponse::into_response)
+            let span = tracing::debug_span!("oci", endpoint = ep.name(), method = %req.method());
+            handle(&reg, ep, req).instrument(span).await.unwrap_or_else(IntoResponse::into_response)
         }
         Err(RouteError::NotFound) => OciError::new(error::NOT_FOUND, "no such endpoint").into_response(),
         Err(RouteError::MethodNotAllowed) => {
