@@ -8,6 +8,8 @@ if [[ "${1:-}" == "--install" ]]; then
   bash tests/install-deps.sh
 fi
 cargo fmt --all -- --check
+# Generated code must be what the generator makes from the pinned botocore model.
+cargo run -q -p berth-xtask -- codegen --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 cargo build --workspace
