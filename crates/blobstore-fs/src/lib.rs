@@ -214,13 +214,12 @@ impl BlobStore for FsBlobStore {
                 return Ok(m.len());
             }
             let mut f = File::create(&src)?;
-            let written = f.write_all(&data).and_then(|()| f.sync_data());
-            if let Err(e) = written {
+            let result =
+                f.write_all(&data).map_err(Error::from).and_then(|()| install_open(&f, &src, &dst, File::sync_data));
+            if result.is_err() {
                 let _ = fs::remove_file(&src);
-                return Err(e.into());
             }
-            drop(f);
-            install(&src, &dst, |_| Ok(()))
+            result
         })
         .await
     }
@@ -254,13 +253,17 @@ impl BlobStore for FsBlobStore {
 /// directory synced. If the blob already exists the upload file is dropped instead.
 fn install(src: &Path, dst: &Path, sync: impl FnOnce(&File) -> std::io::Result<()>) -> Result<u64> {
     let f = File::open(src)?;
-    let len = f.metadata()?.len();
+    install_open(&f, src, dst, sync)
+}
+
+/// `install` for a file the caller already has open.
+fn install_open(f: &File, src: &Path, dst: &Path, sync: impl FnOnce(&File) -> std::io::Result<()>) -> Result<u64> {
     if let Ok(m) = fs::metadata(dst) {
-        drop(f);
         fs::remove_file(src)?;
         return Ok(m.len());
     }
-    sync(&f)?;
+    let len = f.metadata()?.len();
+    sync(f)?;
     let dir = dst.parent().ok_or_else(|| backend("blob path has no parent"))?;
     match fs::create_dir(dir) {
         Ok(()) => sync_dir(dir.parent().ok_or_else(|| backend("no parent"))?)?,
