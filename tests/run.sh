@@ -17,4 +17,4 @@ cargo build --workspace
 ./target/debug/berth-bench --berth target/debug/berth --size-mib 8 --small-blobs 50 \
   --manifests 20 --manifest-gets 200 --tags 100 | tail -12
 export BERTH_BIN="$PWD/target/debug/berth"
-(cd tests/blackbox && python3 -m pytest -q conformance clients crash server)
+(cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr)

@@ -72,6 +72,8 @@ impl From<Error> for OciError {
             Error::TagInvalid(_) => plain(TAG_INVALID),
             Error::DigestInvalid(_) => plain(DIGEST_INVALID),
             Error::RepositoryNotFound(_) => plain(NAME_UNKNOWN),
+            // Only the ECR API creates and deletes repositories; /v2 never meets these.
+            Error::RepositoryAlreadyExists(_) | Error::RepositoryNotEmpty(_) => plain(DENIED),
             Error::ImageNotFound { .. } => plain(MANIFEST_UNKNOWN),
             Error::BlobNotFound(d) => OciError { detail: Some(json!({ "digest": d.as_str() })), ..plain(BLOB_UNKNOWN) },
             Error::ManifestBlobUnknown(ds) => {

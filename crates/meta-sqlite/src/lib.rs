@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_meta::{
-    BlobIndex, CreateRepo, Error, ImageMeta, ManifestRecord, NewManifest, PutOutcome, Referrer, RepoMeta, Result,
-    UploadMeta, UploadSession,
+    BlobIndex, CreateRepo, DeleteRepository, Error, ImageMeta, ManifestRecord, NewManifest, PutOutcome, Referrer,
+    RepoMeta, RepositoryRecord, RepositorySettings, Result, UploadMeta, UploadSession,
 };
 use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId, now_ms};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema2.sql")];
 
 /// Most sessions without bytes held in memory at once.
 const MAX_FRESH_SESSIONS: usize = 100_000;
@@ -193,6 +193,37 @@ fn ensure_repo(conn: &Connection, name: &RepositoryName, create: CreateRepo) -> 
         .map_err(backend)
 }
 
+const REPOSITORY_COLUMNS: &str = "name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key";
+
+fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, RepositorySettings)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        RepositorySettings {
+            tag_mutability: r.get(2)?,
+            scan_on_push: r.get(3)?,
+            encryption_type: r.get(4)?,
+            kms_key: r.get(5)?,
+        },
+    ))
+}
+
+fn to_record((name, created_at, settings): (String, i64, RepositorySettings)) -> Result<RepositoryRecord> {
+    Ok(RepositoryRecord {
+        name: RepositoryName::parse(&name).map_err(|_| corrupt("repository name"))?,
+        created_at,
+        settings,
+    })
+}
+
+fn get_repository(conn: &Connection, name: &RepositoryName) -> Result<Option<RepositoryRecord>> {
+    conn.prepare_cached(&format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?1"))
+        .and_then(|mut s| s.query_row([name.as_str()], repository_record).optional())
+        .map_err(backend)?
+        .map(to_record)
+        .transpose()
+}
+
 fn link(conn: &Connection, repo: i64, digest: &Digest, size: u64) -> Result<()> {
     let now = now_ms();
     conn.prepare_cached(
@@ -270,6 +301,80 @@ impl RepoMeta for SqliteMeta {
                 .and_then(|mut s| s.execute(params![name.as_str(), now_ms()]))
                 .map(|n| n == 1)
                 .map_err(backend)
+            })
+            .await
+    }
+
+    async fn create_repository_with(
+        &self,
+        name: &RepositoryName,
+        settings: &RepositorySettings,
+    ) -> Result<RepositoryRecord> {
+        let (name, settings) = (name.clone(), settings.clone());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO repositories (name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        name.as_str(),
+                        now_ms(),
+                        settings.tag_mutability,
+                        settings.scan_on_push,
+                        settings.encryption_type,
+                        settings.kms_key
+                    ])
+                })
+                .map_err(backend)?;
+                get_repository(c, &name)?.ok_or(Error::NotFound)
+            })
+            .await
+    }
+
+    async fn get_repository(&self, name: &RepositoryName) -> Result<Option<RepositoryRecord>> {
+        let name = name.clone();
+        self.readers.read(move |c| get_repository(c, &name)).await
+    }
+
+    async fn list_repository_records(&self, page: &PageRequest) -> Result<Page<RepositoryRecord>> {
+        let page = page.clone();
+        self.readers
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2"
+                    ))
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![page.after.as_deref().unwrap_or(""), sql_limit(page.limit)], repository_record)
+                    .map_err(backend)?;
+                let items = rows.map(|r| to_record(r.map_err(backend)?)).collect::<Result<Vec<_>>>()?;
+                Ok(page_of(items, page.limit, |r| r.name.to_string()))
+            })
+            .await
+    }
+
+    async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository> {
+        let name = name.clone();
+        self.writer
+            .write(move |c| {
+                let Some(record) = get_repository(c, &name)? else { return Ok(DeleteRepository::NotFound) };
+                let images: i64 = c
+                    .prepare_cached(
+                        "SELECT count(*) FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+                    )
+                    .and_then(|mut s| s.query_row([name.as_str()], |r| r.get(0)))
+                    .map_err(backend)?;
+                if images > 0 && !force {
+                    return Ok(DeleteRepository::NotEmpty);
+                }
+                // Tags, references, manifests, blob links and uploads go with it (ON DELETE CASCADE).
+                c.prepare_cached("DELETE FROM repositories WHERE name = ?1")
+                    .and_then(|mut s| s.execute([name.as_str()]))
+                    .map_err(backend)?;
+                Ok(DeleteRepository::Deleted(record))
             })
             .await
     }

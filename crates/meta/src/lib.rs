@@ -30,10 +30,60 @@ pub enum CreateRepo {
     No,
 }
 
+/// Settings of a repository (ECR's `imageTagMutability`, scan-on-push and encryption).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositorySettings {
+    /// `MUTABLE`, `IMMUTABLE` or a later ECR value, kept as given.
+    pub tag_mutability: String,
+    pub scan_on_push: bool,
+    /// `AES256` or `KMS`.
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+}
+
+impl Default for RepositorySettings {
+    fn default() -> Self {
+        RepositorySettings {
+            tag_mutability: "MUTABLE".into(),
+            scan_on_push: false,
+            encryption_type: "AES256".into(),
+            kms_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRecord {
+    pub name: RepositoryName,
+    pub created_at: i64,
+    pub settings: RepositorySettings,
+}
+
+/// What deleting a repository found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteRepository {
+    Deleted(RepositoryRecord),
+    NotFound,
+    /// It holds images and `force` was not given. Nothing was deleted.
+    NotEmpty,
+}
+
 #[async_trait]
 pub trait RepoMeta: Send + Sync {
-    /// Creates a repository; `false` if it already existed.
+    /// Creates a repository with default settings; `false` if it already existed.
     async fn create_repository(&self, name: &RepositoryName) -> Result<bool>;
+    /// Creates a repository with `settings`; `Conflict` if it already exists.
+    async fn create_repository_with(
+        &self,
+        name: &RepositoryName,
+        settings: &RepositorySettings,
+    ) -> Result<RepositoryRecord>;
+    async fn get_repository(&self, name: &RepositoryName) -> Result<Option<RepositoryRecord>>;
+    /// Repositories in name order.
+    async fn list_repository_records(&self, page: &PageRequest) -> Result<Page<RepositoryRecord>>;
+    /// Deletes a repository with its images, tags, blob links and uploads (only with `force`
+    /// if it holds images).
+    async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository>;
     async fn repository_exists(&self, name: &RepositoryName) -> Result<bool>;
     /// Repository names in byte order.
     async fn list_repositories(&self, page: &PageRequest) -> Result<Page<RepositoryName>>;

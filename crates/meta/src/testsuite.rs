@@ -51,6 +51,24 @@ pub async fn run(store: &dyn MetaStore) {
     assert_eq!(p.items, vec![repo("r3"), a.clone()]);
     assert_eq!(p.next, None);
 
+    // Repository settings and deletion.
+    let settings = crate::RepositorySettings {
+        tag_mutability: "IMMUTABLE".into(),
+        scan_on_push: true,
+        encryption_type: "KMS".into(),
+        kms_key: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
+    };
+    let s1 = repo("settings/one");
+    let rec = store.create_repository_with(&s1, &settings).await.unwrap();
+    assert_eq!(rec.settings, settings);
+    assert!(matches!(store.create_repository_with(&s1, &settings).await, Err(Error::Conflict(_))));
+    assert_eq!(store.get_repository(&s1).await.unwrap().unwrap(), rec);
+    assert_eq!(store.get_repository(&a).await.unwrap().unwrap().settings, crate::RepositorySettings::default());
+    let listed = store.list_repository_records(&page(Some(10), Some("r3"))).await.unwrap();
+    assert_eq!(listed.items.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["settings/one", "team/app"]);
+    assert_eq!(store.delete_repository(&s1, false).await.unwrap(), crate::DeleteRepository::Deleted(rec));
+    assert_eq!(store.delete_repository(&s1, false).await.unwrap(), crate::DeleteRepository::NotFound);
+
     // Blobs are scoped per repository.
     let d1 = digest("layer1");
     assert!(matches!(store.link_blob(&b, &d1, 6, CreateRepo::No).await, Err(Error::NotFound)));
@@ -154,4 +172,13 @@ pub async fn run(store: &dyn MetaStore) {
     let names: Vec<String> =
         store.list_tags(&a, &page(None, None)).await.unwrap().items.iter().map(ToString::to_string).collect();
     assert_eq!(names, ["multi", "v1"]);
+
+    // A repository with images is deleted only with force, and then entirely.
+    assert_eq!(store.delete_repository(&a, false).await.unwrap(), crate::DeleteRepository::NotEmpty);
+    assert!(store.resolve(&a, &Reference::parse("v1").unwrap()).await.unwrap().is_some());
+    assert!(matches!(store.delete_repository(&a, true).await.unwrap(), crate::DeleteRepository::Deleted(_)));
+    assert!(!store.repository_exists(&a).await.unwrap());
+    assert!(store.blob_in_repository(&a, &d1).await.unwrap().is_none());
+    store.create_repository(&a).await.unwrap();
+    assert!(store.resolve(&a, &Reference::parse("v1").unwrap()).await.unwrap().is_none(), "nothing comes back");
 }

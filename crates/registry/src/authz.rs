@@ -7,10 +7,19 @@ use berth_types::RepositoryName;
 
 use crate::error::{Error, Result};
 
-/// Who is calling. Only anonymous callers exist until credentials arrive.
+/// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Anonymous,
+    /// An authenticated identity (a verified SigV4 signature or registry token).
+    Principal(Principal),
+}
+
+/// An authenticated identity: its account and ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account: String,
+    pub arn: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +37,8 @@ pub enum Action {
     BatchDeleteImage,
     ListImages,
     DescribeRepositories,
+    CreateRepository,
+    DeleteRepository,
 }
 
 impl Action {
@@ -44,6 +55,8 @@ impl Action {
             Action::BatchDeleteImage => "ecr:BatchDeleteImage",
             Action::ListImages => "ecr:ListImages",
             Action::DescribeRepositories => "ecr:DescribeRepositories",
+            Action::CreateRepository => "ecr:CreateRepository",
+            Action::DeleteRepository => "ecr:DeleteRepository",
         }
     }
 }
@@ -74,6 +87,8 @@ impl Authorizer {
         match caller {
             Caller::Anonymous if self.allow_anonymous => Ok(()),
             Caller::Anonymous => Err(Error::Unauthenticated),
+            // Only administrators exist until identity policies arrive: full access.
+            Caller::Principal(_) => Ok(()),
         }
     }
 }

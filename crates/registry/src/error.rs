@@ -16,6 +16,10 @@ pub enum Error {
     DigestInvalid(String),
     #[error("repository {0} does not exist")]
     RepositoryNotFound(RepositoryName),
+    #[error("repository {0} already exists")]
+    RepositoryAlreadyExists(RepositoryName),
+    #[error("repository {0} contains images; delete them first or force the deletion")]
+    RepositoryNotEmpty(RepositoryName),
     #[error("manifest {reference} is not in repository {repository}")]
     ImageNotFound { repository: RepositoryName, reference: String },
     #[error("blob {0} is not in this repository")]

@@ -10,14 +10,15 @@ mod error;
 use std::sync::{Arc, Mutex};
 
 use berth_blobstore::{BlobRead, BlobStore, ByteRange, ByteStream};
-use berth_meta::{CreateRepo, MetaStore, NewManifest, PutOutcome, Referrer, UploadSession};
+use berth_meta::{CreateRepo, DeleteRepository, MetaStore, NewManifest, PutOutcome, Referrer, UploadSession};
 use berth_types::{
     Algorithm, Digest, Hasher, Page, PageRequest, ParsedManifest, Reference, RepositoryName, Tag, UploadId, now_ms,
 };
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-pub use authz::{Action, Authorizer, Caller};
+pub use authz::{Action, Authorizer, Caller, Principal};
+pub use berth_meta::{RepositoryRecord, RepositorySettings};
 pub use cache::Manifest;
 pub use error::{BoxError, Error, Result};
 
@@ -124,6 +125,66 @@ impl Registry {
     /// `Unauthenticated` when the caller may not use the registry.
     pub fn check_access(&self, caller: &Caller) -> Result<()> {
         self.authz.check(caller, Action::DescribeRepositories, None)
+    }
+
+    // ---- repositories ----
+
+    /// Creates a repository with `settings`.
+    ///
+    /// # Errors
+    /// `RepositoryAlreadyExists`.
+    pub async fn repository_create(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        settings: &RepositorySettings,
+    ) -> Result<RepositoryRecord> {
+        self.authz.check(caller, Action::CreateRepository, Some(name))?;
+        match self.meta.create_repository_with(name, settings).await {
+            Ok(r) => Ok(r),
+            Err(berth_meta::Error::Conflict(_)) => Err(Error::RepositoryAlreadyExists(name.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The named repositories (each must exist), or a page of all of them.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound` for a named repository that does not exist.
+    pub async fn repository_describe(
+        &self,
+        caller: &Caller,
+        names: Option<&[RepositoryName]>,
+        page: &PageRequest,
+    ) -> Result<Page<RepositoryRecord>> {
+        self.authz.check(caller, Action::DescribeRepositories, None)?;
+        let Some(names) = names else { return Ok(self.meta.list_repository_records(page).await?) };
+        let mut items = Vec::with_capacity(names.len());
+        for name in names {
+            self.authz.check(caller, Action::DescribeRepositories, Some(name))?;
+            items.push(self.meta.get_repository(name).await?.ok_or_else(|| Error::RepositoryNotFound(name.clone()))?);
+        }
+        Ok(Page { items, next: None })
+    }
+
+    /// Deletes a repository; with `force`, also its images.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`, `RepositoryNotEmpty`.
+    pub async fn repository_delete(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        force: bool,
+    ) -> Result<RepositoryRecord> {
+        self.authz.check(caller, Action::DeleteRepository, Some(name))?;
+        let outcome = self.meta.delete_repository(name, force).await?;
+        self.manifests.invalidate(name);
+        match outcome {
+            DeleteRepository::Deleted(r) => Ok(r),
+            DeleteRepository::NotFound => Err(Error::RepositoryNotFound(name.clone())),
+            DeleteRepository::NotEmpty => Err(Error::RepositoryNotEmpty(name.clone())),
+        }
     }
 
     // ---- blobs ----

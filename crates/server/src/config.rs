@@ -28,6 +28,13 @@ pub struct Config {
     pub manifest_cache_entries: usize,
     /// Log filter (`RUST_LOG` syntax), overridden by `RUST_LOG`.
     pub log: String,
+    /// The AWS region this registry answers as.
+    pub region: String,
+    /// The 12-digit account id of the registry; generated on first start when unset.
+    pub account: Option<String>,
+    /// `host:port` clients use to reach this server (for `repositoryUri`); the listen address
+    /// when unset.
+    pub public_address: Option<String>,
 }
 
 impl Default for Config {
@@ -42,6 +49,9 @@ impl Default for Config {
             sweep_interval_secs: 600,
             manifest_cache_entries: 10_000,
             log: "info".into(),
+            region: "us-east-1".into(),
+            account: None,
+            public_address: None,
         }
     }
 }
@@ -56,6 +66,9 @@ const KEYS: &[&str] = &[
     "sweep_interval_secs",
     "manifest_cache_entries",
     "log",
+    "region",
+    "account",
+    "public_address",
 ];
 
 /// Flags given on the command line, which win over every other layer.

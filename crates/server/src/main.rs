@@ -2,6 +2,7 @@
 
 mod config;
 mod http;
+mod identity;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -94,10 +95,26 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         })
     };
 
-    let app = berth_api_oci::router(registry);
+    let identity = identity::load(&cfg.data, cfg.account.as_deref(), identity::admin_from_env())?;
+    if let Some(path) = &identity.created_file {
+        eprintln!(
+            "berth: created administrator credentials in {path} (mode 0600). Use them with\n  \
+             AWS_SHARED_CREDENTIALS_FILE={path} aws ecr describe-repositories --endpoint-url http://<address> --region {region}",
+            path = path.display(),
+            region = cfg.region
+        );
+    }
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let ecr = berth_api_ecr::EcrApi {
+        registry: Arc::clone(&registry),
+        credentials: Arc::new(identity.credentials),
+        region: cfg.region.clone(),
+        account: identity.account,
+        registry_host: cfg.public_address.clone().unwrap_or_else(|| addr.to_string()),
+    };
+    let app = berth_api_oci::router(registry).merge(berth_api_ecr::router(Arc::new(ecr)));
     tracing::info!(%addr, "listening");
     {
         let mut out = std::io::stdout().lock();

@@ -1,0 +1,193 @@
+//! The Amazon ECR API front door (AWS JSON 1.1): `POST /` with
+//! `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Operation>`, signed with SigV4.
+//!
+//! Each request is verified, decoded into the generated model type, turned into one core call
+//! and answered in the model's output shape. Errors use AWS's shape: a JSON body
+//! `{"__type": ..., "message": ...}` with `x-amzn-ErrorType` and `x-amzn-RequestId`.
+
+mod error;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use berth_auth::{CredentialStore, Verifier};
+use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
+use berth_ecr_model::{DecodeError, EpochSeconds};
+use berth_registry::{Caller, Principal, Registry, RepositoryRecord, RepositorySettings};
+use berth_types::{PageRequest, RepositoryName};
+use http::{HeaderValue, header};
+use sha2::{Digest as _, Sha256};
+use tracing::Instrument;
+
+pub use error::EcrError;
+
+/// Largest request body accepted (PutImage carries a manifest of up to 4 MiB, JSON-escaped).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Clock skew allowed between a signature's date and the server (ECR's own limit).
+const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+const REQUEST_ID: &str = "x-amzn-RequestId";
+
+/// What the ECR API needs besides the core.
+pub struct EcrApi {
+    pub registry: Arc<Registry>,
+    pub credentials: Arc<dyn CredentialStore + Send + Sync>,
+    /// The region this server answers as (`us-east-1` by default).
+    pub region: String,
+    /// The 12-digit account id of the registry (`registryId`).
+    pub account: String,
+    /// `host:port` clients reach this server at, for `repositoryUri`.
+    pub registry_host: String,
+}
+
+/// The `POST /` route.
+pub fn router(api: Arc<EcrApi>) -> Router {
+    Router::new().route("/", post(handle)).with_state(api)
+}
+
+async fn handle(State(api): State<Arc<EcrApi>>, req: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut resp = match serve(&api, req).await {
+        Ok(body) => {
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+            r
+        }
+        Err(e) => e.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+async fn serve(api: &EcrApi, req: Request) -> Result<Vec<u8>, EcrError> {
+    let (parts, body) = req.into_parts();
+    let body = to_bytes(body, MAX_BODY).await.map_err(|_| {
+        EcrError::new("SerializationException", format!("request body must be at most {MAX_BODY} bytes"))
+    })?;
+    let caller = authenticate(api, &parts, &body)?;
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let op = EcrOp::from_target(target)
+        .ok_or_else(|| EcrError::new("UnknownOperationException", format!("unknown operation {target:?}")))?;
+    let request = EcrRequest::decode(op, &body).map_err(|e| match e {
+        DecodeError::Serialization(m) => EcrError::new("SerializationException", m),
+        DecodeError::Validation(v) => EcrError::new("InvalidParameterException", v.invalid_parameter_message()),
+    })?;
+    dispatch(api, &caller, request).instrument(tracing::debug_span!("ecr", op = op.name())).await
+}
+
+fn authenticate(api: &EcrApi, parts: &http::request::Parts, body: &[u8]) -> Result<Caller, EcrError> {
+    let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let body_sha256 = hex::encode(Sha256::digest(body));
+    let request = berth_auth::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body_sha256: &body_sha256,
+    };
+    let verifier = Verifier::new(api.region.clone(), "ecr").with_max_skew(MAX_SKEW);
+    let verified = verifier.verify(api.credentials.as_ref(), &request, SystemTime::now()).map_err(EcrError::from)?;
+    Ok(Caller::Principal(Principal { account: api.account.clone(), arn: verified.principal }))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, EcrError> {
+    serde_json::to_vec(v).map_err(|e| EcrError::from(berth_registry::Error::Internal(Box::new(e))))
+}
+
+fn repo_name(s: &str) -> Result<RepositoryName, EcrError> {
+    RepositoryName::parse(s).map_err(|e| {
+        EcrError::new(
+            "InvalidParameterException",
+            format!("Invalid parameter at 'repositoryName' failed to satisfy constraint: '{e}'"),
+        )
+    })
+}
+
+/// The registry id a request names must be this registry's.
+fn check_registry(api: &EcrApi, id: Option<&String>) -> Result<(), EcrError> {
+    match id {
+        Some(id) if id != &api.account => Err(EcrError::new(
+            "InvalidParameterException",
+            format!("Invalid parameter at 'registryId': registry {id} is not served here (this is {})", api.account),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn repository(api: &EcrApi, r: &RepositoryRecord) -> ecr::Repository {
+    ecr::Repository {
+        created_at: Some(EpochSeconds::from_unix_millis(r.created_at)),
+        encryption_configuration: Some(ecr::EncryptionConfiguration {
+            encryption_type: r.settings.encryption_type.as_str().into(),
+            kms_key: r.settings.kms_key.clone(),
+        }),
+        image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
+            scan_on_push: Some(r.settings.scan_on_push),
+        }),
+        image_tag_mutability: Some(r.settings.tag_mutability.as_str().into()),
+        image_tag_mutability_exclusion_filters: None,
+        registry_id: Some(api.account.clone()),
+        repository_arn: Some(format!("arn:aws:ecr:{}:{}:repository/{}", api.region, api.account, r.name)),
+        repository_name: Some(r.name.to_string()),
+        repository_uri: Some(format!("{}/{}", api.registry_host, r.name)),
+    }
+}
+
+async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &api.registry;
+    match request {
+        EcrRequest::CreateRepository(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let name = repo_name(&i.repository_name)?;
+            let defaults = RepositorySettings::default();
+            let settings = RepositorySettings {
+                tag_mutability: i.image_tag_mutability.map_or(defaults.tag_mutability, |m| m.as_str().to_owned()),
+                scan_on_push: i.image_scanning_configuration.and_then(|c| c.scan_on_push).unwrap_or(false),
+                encryption_type: i
+                    .encryption_configuration
+                    .as_ref()
+                    .map_or(defaults.encryption_type, |e| e.encryption_type.as_str().to_owned()),
+                kms_key: i.encryption_configuration.and_then(|e| e.kms_key),
+            };
+            let record = reg.repository_create(caller, &name, &settings).await?;
+            json(&ecr::CreateRepositoryResponse { repository: Some(repository(api, &record)) })
+        }
+        EcrRequest::DescribeRepositories(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let names = i
+                .repository_names
+                .as_ref()
+                .map(|n| n.iter().map(|s| repo_name(s)).collect::<Result<Vec<_>, _>>())
+                .transpose()?;
+            if names.is_some() && (i.next_token.is_some() || i.max_results.is_some()) {
+                return Err(EcrError::new(
+                    "InvalidParameterException",
+                    "Invalid parameter: maxResults and nextToken cannot be used with repositoryNames",
+                ));
+            }
+            let limit = usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100);
+            let page = PageRequest { limit: Some(limit), after: i.next_token.clone() };
+            let result = reg.repository_describe(caller, names.as_deref(), &page).await?;
+            json(&ecr::DescribeRepositoriesResponse {
+                next_token: result.next,
+                repositories: Some(result.items.iter().map(|r| repository(api, r)).collect()),
+            })
+        }
+        EcrRequest::DeleteRepository(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let name = repo_name(&i.repository_name)?;
+            let record = reg.repository_delete(caller, &name, i.force.unwrap_or(false)).await?;
+            json(&ecr::DeleteRepositoryResponse { repository: Some(repository(api, &record)) })
+        }
+        other => Err(EcrError::new(
+            "UnknownOperationException",
+            format!("Berth does not implement {} yet", other.op().name()),
+        )),
+    }
+}

@@ -1,0 +1,204 @@
+"""The Amazon ECR API with the real aws CLI and boto3: SigV4, repository operations, errors,
+and responses checked against the botocore model's output shapes.
+
+Berth-only (it starts berth with administrator credentials of its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import boto3
+import botocore.session
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import spawn_berth
+
+KEY, SECRET = "AKIABERTHTEST0000001", "berth-test-secret-key"
+MODEL = botocore.session.get_session().get_service_model("ecr")
+
+
+@pytest.fixture(autouse=True)
+def _berth_only(request):
+    if (request.config.getoption("--target") or "berth") != "berth" or os.environ.get("REGISTRY_URL"):
+        pytest.skip("the ECR API tests start berth with credentials of their own")
+
+
+@pytest.fixture(scope="module")
+def berth(tmp_path_factory):
+    env = dict(os.environ, BERTH_ADMIN_ACCESS_KEY_ID=KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=SECRET)
+    p = spawn_berth(tmp_path_factory.mktemp("ecr") / "data", env=env)
+    yield p
+    p.stop()
+
+
+def aws_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION="us-east-1")
+    env.update(extra)
+    return env
+
+
+def aws(berth, *args, env=None):
+    r = subprocess.run(["aws", "ecr", *args, "--endpoint-url", berth.url, "--output", "json"],
+                       capture_output=True, text=True, timeout=60, env=env or aws_env())
+    return r.returncode, (json.loads(r.stdout) if r.stdout.strip() else None), r.stderr
+
+
+def client(berth, key=KEY, secret=SECRET):
+    return boto3.client("ecr", endpoint_url=berth.url, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+
+
+def check_shape(shape, value, path="$"):
+    """`value` has no member outside `shape` and every required member of it."""
+    if shape.type_name == "structure":
+        assert isinstance(value, dict), path
+        extra = set(value) - set(shape.members)
+        assert not extra, f"{path}: members outside the model: {extra}"
+        for req in shape.required_members:
+            assert req in value, f"{path}: required member {req} missing"
+        for k, v in value.items():
+            check_shape(shape.members[k], v, f"{path}.{k}")
+    elif shape.type_name == "list":
+        assert isinstance(value, list), path
+        for i, v in enumerate(value):
+            check_shape(shape.member, v, f"{path}[{i}]")
+    elif shape.type_name == "string" and shape.enum:
+        assert value in shape.enum, f"{path}: {value!r} not in {shape.enum}"
+
+
+def check_output(op, body):
+    check_shape(MODEL.operation_model(op).output_shape, body)
+
+
+def test_create_describe_delete_with_the_aws_cli(berth):
+    rc, out, err = aws(berth, "create-repository", "--repository-name", "cli/app", "--image-tag-mutability",
+                       "IMMUTABLE", "--image-scanning-configuration", "scanOnPush=true")
+    assert rc == 0, err
+    check_output("CreateRepository", out)
+    repo = out["repository"]
+    host = berth.url.removeprefix("http://")
+    assert repo["repositoryUri"] == f"{host}/cli/app"
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["encryptionConfiguration"] == {"encryptionType": "AES256"}
+    account = repo["registryId"]
+    assert len(account) == 12 and account.isdigit()
+    assert repo["repositoryArn"] == f"arn:aws:ecr:us-east-1:{account}:repository/cli/app"
+
+    rc, out, err = aws(berth, "describe-repositories", "--repository-names", "cli/app")
+    assert rc == 0, err
+    check_output("DescribeRepositories", out)
+    assert out["repositories"] == [repo]
+
+    rc, _, err = aws(berth, "create-repository", "--repository-name", "cli/app")
+    assert rc != 0 and "RepositoryAlreadyExistsException" in err
+    rc, _, err = aws(berth, "create-repository", "--repository-name", "Upper/Case")
+    assert rc != 0 and "InvalidParameterException" in err and "repositoryName" in err
+
+    rc, out, err = aws(berth, "delete-repository", "--repository-name", "cli/app")
+    assert rc == 0, err
+    check_output("DeleteRepository", out)
+    assert out["repository"]["repositoryName"] == "cli/app"
+    rc, _, err = aws(berth, "describe-repositories", "--repository-names", "cli/app")
+    assert rc != 0 and "RepositoryNotFoundException" in err
+
+
+def test_delete_of_a_repository_with_images_needs_force(berth):
+    ecr = client(berth)
+    ecr.create_repository(repositoryName="full/repo")
+    # Push an image through /v2 (the server also serves anonymous OCI in this test).
+    cfg = b"{}"
+    cd = "sha256:" + hashlib.sha256(cfg).hexdigest()
+    assert requests.post(f"{berth.url}/v2/full/repo/blobs/uploads/?digest={cd}", data=cfg, timeout=10).status_code == 201
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": 2},
+                           "layers": []})
+    r = requests.put(f"{berth.url}/v2/full/repo/manifests/v1", data=manifest, timeout=10,
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 201, r.text
+    with pytest.raises(ClientError) as e:
+        ecr.delete_repository(repositoryName="full/repo")
+    assert e.value.response["Error"]["Code"] == "RepositoryNotEmptyException"
+    out = ecr.delete_repository(repositoryName="full/repo", force=True)
+    assert out["repository"]["repositoryName"] == "full/repo"
+    assert requests.get(f"{berth.url}/v2/full/repo/manifests/v1", timeout=10).status_code == 404
+
+
+def test_describe_repositories_pages_with_boto3(berth):
+    ecr = client(berth)
+    names = [f"page/r{i}" for i in range(7)]
+    for n in names:
+        ecr.create_repository(repositoryName=n)
+    seen, token, pages = [], None, 0
+    while True:
+        kw = {"maxResults": 3} | ({"nextToken": token} if token else {})
+        out = ecr.describe_repositories(**kw)
+        pages += 1
+        seen += [r["repositoryName"] for r in out["repositories"]]
+        token = out.get("nextToken")
+        if not token:
+            break
+        assert pages < 20
+    assert [n for n in seen if n.startswith("page/")] == names
+    assert pages >= 3
+    paginated = [r["repositoryName"] for p in ecr.get_paginator("describe_repositories").paginate(
+        PaginationConfig={"PageSize": 2}) for r in p["repositories"]]
+    assert sorted(set(paginated)) == sorted(paginated) and set(names) <= set(paginated)
+    for n in names:
+        ecr.delete_repository(repositoryName=n)
+
+
+def test_authentication_errors_are_the_ones_sdks_expect(berth):
+    with pytest.raises(ClientError) as e:
+        client(berth, secret="wrong-secret").describe_repositories()
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as e:
+        client(berth, key="AKIANOBODY0000000000").describe_repositories()
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    r = requests.post(berth.url + "/", data="{}", timeout=10, headers={
+        "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+        "Content-Type": "application/x-amz-json-1.1"})
+    assert r.status_code in (400, 403)
+    assert r.json()["__type"] == r.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert r.headers.get("x-amzn-RequestId")
+
+
+def test_unknown_and_unimplemented_operations_say_so(berth):
+    rc, _, err = aws(berth, "list-images", "--repository-name", "x/y")
+    assert rc != 0 and "UnknownOperationException" in err and "ListImages" in err
+    ecr = client(berth)
+    with pytest.raises(ClientError) as e:
+        ecr.describe_repositories(repositoryNames=["ok/name"], maxResults=5)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_first_start_writes_credentials_the_aws_cli_can_use(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_ADMIN")}
+    p = spawn_berth(tmp_path / "data", env=env)
+    try:
+        creds = tmp_path / "data" / "credentials"
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        text = creds.read_text()
+        assert "aws_access_key_id" in text and "aws_secret_access_key" in text
+        log = Path(p.log_path).read_text() if hasattr(p, "log_path") else ""
+        secret = [l.split("=", 1)[1].strip() for l in text.splitlines() if l.startswith("aws_secret_access_key")][0]
+        assert secret not in log, "the secret must never be printed"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_SHARED_CREDENTIALS_FILE=str(creds), AWS_DEFAULT_REGION="us-east-1")
+        r = subprocess.run(["aws", "ecr", "describe-repositories", "--endpoint-url", p.url], capture_output=True,
+                           text=True, timeout=60, env=env)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["repositories"] == []
+    finally:
+        p.stop()
