@@ -15,6 +15,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use base64::Engine as _;
 use berth_auth::{CredentialStore, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
@@ -42,6 +43,8 @@ pub struct EcrApi {
     pub account: String,
     /// `host:port` clients reach this server at, for `repositoryUri`.
     pub registry_host: String,
+    /// The key registry tokens are made with (`GetAuthorizationToken`).
+    pub token_key: berth_auth::TokenKey,
 }
 
 /// The `POST /` route.
@@ -184,6 +187,23 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             let name = repo_name(&i.repository_name)?;
             let record = reg.repository_delete(caller, &name, i.force.unwrap_or(false)).await?;
             json(&ecr::DeleteRepositoryResponse { repository: Some(repository(api, &record)) })
+        }
+        EcrRequest::GetAuthorizationToken(_) => {
+            // The token speaks for the caller and carries its rights, no more.
+            let Caller::Principal(p) = caller else {
+                return Err(EcrError::new("UnrecognizedClientException", "registry tokens need a signed request"));
+            };
+            let expires = SystemTime::now() + berth_auth::TOKEN_TTL;
+            let password = api.token_key.mint(&p.account, &p.arn, expires);
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+            let ms = expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            json(&ecr::GetAuthorizationTokenResponse {
+                authorization_data: Some(vec![ecr::AuthorizationData {
+                    authorization_token: Some(token),
+                    expires_at: Some(EpochSeconds::from_unix_millis(i64::try_from(ms).unwrap_or(i64::MAX))),
+                    proxy_endpoint: Some(format!("http://{}", api.registry_host)),
+                }]),
+            })
         }
         other => Err(EcrError::new(
             "UnknownOperationException",

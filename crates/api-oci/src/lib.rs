@@ -11,9 +11,11 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use base64::Engine as _;
+use berth_auth::TokenKey;
 use berth_blobstore::{BlobBody, ByteRange, ByteStream};
 use berth_http_util::SendfileSlot;
-use berth_registry::{Caller, Registry, UploadStatus};
+use berth_registry::{Caller, Principal, Registry, UploadStatus};
 use berth_types::{Digest, NameError, PageRequest, Reference, RepositoryName, UploadId, media_types};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
@@ -33,19 +35,38 @@ const CATALOG_DEFAULT_PAGE: usize = 1000;
 
 type HandlerResult = Result<Response, OciError>;
 
-/// The `/v2` routes over a registry core.
-pub fn router(registry: Arc<Registry>) -> Router {
-    Router::new()
-        .route("/v2", any(root))
-        .route("/v2/", any(root))
-        .route("/v2/{*rest}", any(dispatch))
-        .with_state(registry)
+/// What the `/v2` routes need: the core and the key registry tokens are checked with.
+pub struct OciApi {
+    pub registry: Arc<Registry>,
+    pub token_key: TokenKey,
 }
 
-/// The caller of a request. Credentials come with the ECR API; until then every caller is
-/// anonymous and the core decides whether that is allowed.
-fn caller(_headers: &HeaderMap) -> Caller {
-    Caller::Anonymous
+/// The `/v2` routes over a registry core.
+pub fn router(api: Arc<OciApi>) -> Router {
+    Router::new().route("/v2", any(root)).route("/v2/", any(root)).route("/v2/{*rest}", any(dispatch)).with_state(api)
+}
+
+fn unauthorized(message: &str) -> OciError {
+    OciError::new(error::UNAUTHORIZED, message).with_header(header::WWW_AUTHENTICATE, r#"Basic realm="berth""#)
+}
+
+/// The caller of a request: anonymous without credentials (the core decides whether that is
+/// allowed), the token's principal with `Basic AWS:<registry token>`, and refused with
+/// credentials that do not verify (never silently anonymous).
+fn caller(api: &OciApi, headers: &HeaderMap) -> Result<Caller, OciError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Caller::Anonymous) };
+    let basic = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| unauthorized("credentials must be Basic AWS:<token from GetAuthorizationToken>"))?;
+    let Some(("AWS", token)) = basic.split_once(':') else {
+        return Err(unauthorized("the user name must be AWS"));
+    };
+    let claims = api.token_key.verify(token, std::time::SystemTime::now()).map_err(|e| unauthorized(&e.to_string()))?;
+    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal }))
 }
 
 fn with_version(mut resp: Response) -> Response {
@@ -53,23 +74,25 @@ fn with_version(mut resp: Response) -> Response {
     resp
 }
 
-async fn root(State(reg): State<Arc<Registry>>, req: Request) -> Response {
+async fn root(State(api): State<Arc<OciApi>>, req: Request) -> Response {
     let result = match *req.method() {
-        Method::GET | Method::HEAD => reg
-            .check_access(&caller(req.headers()))
-            .map(|()| ([(header::CONTENT_TYPE, "application/json")], "{}").into_response())
-            .map_err(OciError::from),
+        Method::GET | Method::HEAD => caller(&api, req.headers()).and_then(|who| {
+            api.registry
+                .check_access(&who)
+                .map(|()| ([(header::CONTENT_TYPE, "application/json")], "{}").into_response())
+                .map_err(OciError::from)
+        }),
         _ => Err(OciError::new(error::UNSUPPORTED, "method not allowed")),
     };
     with_version(result.unwrap_or_else(IntoResponse::into_response))
 }
 
-async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
+async fn dispatch(State(api): State<Arc<OciApi>>, req: Request) -> Response {
     let rest = req.uri().path().strip_prefix("/v2/").unwrap_or_default().to_owned();
     let resp = match OciEndpoint::parse(req.method(), &rest) {
         Ok(ep) => {
             let span = tracing::debug_span!("oci", endpoint = ep.name(), method = %req.method());
-            handle(&reg, ep, req).instrument(span).await.unwrap_or_else(IntoResponse::into_response)
+            handle(&api, ep, req).instrument(span).await.unwrap_or_else(IntoResponse::into_response)
         }
         Err(RouteError::NotFound) => OciError::new(error::NOT_FOUND, "no such endpoint").into_response(),
         Err(RouteError::MethodNotAllowed) => {
@@ -259,8 +282,9 @@ fn accept_excludes(h: &HeaderMap, media_type: &str) -> bool {
     names_manifests && !accepted.iter().any(|t| *t == media_type || *t == "*/*")
 }
 
-async fn handle(reg: &Registry, ep: OciEndpoint, req: Request) -> HandlerResult {
-    let who = caller(req.headers());
+async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
+    let reg = &api.registry;
+    let who = caller(api, req.headers())?;
     let method = req.method().clone();
     match ep {
         OciEndpoint::Catalog => {

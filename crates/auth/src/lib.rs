@@ -51,6 +51,7 @@
 pub mod canonical;
 mod error;
 mod time;
+pub mod token;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -59,6 +60,7 @@ use subtle::ConstantTimeEq;
 
 use canonical as c;
 pub use error::{Error, Result};
+pub use token::{TOKEN_TTL, TokenClaims, TokenError, TokenKey};
 
 /// Largest `Authorization` header accepted (bytes); longer ones are refused before parsing.
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;

@@ -17,6 +17,8 @@ use berth_auth::Credential;
 
 pub struct Identity {
     pub account: String,
+    /// The key registry tokens are made and checked with, kept in `<data>/token.key`.
+    pub token_key: berth_auth::TokenKey,
     pub credentials: HashMap<String, Credential>,
     /// Set when this start created the credentials file.
     pub created_file: Option<std::path::PathBuf>,
@@ -120,7 +122,28 @@ pub fn load(
         },
     };
     let credentials = HashMap::from([(id, Credential::new(secret, principal))]);
-    Ok(Identity { account, credentials, created_file })
+    let token_key = token_key(data)?;
+    Ok(Identity { account, token_key, credentials, created_file })
+}
+
+/// The token key: read from `<data>/token.key`, or made once (mode 0600).
+fn token_key(data: &Path) -> anyhow::Result<berth_auth::TokenKey> {
+    let path = data.join("token.key");
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] =
+                bytes.try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()))?;
+            Ok(berth_auth::TokenKey::from_bytes(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = berth_auth::TokenKey::generate()?;
+            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+            f.write_all(key.as_bytes())?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 #[cfg(test)]

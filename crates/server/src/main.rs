@@ -73,10 +73,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         manifest_cache_entries: cfg.manifest_cache_entries,
     };
-    if !cfg.anonymous {
-        tracing::warn!(
-            "anonymous access is off and no credentials exist yet: every request will be refused (use --anonymous)"
-        );
+    if cfg.anonymous {
+        tracing::warn!("anonymous access is on: anyone who can reach this port may pull and push through /v2");
     }
     let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), Authorizer::new(cfg.anonymous), opts));
 
@@ -113,8 +111,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         region: cfg.region.clone(),
         account: identity.account,
         registry_host: cfg.public_address.clone().unwrap_or_else(|| addr.to_string()),
+        token_key: identity.token_key.clone(),
     };
-    let app = berth_api_oci::router(registry).merge(berth_api_ecr::router(Arc::new(ecr)));
+    let oci = berth_api_oci::OciApi { registry, token_key: identity.token_key };
+    let app = berth_api_oci::router(Arc::new(oci)).merge(berth_api_ecr::router(Arc::new(ecr)));
     tracing::info!(%addr, "listening");
     {
         let mut out = std::io::stdout().lock();

@@ -1,0 +1,124 @@
+"""`aws ecr get-login-password | docker login`, then push and pull with the token on a server
+that allows no anonymous access; podman login; tokens checked on /v2.
+
+Berth-only (it starts berth without --anonymous).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import time
+
+import boto3
+import pytest
+import requests
+
+from tools.dockerd import DockerDaemon, DockerUnavailable
+from tools.images import layer_tar
+
+KEY, SECRET = "AKIABERTHLOGIN000001", "berth-login-secret"
+READY = re.compile(r"^berth: listening on (http://\S+)\s*$")
+
+
+@pytest.fixture(autouse=True)
+def _berth_only(request):
+    if (request.config.getoption("--target") or "berth") != "berth" or os.environ.get("REGISTRY_URL"):
+        pytest.skip("starts berth itself")
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    """Berth with authentication on both APIs and no anonymous access."""
+    from conftest import DEFAULT_BERTH_BIN  # noqa: PLC0415
+    binary = os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
+    data = tmp_path_factory.mktemp("login") / "data"
+    env = dict(os.environ, BERTH_ADMIN_ACCESS_KEY_ID=KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=SECRET)
+    log = open(data.parent / "berth.log", "ab")
+    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data", str(data)], env=env,
+                            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
+    url = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and url is None:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = READY.match(line)
+        url = m.group(1) if m else None
+    assert url, "berth did not start"
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def aws_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION="us-east-1")
+    return env
+
+
+def login_password(url: str) -> str:
+    r = subprocess.run(["aws", "ecr", "get-login-password", "--endpoint-url", url], capture_output=True, text=True,
+                       timeout=60, env=aws_env())
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_token_shape_and_v2_checks(secured):
+    ecr = boto3.client("ecr", endpoint_url=secured, region_name="us-east-1", aws_access_key_id=KEY,
+                       aws_secret_access_key=SECRET)
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    user, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    assert user == "AWS"
+    assert data["proxyEndpoint"] == secured
+    hours = (data["expiresAt"].timestamp() - time.time()) / 3600
+    assert 11.9 < hours <= 12.0
+    # No credentials: the challenge docker expects.
+    r = requests.get(secured + "/v2/", timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic ")
+    assert r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    assert requests.get(secured + "/v2/", auth=("AWS", password), timeout=10).status_code == 200
+    for user_, pw in [("AWS", password[:-2] + "xx"), ("AWS", "nonsense"), ("admin", password)]:
+        r = requests.get(secured + "/v2/_catalog", auth=(user_, pw), timeout=10)
+        assert r.status_code == 401, (user_, r.status_code)
+    assert login_password(secured).count(".") == 1
+
+
+def test_docker_login_push_pull(secured, tmp_path):
+    try:
+        d = DockerDaemon()  # its own short /tmp base: socket paths must stay under 108 bytes
+        d.start()
+    except DockerUnavailable as e:
+        pytest.skip(f"cannot start a private dockerd: {e}")
+    try:
+        host = secured.removeprefix("http://")
+        boto3.client("ecr", endpoint_url=secured, region_name="us-east-1", aws_access_key_id=KEY,
+                     aws_secret_access_key=SECRET).create_repository(repositoryName="login/app")
+        r = subprocess.run(["docker", "login", "--username", "AWS", "--password-stdin", host],
+                           input=login_password(secured), capture_output=True, text=True, timeout=60, env=d.env)
+        assert r.returncode == 0 and "Login Succeeded" in r.stdout, r.stderr
+        (tmp_path / "rootfs.tar").write_bytes(layer_tar([("hello.txt", b"hello from berth\n")]))
+        ref = f"{host}/login/app:v1"
+        d.docker("import", str(tmp_path / "rootfs.tar"), ref)
+        pushed = d.docker("push", ref).stdout
+        assert "digest: sha256:" in pushed
+        d.docker("rmi", ref)
+        d.docker("pull", ref)
+        # The bad password is refused by docker login too.
+        r = subprocess.run(["docker", "login", "--username", "AWS", "--password-stdin", host],
+                           input="not-a-token", capture_output=True, text=True, timeout=60, env=d.env)
+        assert r.returncode != 0
+    finally:
+        d.stop()
+
+
+def test_podman_login(secured, tmp_path):
+    host = secured.removeprefix("http://")
+    auth = tmp_path / "auth.json"
+    r = subprocess.run(["podman", "login", "--tls-verify=false", "--authfile", str(auth), "--username", "AWS",
+                        "--password-stdin", host], input=login_password(secured), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert auth.exists()
