@@ -19,8 +19,8 @@ use base64::Engine as _;
 use berth_auth::{CredentialStore, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
-use berth_registry::{Caller, Principal, Registry, RepositoryRecord, RepositorySettings};
-use berth_types::{PageRequest, RepositoryName};
+use berth_registry::{Caller, ImageRecord, Principal, Registry, RepositoryRecord, RepositorySettings, TagStatus};
+use berth_types::{Digest, PageRequest, Reference, RepositoryName, Tag};
 use http::{HeaderValue, header};
 use sha2::{Digest as _, Sha256};
 use tracing::Instrument;
@@ -142,6 +142,72 @@ fn repository(api: &EcrApi, r: &RepositoryRecord) -> ecr::Repository {
     }
 }
 
+fn tag_status(s: Option<&ecr::TagStatus>) -> TagStatus {
+    match s {
+        Some(ecr::TagStatus::Tagged) => TagStatus::Tagged,
+        Some(ecr::TagStatus::Untagged) => TagStatus::Untagged,
+        _ => TagStatus::Any,
+    }
+}
+
+fn page_request(max_results: Option<i32>, next_token: Option<String>) -> PageRequest {
+    let limit = usize::try_from(max_results.unwrap_or(100)).unwrap_or(100).max(1);
+    PageRequest { limit: Some(limit), after: next_token }
+}
+
+fn id(digest: &Digest, tag: Option<&str>) -> ecr::ImageIdentifier {
+    ecr::ImageIdentifier { image_digest: Some(digest.to_string()), image_tag: tag.map(str::to_owned) }
+}
+
+fn failure(image_id: &ecr::ImageIdentifier, code: ecr::ImageFailureCode, reason: &str) -> ecr::ImageFailure {
+    ecr::ImageFailure {
+        failure_code: Some(code),
+        failure_reason: Some(reason.to_owned()),
+        image_id: Some(image_id.clone()),
+    }
+}
+
+/// The reference an `ImageIdentifier` names (its digest when it has one), or ECR's failure.
+fn reference(i: &ecr::ImageIdentifier) -> Result<Reference, ecr::ImageFailure> {
+    match (&i.image_digest, &i.image_tag) {
+        (Some(d), _) => Digest::parse(d).map(Reference::Digest).map_err(|_| {
+            failure(
+                i,
+                ecr::ImageFailureCode::InvalidImageDigest,
+                "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
+            )
+        }),
+        (None, Some(t)) => Tag::parse(t).map(Reference::Tag).map_err(|_| {
+            failure(i, ecr::ImageFailureCode::InvalidImageTag, "Invalid request parameters: image tag is not valid")
+        }),
+        (None, None) => Err(failure(
+            i,
+            ecr::ImageFailureCode::MissingDigestAndTag,
+            "Invalid request parameters: both tag and digest cannot be null",
+        )),
+    }
+}
+
+fn image_detail(api: &EcrApi, repo: &RepositoryName, i: &ImageRecord) -> ecr::ImageDetail {
+    ecr::ImageDetail {
+        artifact_media_type: i.artifact_type.clone(),
+        image_digest: Some(i.digest.to_string()),
+        image_manifest_media_type: Some(i.media_type.clone()),
+        image_pushed_at: Some(EpochSeconds::from_unix_millis(i.pushed_at)),
+        image_scan_findings_summary: None,
+        image_scan_status: None,
+        image_size_in_bytes: Some(i64::try_from(i.size).unwrap_or(i64::MAX)),
+        image_status: None,
+        image_tags: (!i.tags.is_empty()).then(|| i.tags.iter().map(ToString::to_string).collect()),
+        last_activated_at: None,
+        last_archived_at: None,
+        last_recorded_pull_time: None,
+        registry_id: Some(api.account.clone()),
+        repository_name: Some(repo.to_string()),
+        subject_manifest_digest: None,
+    }
+}
+
 async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<Vec<u8>, EcrError> {
     let reg = &api.registry;
     match request {
@@ -204,6 +270,126 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     proxy_endpoint: Some(format!("http://{}", api.registry_host)),
                 }]),
             })
+        }
+        EcrRequest::ListImages(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
+            let page = reg.images(caller, &repo, status, &page_request(i.max_results, i.next_token)).await?;
+            let mut ids = Vec::new();
+            for image in &page.items {
+                if image.tags.is_empty() {
+                    ids.push(id(&image.digest, None));
+                }
+                ids.extend(image.tags.iter().map(|t| id(&image.digest, Some(t.as_str()))));
+            }
+            json(&ecr::ListImagesResponse { image_ids: Some(ids), next_token: page.next })
+        }
+        EcrRequest::DescribeImages(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let (details, next) = match &i.image_ids {
+                Some(ids) => {
+                    let mut details = Vec::with_capacity(ids.len());
+                    for image_id in ids {
+                        let r = reference(image_id).map_err(|f| {
+                            EcrError::new("InvalidParameterException", f.failure_reason.unwrap_or_default())
+                        })?;
+                        details.push(image_detail(api, &repo, &reg.image(caller, &repo, &r).await?));
+                    }
+                    (details, None)
+                }
+                None => {
+                    let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
+                    let page =
+                        reg.images(caller, &repo, status, &page_request(i.max_results, i.next_token.clone())).await?;
+                    (page.items.iter().map(|im| image_detail(api, &repo, im)).collect(), page.next)
+                }
+            };
+            json(&ecr::DescribeImagesResponse { image_details: Some(details), next_token: next })
+        }
+        EcrRequest::BatchGetImage(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            reg.images(caller, &repo, TagStatus::Any, &PageRequest { limit: Some(0), after: None }).await?;
+            let (mut images, mut failures) = (Vec::new(), Vec::new());
+            for image_id in &i.image_ids {
+                let r = match reference(image_id) {
+                    Ok(r) => r,
+                    Err(f) => {
+                        failures.push(f);
+                        continue;
+                    }
+                };
+                let m = match reg.manifest_get(caller, &repo, &r).await {
+                    Ok(m) => m,
+                    Err(berth_registry::Error::ImageNotFound { .. }) => {
+                        failures.push(failure(
+                            image_id,
+                            ecr::ImageFailureCode::ImageNotFound,
+                            "Requested image not found",
+                        ));
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if let (Some(tag), Reference::Digest(_)) = (&image_id.image_tag, &r) {
+                    let tagged = reg.image(caller, &repo, &Reference::Digest(m.digest.clone())).await?;
+                    if !tagged.tags.iter().any(|t| t.as_str() == tag) {
+                        failures.push(failure(
+                            image_id,
+                            ecr::ImageFailureCode::ImageTagDoesNotMatchDigest,
+                            "Invalid request parameters: given tag and digest do not match",
+                        ));
+                        continue;
+                    }
+                }
+                if let Some(accepted) = &i.accepted_media_types
+                    && !accepted.iter().any(|a| a == &m.media_type)
+                {
+                    failures.push(failure(
+                        image_id,
+                        ecr::ImageFailureCode::Unknown("UnsupportedImageType".into()),
+                        &format!("The image is {}, which acceptedMediaTypes does not include", m.media_type),
+                    ));
+                    continue;
+                }
+                images.push(ecr::Image {
+                    image_id: Some(id(&m.digest, image_id.image_tag.as_deref())),
+                    image_manifest: Some(String::from_utf8_lossy(&m.payload).into_owned()),
+                    image_manifest_media_type: Some(m.media_type.clone()),
+                    registry_id: Some(api.account.clone()),
+                    repository_name: Some(repo.to_string()),
+                });
+            }
+            json(&ecr::BatchGetImageResponse { failures: Some(failures), images: Some(images) })
+        }
+        EcrRequest::BatchDeleteImage(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            reg.images(caller, &repo, TagStatus::Any, &PageRequest { limit: Some(0), after: None }).await?;
+            let (mut deleted, mut failures) = (Vec::new(), Vec::new());
+            for image_id in &i.image_ids {
+                let r = match reference(image_id) {
+                    Ok(r) => r,
+                    Err(f) => {
+                        failures.push(f);
+                        continue;
+                    }
+                };
+                match reg.image_delete(caller, &repo, &r).await {
+                    Ok(digest) => deleted.push(id(&digest, image_id.image_tag.as_deref())),
+                    Err(berth_registry::Error::ImageNotFound { .. }) => {
+                        failures.push(failure(
+                            image_id,
+                            ecr::ImageFailureCode::ImageNotFound,
+                            "Requested image not found",
+                        ));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            json(&ecr::BatchDeleteImageResponse { failures: Some(failures), image_ids: Some(deleted) })
         }
         other => Err(EcrError::new(
             "UnknownOperationException",

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_meta::{
-    BlobIndex, CreateRepo, DeleteRepository, Error, ImageMeta, ManifestRecord, NewManifest, PutOutcome, Referrer,
-    RepoMeta, RepositoryRecord, RepositorySettings, Result, UploadMeta, UploadSession,
+    BlobIndex, CreateRepo, DeleteRepository, Error, ImageMeta, ImageRecord, ManifestRecord, NewManifest, PutOutcome,
+    Referrer, RepoMeta, RepositoryRecord, RepositorySettings, Result, TagStatus, UploadMeta, UploadSession,
 };
 use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId, now_ms};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -653,8 +653,94 @@ fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<P
     Ok(PutOutcome::Stored)
 }
 
+/// Images of repository `?1` after digest `?2`, with `?3` choosing tagged (1), untagged (2) or
+/// any (0), at most `?4`; or, with `?5` set, only that digest.
+const IMAGES_SQL: &str = "
+    SELECT m.digest, m.media_type, m.artifact_type, m.created_at,
+        (SELECT group_concat(t.name, char(10) ORDER BY t.name) FROM tags t
+           WHERE t.repository_id = m.repository_id AND t.digest = m.digest),
+        (SELECT coalesce(sum(b.size), 0) FROM manifest_references r JOIN blobs b ON b.digest = r.target
+           WHERE r.repository_id = m.repository_id AND r.manifest_digest = m.digest AND r.kind = 0)
+    FROM manifests m
+    WHERE m.repository_id = ?1 AND m.digest > ?2 AND (?5 IS NULL OR m.digest = ?5)
+      AND (?3 = 0
+           OR (?3 = 1 AND EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest))
+           OR (?3 = 2 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest)))
+    ORDER BY m.digest LIMIT ?4";
+
+fn images(
+    c: &Connection,
+    repo: i64,
+    status: TagStatus,
+    after: &str,
+    limit: i64,
+    only: Option<&str>,
+) -> Result<Vec<ImageRecord>> {
+    let status = match status {
+        TagStatus::Any => 0,
+        TagStatus::Tagged => 1,
+        TagStatus::Untagged => 2,
+    };
+    let mut stmt = c.prepare_cached(IMAGES_SQL).map_err(backend)?;
+    let rows = stmt
+        .query_map(params![repo, after, status, limit, only], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .map_err(backend)?;
+    rows.map(|row| {
+        let (digest, media_type, artifact_type, pushed_at, tags, size) = row.map_err(backend)?;
+        let tags = tags
+            .as_deref()
+            .map(|t| t.split('\n').map(|x| Tag::parse(x).map_err(|_| corrupt("tag"))).collect::<Result<Vec<_>>>())
+            .transpose()?
+            .unwrap_or_default();
+        Ok(ImageRecord {
+            digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?,
+            media_type,
+            artifact_type,
+            size: to_u64(size),
+            pushed_at,
+            tags,
+        })
+    })
+    .collect()
+}
+
 #[async_trait]
 impl ImageMeta for SqliteMeta {
+    async fn list_images(
+        &self,
+        repo: &RepositoryName,
+        status: TagStatus,
+        page: &PageRequest,
+    ) -> Result<Page<ImageRecord>> {
+        let (repo, page) = (repo.clone(), page.clone());
+        self.readers
+            .read(move |c| {
+                let id = repo_id(c, &repo)?.ok_or(Error::NotFound)?;
+                let items = images(c, id, status, page.after.as_deref().unwrap_or(""), sql_limit(page.limit), None)?;
+                Ok(page_of(items, page.limit, |i| i.digest.to_string()))
+            })
+            .await
+    }
+
+    async fn get_image(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ImageRecord>> {
+        let (repo, digest) = (repo.clone(), digest.clone());
+        self.readers
+            .read(move |c| {
+                let Some(id) = repo_id(c, &repo)? else { return Ok(None) };
+                Ok(images(c, id, TagStatus::Any, "", 1, Some(digest.as_str()))?.pop())
+            })
+            .await
+    }
+
     async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
         let m = m.clone();
         self.writer.write(move |c| put_manifest(c, &m, create)).await

@@ -175,8 +175,39 @@ pub struct Referrer {
     pub annotations: Option<String>,
 }
 
+/// An image as ECR lists it: a manifest with its tags, size and push time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    /// Bytes of the manifest's blobs (config and layers).
+    pub size: u64,
+    pub pushed_at: i64,
+    /// In byte order.
+    pub tags: Vec<Tag>,
+}
+
+/// Which images a listing keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagStatus {
+    #[default]
+    Any,
+    Tagged,
+    Untagged,
+}
+
 #[async_trait]
 pub trait ImageMeta: Send + Sync {
+    /// Images of a repository in digest order. `NotFound` if the repository does not exist.
+    async fn list_images(
+        &self,
+        repo: &RepositoryName,
+        status: TagStatus,
+        page: &PageRequest,
+    ) -> Result<Page<ImageRecord>>;
+    /// One image by digest.
+    async fn get_image(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ImageRecord>>;
     /// Stores a manifest, its references and its tag in one transaction, creating the
     /// repository if allowed, after checking every reference exists in the repository.
     async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome>;

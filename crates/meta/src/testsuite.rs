@@ -173,6 +173,24 @@ pub async fn run(store: &dyn MetaStore) {
         store.list_tags(&a, &page(None, None)).await.unwrap().items.iter().map(ToString::to_string).collect();
     assert_eq!(names, ["multi", "v1"]);
 
+    // Images as ECR lists them.
+    let all = store.list_images(&a, crate::TagStatus::Any, &page(None, None)).await.unwrap();
+    assert_eq!(all.items.len(), 3, "m2, idx and sig remain");
+    let m2_rec = store.get_image(&a, &m2.digest).await.unwrap().unwrap();
+    assert_eq!(m2_rec.tags.iter().map(Tag::as_str).collect::<Vec<_>>(), ["v1"]);
+    assert_eq!(m2_rec.size, 6, "the bytes of its blobs");
+    let untagged = store.list_images(&a, crate::TagStatus::Untagged, &page(None, None)).await.unwrap();
+    assert_eq!(untagged.items.iter().map(|i| i.digest.clone()).collect::<Vec<_>>(), vec![sig.digest.clone()]);
+    let tagged = store.list_images(&a, crate::TagStatus::Tagged, &page(Some(1), None)).await.unwrap();
+    assert_eq!(tagged.items.len(), 1);
+    let rest = store.list_images(&a, crate::TagStatus::Tagged, &page(Some(5), tagged.next.as_deref())).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert!(store.get_image(&a, &digest("nope")).await.unwrap().is_none());
+    assert!(matches!(
+        store.list_images(&repo("nope"), crate::TagStatus::Any, &page(None, None)).await,
+        Err(Error::NotFound)
+    ));
+
     // A repository with images is deleted only with force, and then entirely.
     assert_eq!(store.delete_repository(&a, false).await.unwrap(), crate::DeleteRepository::NotEmpty);
     assert!(store.resolve(&a, &Reference::parse("v1").unwrap()).await.unwrap().is_some());

@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 pub use authz::{Action, Authorizer, Caller, Principal};
-pub use berth_meta::{RepositoryRecord, RepositorySettings};
+pub use berth_meta::{ImageRecord, RepositoryRecord, RepositorySettings, TagStatus};
 pub use cache::Manifest;
 pub use error::{BoxError, Error, Result};
 
@@ -624,6 +624,73 @@ impl Registry {
         } else {
             Err(Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() })
         }
+    }
+
+    /// Images of a repository as ECR lists them, in digest order.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`.
+    pub async fn images(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        status: TagStatus,
+        page: &PageRequest,
+    ) -> Result<Page<ImageRecord>> {
+        self.authz.check(caller, Action::ListImages, Some(repo))?;
+        self.meta.list_images(repo, status, page).await.map_err(Self::missing_repo(repo))
+    }
+
+    /// One image, by tag or digest.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`, `ImageNotFound`.
+    pub async fn image(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<ImageRecord> {
+        self.authz.check(caller, Action::ListImages, Some(repo))?;
+        let not_found = || Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() };
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(_) => self.meta.resolve(repo, reference).await?.ok_or_else(not_found)?.digest,
+        };
+        if !self.meta.repository_exists(repo).await? {
+            return Err(Error::RepositoryNotFound(repo.clone()));
+        }
+        self.meta.get_image(repo, &digest).await?.ok_or_else(not_found)
+    }
+
+    /// Deletes an image the way ECR's `BatchDeleteImage` does: by digest, the image and its
+    /// tags; by tag, the tag, and the image too when that was its last tag. Returns the image's
+    /// digest.
+    ///
+    /// # Errors
+    /// `ImageNotFound`.
+    pub async fn image_delete(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<Digest> {
+        self.authz.check(caller, Action::BatchDeleteImage, Some(repo))?;
+        let not_found = || Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() };
+        let result = async {
+            match reference {
+                Reference::Digest(d) => {
+                    if self.meta.delete_manifest(repo, d).await? {
+                        Ok(d.clone())
+                    } else {
+                        Err(not_found())
+                    }
+                }
+                Reference::Tag(t) => {
+                    let digest = self.meta.resolve(repo, reference).await?.ok_or_else(not_found)?.digest;
+                    if !self.meta.delete_tag(repo, t).await? {
+                        return Err(not_found());
+                    }
+                    if self.meta.get_image(repo, &digest).await?.is_some_and(|i| i.tags.is_empty()) {
+                        self.meta.delete_manifest(repo, &digest).await?;
+                    }
+                    Ok(digest)
+                }
+            }
+        }
+        .await;
+        self.manifests.invalidate(repo);
+        result
     }
 
     /// Tags of a repository, in byte order.

@@ -122,3 +122,53 @@ def test_podman_login(secured, tmp_path):
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert auth.exists()
+
+
+def test_seed_workflow_end_to_end(secured, tmp_path):
+    """create-repository, docker login, docker push, list-images, describe-images,
+    batch-get-image, docker pull, batch-delete-image, delete-repository --force."""
+    try:
+        d = DockerDaemon()  # its own short /tmp base: socket paths must stay under 108 bytes
+        d.start()
+    except DockerUnavailable as e:
+        pytest.skip(f"cannot start a private dockerd: {e}")
+
+    def aws(*args):
+        r = subprocess.run(["aws", "ecr", *args, "--endpoint-url", secured, "--output", "json"], capture_output=True,
+                           text=True, timeout=60, env=aws_env())
+        assert r.returncode == 0, r.stderr
+        return __import__("json").loads(r.stdout) if r.stdout.strip() else None
+
+    try:
+        host = secured.removeprefix("http://")
+        uri = aws("create-repository", "--repository-name", "seed/app")["repository"]["repositoryUri"]
+        assert uri == f"{host}/seed/app"
+        r = subprocess.run(["docker", "login", "--username", "AWS", "--password-stdin", host],
+                           input=login_password(secured), capture_output=True, text=True, timeout=60, env=d.env)
+        assert r.returncode == 0, r.stderr
+        (tmp_path / "rootfs.tar").write_bytes(layer_tar([("seed.txt", b"seed workflow\n")]))
+        d.docker("import", str(tmp_path / "rootfs.tar"), f"{uri}:v1")
+        out = d.docker("push", f"{uri}:v1").stdout
+        digest = re.search(r"digest: (sha256:[0-9a-f]{64})", out).group(1)
+
+        ids = aws("list-images", "--repository-name", "seed/app")["imageIds"]
+        assert ids == [{"imageDigest": digest, "imageTag": "v1"}]
+        details = aws("describe-images", "--repository-name", "seed/app")["imageDetails"]
+        assert len(details) == 1 and details[0]["imageDigest"] == digest and details[0]["imageTags"] == ["v1"]
+        assert details[0]["imageManifestMediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+        assert details[0]["imageSizeInBytes"] > 0
+        got = aws("batch-get-image", "--repository-name", "seed/app", "--image-ids", "imageTag=v1")
+        assert got["failures"] == [] and got["images"][0]["imageId"]["imageDigest"] == digest
+        assert __import__("json").loads(got["images"][0]["imageManifest"])["schemaVersion"] == 2
+
+        d.docker("rmi", f"{uri}:v1")
+        d.docker("pull", f"{uri}:v1")
+
+        deleted = aws("batch-delete-image", "--repository-name", "seed/app", "--image-ids", "imageTag=v1")
+        assert deleted["imageIds"] == [{"imageDigest": digest, "imageTag": "v1"}] and deleted["failures"] == []
+        assert aws("list-images", "--repository-name", "seed/app")["imageIds"] == [], "last tag gone: image gone"
+        d.docker("rmi", f"{uri}:v1")
+        assert d.docker("pull", f"{uri}:v1", check=False).returncode != 0
+        aws("delete-repository", "--repository-name", "seed/app", "--force")
+    finally:
+        d.stop()

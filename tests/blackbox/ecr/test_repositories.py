@@ -175,8 +175,8 @@ def test_authentication_errors_are_the_ones_sdks_expect(berth):
 
 
 def test_unknown_and_unimplemented_operations_say_so(berth):
-    rc, _, err = aws(berth, "list-images", "--repository-name", "x/y")
-    assert rc != 0 and "UnknownOperationException" in err and "ListImages" in err
+    rc, _, err = aws(berth, "describe-registry")
+    assert rc != 0 and "UnknownOperationException" in err and "DescribeRegistry" in err
     ecr = client(berth)
     with pytest.raises(ClientError) as e:
         ecr.describe_repositories(repositoryNames=["ok/name"], maxResults=5)
@@ -202,3 +202,72 @@ def test_first_start_writes_credentials_the_aws_cli_can_use(tmp_path):
         assert json.loads(r.stdout)["repositories"] == []
     finally:
         p.stop()
+
+
+def push_image(url: str, repo: str, tags: list[str], seed: str) -> str:
+    """Pushes a small OCI image through /v2 (anonymous in this module) and tags it."""
+    layer = f"layer {seed}".encode()
+    cfg = json.dumps({"seed": seed}).encode()
+    for blob in (layer, cfg):
+        d = "sha256:" + hashlib.sha256(blob).hexdigest()
+        assert requests.post(f"{url}/v2/{repo}/blobs/uploads/?digest={d}", data=blob, timeout=10).status_code == 201
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + hashlib.sha256(cfg).hexdigest(), "size": len(cfg)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(), "size": len(layer)}]}).encode()
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    for ref in tags or [digest]:
+        r = requests.put(f"{url}/v2/{repo}/manifests/{ref}", data=manifest, timeout=10,
+                         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        assert r.status_code == 201, r.text
+    return digest
+
+
+def test_image_operations_with_boto3(berth):
+    ecr = client(berth)
+    ecr.create_repository(repositoryName="img/app")
+    a = push_image(berth.url, "img/app", ["v1", "latest"], "a")
+    b = push_image(berth.url, "img/app", [], "b")
+
+    out = ecr.list_images(repositoryName="img/app")
+    check_output("ListImages", {k: v for k, v in out.items() if k != "ResponseMetadata"})
+    assert sorted((i["imageDigest"], i.get("imageTag")) for i in out["imageIds"]) == sorted(
+        [(a, "latest"), (a, "v1"), (b, None)])
+    assert ecr.list_images(repositoryName="img/app", filter={"tagStatus": "UNTAGGED"})["imageIds"] == [{"imageDigest": b}]
+
+    raw = subprocess.run(["aws", "ecr", "describe-images", "--repository-name", "img/app", "--endpoint-url", berth.url],
+                         capture_output=True, text=True, timeout=60, env=aws_env())
+    assert raw.returncode == 0, raw.stderr
+    check_output("DescribeImages", json.loads(raw.stdout))
+    details = {d["imageDigest"]: d for d in json.loads(raw.stdout)["imageDetails"]}
+    assert details[a]["imageTags"] == ["latest", "v1"] and "imageTags" not in details[b]
+    assert details[a]["imageSizeInBytes"] == len(b"layer a") + len(json.dumps({"seed": "a"}))
+    assert details[a]["artifactMediaType"] == "application/vnd.oci.image.config.v1+json"
+    one = ecr.describe_images(repositoryName="img/app", imageIds=[{"imageTag": "v1"}])["imageDetails"]
+    assert [d["imageDigest"] for d in one] == [a]
+    with pytest.raises(ClientError) as e:
+        ecr.describe_images(repositoryName="img/app", imageIds=[{"imageTag": "nope"}])
+    assert e.value.response["Error"]["Code"] == "ImageNotFoundException"
+
+    got = ecr.batch_get_image(repositoryName="img/app", imageIds=[
+        {"imageTag": "v1"}, {"imageDigest": b}, {"imageTag": "missing"}, {"imageDigest": a, "imageTag": "nope"}],
+        acceptedMediaTypes=["application/vnd.oci.image.manifest.v1+json"])
+    assert sorted(i["imageId"]["imageDigest"] for i in got["images"]) == sorted([a, b])
+    assert sorted(f["failureCode"] for f in got["failures"]) == ["ImageNotFound", "ImageTagDoesNotMatchDigest"]
+    refused = ecr.batch_get_image(repositoryName="img/app", imageIds=[{"imageTag": "v1"}],
+                                  acceptedMediaTypes=["application/vnd.docker.distribution.manifest.v2+json"])
+    assert refused["images"] == [] and len(refused["failures"]) == 1
+
+    deleted = ecr.batch_delete_image(repositoryName="img/app", imageIds=[{"imageTag": "v1"}, {"imageTag": "gone"}])
+    assert deleted["imageIds"] == [{"imageDigest": a, "imageTag": "v1"}]
+    assert [f["failureCode"] for f in deleted["failures"]] == ["ImageNotFound"]
+    assert ecr.describe_images(repositoryName="img/app", imageIds=[{"imageDigest": a}])["imageDetails"][0][
+        "imageTags"] == ["latest"], "another tag keeps the image"
+    ecr.batch_delete_image(repositoryName="img/app", imageIds=[{"imageDigest": b}])
+    assert [i.get("imageTag") for i in ecr.list_images(repositoryName="img/app")["imageIds"]] == ["latest"]
+    with pytest.raises(ClientError) as e:
+        ecr.list_images(repositoryName="no/such")
+    assert e.value.response["Error"]["Code"] == "RepositoryNotFoundException"
+    ecr.delete_repository(repositoryName="img/app", force=True)
