@@ -214,6 +214,12 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::CreateRepository(i) => {
             check_registry(api, i.registry_id.as_ref())?;
             let name = repo_name(&i.repository_name)?;
+            if i.image_tag_mutability_exclusion_filters.as_ref().is_some_and(|f| !f.is_empty()) {
+                return Err(EcrError::new(
+                    "InvalidParameterException",
+                    "Berth does not support imageTagMutabilityExclusionFilters yet",
+                ));
+            }
             let defaults = RepositorySettings::default();
             let settings = RepositorySettings {
                 tag_mutability: i.image_tag_mutability.map_or(defaults.tag_mutability, |m| m.as_str().to_owned()),
@@ -390,6 +396,51 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                 }
             }
             json(&ecr::BatchDeleteImageResponse { failures: Some(failures), image_ids: Some(deleted) })
+        }
+        EcrRequest::PutImage(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let tag = i.image_tag.as_deref().map(Tag::parse).transpose().map_err(|e| {
+                EcrError::new("InvalidParameterException", format!("Invalid parameter at 'imageTag': {e}"))
+            })?;
+            let manifest = i.image_manifest.into_bytes();
+            let put = reg
+                .image_put(
+                    caller,
+                    &repo,
+                    manifest.clone().into(),
+                    i.image_manifest_media_type.as_deref(),
+                    tag.as_ref(),
+                    i.image_digest.as_deref(),
+                )
+                .await?;
+            let stored = reg.manifest_get(caller, &repo, &Reference::Digest(put.digest.clone())).await?;
+            json(&ecr::PutImageResponse {
+                image: Some(ecr::Image {
+                    image_id: Some(id(&put.digest, tag.as_ref().map(Tag::as_str))),
+                    image_manifest: Some(String::from_utf8_lossy(&manifest).into_owned()),
+                    image_manifest_media_type: Some(stored.media_type.clone()),
+                    registry_id: Some(api.account.clone()),
+                    repository_name: Some(repo.to_string()),
+                }),
+            })
+        }
+        EcrRequest::PutImageTagMutability(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            if i.image_tag_mutability_exclusion_filters.as_ref().is_some_and(|f| !f.is_empty()) {
+                return Err(EcrError::new(
+                    "InvalidParameterException",
+                    "Berth does not support imageTagMutabilityExclusionFilters yet",
+                ));
+            }
+            let record = reg.repository_set_tag_mutability(caller, &repo, i.image_tag_mutability.as_str()).await?;
+            json(&ecr::PutImageTagMutabilityResponse {
+                image_tag_mutability: Some(record.settings.tag_mutability.as_str().into()),
+                image_tag_mutability_exclusion_filters: None,
+                registry_id: Some(api.account.clone()),
+                repository_name: Some(repo.to_string()),
+            })
         }
         other => Err(EcrError::new(
             "UnknownOperationException",

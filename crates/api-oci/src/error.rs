@@ -81,6 +81,10 @@ impl From<Error> for OciError {
                 OciError { detail: Some(json!({ "digests": digests })), ..plain(MANIFEST_BLOB_UNKNOWN) }
             }
             Error::ManifestInvalid(_) => plain(MANIFEST_INVALID),
+            Error::TagImmutable { .. } => plain(TAG_INVALID),
+            Error::ImageDigestMismatch { .. } => plain(DIGEST_INVALID),
+            // Only ECR's PutImage refuses a repeated put; /v2 pushes are idempotent.
+            Error::ImageAlreadyExists { .. } => plain(MANIFEST_INVALID),
             Error::ManifestTooLarge(_) => plain(MANIFEST_TOO_LARGE),
             Error::UploadNotFound => plain(BLOB_UPLOAD_UNKNOWN),
             Error::UploadRangeInvalid { offset } => {

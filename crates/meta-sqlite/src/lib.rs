@@ -356,6 +356,34 @@ impl RepoMeta for SqliteMeta {
             .await
     }
 
+    async fn update_repository(
+        &self,
+        name: &RepositoryName,
+        settings: &RepositorySettings,
+    ) -> Result<Option<RepositoryRecord>> {
+        let (name, settings) = (name.clone(), settings.clone());
+        self.writer
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE repositories SET tag_mutability = ?2, scan_on_push = ?3, encryption_type = ?4, kms_key = ?5
+                         WHERE name = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            name.as_str(),
+                            settings.tag_mutability,
+                            settings.scan_on_push,
+                            settings.encryption_type,
+                            settings.kms_key
+                        ])
+                    })
+                    .map_err(backend)?;
+                if n == 0 { Ok(None) } else { get_repository(c, &name) }
+            })
+            .await
+    }
+
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository> {
         let name = name.clone();
         self.writer
@@ -607,6 +635,22 @@ fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<P
     }
     if !missing.is_empty() {
         return Ok(PutOutcome::MissingReferences(missing));
+    }
+    if let Some(tag) = &m.tag {
+        // Decided inside the write transaction, so concurrent pushes cannot both move the tag.
+        let row: Option<(String, String)> = c
+            .prepare_cached(
+                "SELECT r.tag_mutability, t.digest FROM repositories r
+                 JOIN tags t ON t.repository_id = r.id AND t.name = ?2 WHERE r.id = ?1",
+            )
+            .and_then(|mut s| s.query_row(params![repo, tag.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(backend)?;
+        if let Some((mutability, existing)) = row
+            && mutability.starts_with("IMMUTABLE")
+            && existing != m.digest.as_str()
+        {
+            return Ok(PutOutcome::TagImmutable { existing: Digest::parse(&existing).map_err(|_| corrupt("digest"))? });
+        }
     }
     let now = now_ms();
     let inserted = c

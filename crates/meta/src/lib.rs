@@ -81,6 +81,12 @@ pub trait RepoMeta: Send + Sync {
     async fn get_repository(&self, name: &RepositoryName) -> Result<Option<RepositoryRecord>>;
     /// Repositories in name order.
     async fn list_repository_records(&self, page: &PageRequest) -> Result<Page<RepositoryRecord>>;
+    /// Replaces a repository's settings; `None` if it does not exist.
+    async fn update_repository(
+        &self,
+        name: &RepositoryName,
+        settings: &RepositorySettings,
+    ) -> Result<Option<RepositoryRecord>>;
     /// Deletes a repository with its images, tags, blob links and uploads (only with `force`
     /// if it holds images).
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository>;
@@ -156,6 +162,11 @@ pub enum PutOutcome {
     Stored,
     /// Referenced blobs or child manifests the repository does not hold. Nothing was written.
     MissingReferences(Vec<Digest>),
+    /// The repository's tags are immutable and the tag names another manifest. Nothing was
+    /// written.
+    TagImmutable {
+        existing: Digest,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

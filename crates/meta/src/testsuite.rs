@@ -173,6 +173,26 @@ pub async fn run(store: &dyn MetaStore) {
         store.list_tags(&a, &page(None, None)).await.unwrap().items.iter().map(ToString::to_string).collect();
     assert_eq!(names, ["multi", "v1"]);
 
+    // Immutable tags: the same manifest again is fine, another one is refused and nothing changes.
+    let imm = repo("immutable/app");
+    let settings =
+        crate::RepositorySettings { tag_mutability: "IMMUTABLE".into(), ..crate::RepositorySettings::default() };
+    store.create_repository_with(&imm, &settings).await.unwrap();
+    store.link_blob(&imm, &d1, 6, CreateRepo::No).await.unwrap();
+    let first = manifest(&imm, "i1", vec![d1.clone()], Some("v1"));
+    assert_eq!(store.put_manifest(&first, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    assert_eq!(store.put_manifest(&first, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    let second = manifest(&imm, "i2", vec![d1.clone()], Some("v1"));
+    assert_eq!(
+        store.put_manifest(&second, CreateRepo::No).await.unwrap(),
+        PutOutcome::TagImmutable { existing: first.digest.clone() }
+    );
+    assert!(store.resolve(&imm, &Reference::Digest(second.digest.clone())).await.unwrap().is_none());
+    let mutable = crate::RepositorySettings::default();
+    assert_eq!(store.update_repository(&imm, &mutable).await.unwrap().unwrap().settings, mutable);
+    assert_eq!(store.put_manifest(&second, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    assert!(store.update_repository(&repo("no/such"), &mutable).await.unwrap().is_none());
+
     // Images as ECR lists them.
     let all = store.list_images(&a, crate::TagStatus::Any, &page(None, None)).await.unwrap();
     assert_eq!(all.items.len(), 3, "m2, idx and sig remain");

@@ -39,6 +39,7 @@ pub enum Action {
     DescribeRepositories,
     CreateRepository,
     DeleteRepository,
+    PutImageTagMutability,
 }
 
 impl Action {
@@ -57,6 +58,7 @@ impl Action {
             Action::DescribeRepositories => "ecr:DescribeRepositories",
             Action::CreateRepository => "ecr:CreateRepository",
             Action::DeleteRepository => "ecr:DeleteRepository",
+            Action::PutImageTagMutability => "ecr:PutImageTagMutability",
         }
     }
 }

@@ -28,6 +28,12 @@ pub enum Error {
     ManifestBlobUnknown(Vec<Digest>),
     #[error("invalid manifest: {0}")]
     ManifestInvalid(String),
+    #[error("tag {tag} already exists in {repository}, whose tags are immutable")]
+    TagImmutable { repository: RepositoryName, tag: String },
+    #[error("image with digest {digest} and tag {tag} already exists in {repository}")]
+    ImageAlreadyExists { repository: RepositoryName, digest: Digest, tag: String },
+    #[error("the manifest's digest is {actual}, not {expected}")]
+    ImageDigestMismatch { expected: String, actual: Digest },
     #[error("manifest is larger than the limit of {0} bytes")]
     ManifestTooLarge(usize),
     #[error("upload session not found")]

@@ -605,7 +605,60 @@ impl Registry {
                 Ok(PutManifest { digest, subject: parsed.subject })
             }
             PutOutcome::MissingReferences(missing) => Err(Error::ManifestBlobUnknown(missing)),
+            PutOutcome::TagImmutable { .. } => Err(Error::TagImmutable {
+                repository: repo.clone(),
+                tag: m.tag.as_ref().map(ToString::to_string).unwrap_or_default(),
+            }),
         }
+    }
+
+    /// ECR's `PutImage`: stores a manifest given whole, under a tag or only its digest. Unlike a
+    /// `/v2` push, putting the same image under the same tag again is refused.
+    ///
+    /// # Errors
+    /// `ImageAlreadyExists`, `ImageDigestMismatch`, and those of `manifest_put`.
+    pub async fn image_put(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        manifest: Bytes,
+        media_type: Option<&str>,
+        tag: Option<&Tag>,
+        digest: Option<&str>,
+    ) -> Result<PutManifest> {
+        self.authz.check(caller, Action::PutImage, Some(repo))?;
+        let algorithm = digest.and_then(|d| Digest::parse(d).ok()).map_or(Algorithm::Sha256, |d| d.algorithm());
+        let actual = Digest::of(algorithm, &manifest);
+        if let Some(expected) = digest
+            && expected != actual.as_str()
+        {
+            return Err(Error::ImageDigestMismatch { expected: expected.to_owned(), actual });
+        }
+        if let Some(t) = tag
+            && self.meta.resolve(repo, &Reference::Tag(t.clone())).await?.is_some_and(|m| m.digest == actual)
+        {
+            return Err(Error::ImageAlreadyExists { repository: repo.clone(), digest: actual, tag: t.to_string() });
+        }
+        let reference = tag.map_or_else(|| Reference::Digest(actual.clone()), |t| Reference::Tag(t.clone()));
+        let body = futures_util::stream::iter([Ok(manifest)]).boxed();
+        self.manifest_put(caller, repo, &reference, media_type, body).await
+    }
+
+    /// Sets whether a repository's tags may be moved.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`.
+    pub async fn repository_set_tag_mutability(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        mutability: &str,
+    ) -> Result<RepositoryRecord> {
+        self.authz.check(caller, Action::PutImageTagMutability, Some(repo))?;
+        let mut settings =
+            self.meta.get_repository(repo).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))?.settings;
+        mutability.clone_into(&mut settings.tag_mutability);
+        self.meta.update_repository(repo, &settings).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))
     }
 
     /// Deletes a manifest by digest (with its tags), or just a tag.

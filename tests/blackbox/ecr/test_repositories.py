@@ -271,3 +271,50 @@ def test_image_operations_with_boto3(berth):
         ecr.list_images(repositoryName="no/such")
     assert e.value.response["Error"]["Code"] == "RepositoryNotFoundException"
     ecr.delete_repository(repositoryName="img/app", force=True)
+
+
+def test_put_image_and_tag_immutability_on_both_apis(berth):
+    ecr = client(berth)
+    ecr.create_repository(repositoryName="imm/app", imageTagMutability="IMMUTABLE")
+    a = push_image(berth.url, "imm/app", ["v1"], "imm-a")
+    manifest_a = requests.get(f"{berth.url}/v2/imm/app/manifests/{a}", timeout=10).text
+    # /v2: the same manifest again is fine, another one under the tag is refused.
+    r = requests.put(f"{berth.url}/v2/imm/app/manifests/v1", data=manifest_a, timeout=10,
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 201
+    with pytest.raises(AssertionError):
+        push_image(berth.url, "imm/app", ["v1"], "imm-b")
+    b = push_image(berth.url, "imm/app", [], "imm-b")  # the blobs and manifest by digest are fine
+    manifest_b = requests.get(f"{berth.url}/v2/imm/app/manifests/{b}", timeout=10).text
+    r = requests.put(f"{berth.url}/v2/imm/app/manifests/v1", data=manifest_b, timeout=10,
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "TAG_INVALID"
+    # ECR: the same rule, with ECR's errors.
+    with pytest.raises(ClientError) as e:
+        ecr.put_image(repositoryName="imm/app", imageManifest=manifest_b, imageTag="v1")
+    assert e.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"
+    with pytest.raises(ClientError) as e:
+        ecr.put_image(repositoryName="imm/app", imageManifest=manifest_a, imageTag="v1")
+    assert e.value.response["Error"]["Code"] == "ImageAlreadyExistsException"
+    with pytest.raises(ClientError) as e:
+        ecr.put_image(repositoryName="imm/app", imageManifest=manifest_b, imageTag="v2", imageDigest=a)
+    assert e.value.response["Error"]["Code"] == "ImageDigestDoesNotMatchException"
+    missing = json.loads(manifest_b)
+    missing["layers"][0]["digest"] = "sha256:" + "0" * 64
+    with pytest.raises(ClientError) as e:
+        ecr.put_image(repositoryName="imm/app", imageManifest=json.dumps(missing), imageTag="v3")
+    assert e.value.response["Error"]["Code"] == "LayersNotFoundException"
+    # PutImage of a new tag works, and /v2 serves what ECR stored.
+    out = ecr.put_image(repositoryName="imm/app", imageManifest=manifest_b, imageTag="v2", imageDigest=b)
+    check_output("PutImage", {k: v for k, v in out.items() if k != "ResponseMetadata"})
+    assert out["image"]["imageId"] == {"imageDigest": b, "imageTag": "v2"}
+    r = requests.get(f"{berth.url}/v2/imm/app/manifests/v2", timeout=10)
+    assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == b and r.text == manifest_b
+    # Once mutable, the tag moves.
+    out = ecr.put_image_tag_mutability(repositoryName="imm/app", imageTagMutability="MUTABLE")
+    assert out["imageTagMutability"] == "MUTABLE"
+    ecr.put_image(repositoryName="imm/app", imageManifest=manifest_b, imageTag="v1")
+    assert ecr.describe_images(repositoryName="imm/app", imageIds=[{"imageTag": "v1"}])["imageDetails"][0][
+        "imageDigest"] == b
+    assert ecr.describe_repositories(repositoryNames=["imm/app"])["repositories"][0]["imageTagMutability"] == "MUTABLE"
+    ecr.delete_repository(repositoryName="imm/app", force=True)
