@@ -20,7 +20,7 @@ use berth_auth::{CredentialStore, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
 use berth_registry::{Caller, ImageRecord, Principal, Registry, RepositoryRecord, RepositorySettings, TagStatus};
-use berth_types::{Digest, PageRequest, Reference, RepositoryName, Tag};
+use berth_types::{Digest, PageRequest, Reference, RepositoryName, Tag, UploadId};
 use http::{HeaderValue, header};
 use sha2::{Digest as _, Sha256};
 use tracing::Instrument;
@@ -206,6 +206,26 @@ fn image_detail(api: &EcrApi, repo: &RepositoryName, i: &ImageRecord) -> ecr::Im
         repository_name: Some(repo.to_string()),
         subject_manifest_digest: None,
     }
+}
+
+/// The part size ECR tells clients to upload in.
+const PART_SIZE: i64 = 20 * 1024 * 1024;
+/// How long a `GetDownloadUrlForLayer` URL works.
+const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
+
+fn upload_id(s: &str) -> Result<UploadId, EcrError> {
+    UploadId::parse(s).map_err(|_| EcrError::new("UploadNotFoundException", format!("upload {s} does not exist")))
+}
+
+fn layer_digest(s: &str) -> Result<Digest, EcrError> {
+    Digest::parse(s)
+        .map_err(|e| EcrError::new("InvalidParameterException", format!("Invalid parameter at 'layerDigest': {e}")))
+}
+
+/// The repository must exist (for operations whose items fail one by one).
+async fn require_repository(reg: &Registry, caller: &Caller, repo: &RepositoryName) -> Result<(), EcrError> {
+    reg.images(caller, repo, TagStatus::Any, &PageRequest { limit: Some(0), after: None }).await?;
+    Ok(())
 }
 
 async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<Vec<u8>, EcrError> {
@@ -440,6 +460,109 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                 image_tag_mutability_exclusion_filters: None,
                 registry_id: Some(api.account.clone()),
                 repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::BatchCheckLayerAvailability(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            require_repository(reg, caller, &repo).await?;
+            let (mut layers, mut failures) = (Vec::new(), Vec::new());
+            for d in &i.layer_digests {
+                let fail = |code, reason: &str| ecr::LayerFailure {
+                    failure_code: Some(code),
+                    failure_reason: Some(reason.to_owned()),
+                    layer_digest: Some(d.clone()),
+                };
+                let Ok(digest) = Digest::parse(d) else {
+                    failures.push(fail(ecr::LayerFailureCode::InvalidLayerDigest, "Invalid layer digest"));
+                    continue;
+                };
+                match reg.blob_stat(caller, &repo, &digest).await {
+                    Ok(size) => layers.push(ecr::Layer {
+                        layer_availability: Some(ecr::LayerAvailability::Available),
+                        layer_digest: Some(d.clone()),
+                        layer_size: Some(i64::try_from(size).unwrap_or(i64::MAX)),
+                        media_type: None,
+                    }),
+                    Err(berth_registry::Error::BlobNotFound(_)) => {
+                        failures.push(fail(ecr::LayerFailureCode::MissingLayerDigest, "Could not find layer"));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            json(&ecr::BatchCheckLayerAvailabilityResponse { failures: Some(failures), layers: Some(layers) })
+        }
+        EcrRequest::InitiateLayerUpload(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let st = reg.upload_start(caller, &repo).await?;
+            json(&ecr::InitiateLayerUploadResponse { part_size: Some(PART_SIZE), upload_id: Some(st.id.to_string()) })
+        }
+        EcrRequest::UploadLayerPart(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let id = upload_id(&i.upload_id)?;
+            let data = i.layer_part_blob.0;
+            let (first, last) = (i.part_first_byte, i.part_last_byte);
+            let expected_last = first + i64::try_from(data.len()).unwrap_or(i64::MAX) - 1;
+            if data.is_empty() || last != expected_last {
+                return Err(EcrError::new(
+                    "InvalidLayerPartException",
+                    format!("the part holds {} bytes, so partLastByte must be {expected_last}, not {last}", data.len()),
+                ));
+            }
+            let start = u64::try_from(first)
+                .map_err(|_| EcrError::new("InvalidLayerPartException", "partFirstByte must not be negative"))?;
+            let body = berth_registry::single_chunk(data);
+            let st = reg.upload_append(caller, &repo, &id, Some(start), body).await?;
+            json(&ecr::UploadLayerPartResponse {
+                last_byte_received: Some(i64::try_from(st.offset).unwrap_or(i64::MAX) - 1),
+                registry_id: Some(api.account.clone()),
+                repository_name: Some(repo.to_string()),
+                upload_id: Some(id.to_string()),
+            })
+        }
+        EcrRequest::CompleteLayerUpload(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let id = upload_id(&i.upload_id)?;
+            let [d] = i.layer_digests.as_slice() else {
+                return Err(EcrError::new("InvalidParameterException", "layerDigests must hold exactly one digest"));
+            };
+            let digest = layer_digest(d)?;
+            let st = reg.upload_status(caller, &repo, &id).await?;
+            if st.offset == 0 {
+                return Err(EcrError::new("EmptyUploadException", format!("upload {id} has no layer parts")));
+            }
+            if reg.blob_stat(caller, &repo, &digest).await.is_ok() {
+                reg.upload_cancel(caller, &repo, &id).await?;
+                return Err(EcrError::new(
+                    "LayerAlreadyExistsException",
+                    format!("layer {digest} already exists in {repo}"),
+                ));
+            }
+            let stored = reg.upload_complete(caller, &repo, &id, &digest, None).await?;
+            json(&ecr::CompleteLayerUploadResponse {
+                layer_digest: Some(stored.to_string()),
+                registry_id: Some(api.account.clone()),
+                repository_name: Some(repo.to_string()),
+                upload_id: Some(id.to_string()),
+            })
+        }
+        EcrRequest::GetDownloadUrlForLayer(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let digest = layer_digest(&i.layer_digest)?;
+            require_repository(reg, caller, &repo).await?;
+            reg.blob_read_check(caller, &repo, &digest).await?;
+            let Caller::Principal(p) = caller else {
+                return Err(EcrError::new("UnrecognizedClientException", "download URLs need a signed request"));
+            };
+            let path = format!("/v2/{repo}/blobs/{digest}");
+            let query = api.token_key.sign_url(&path, &p.account, &p.arn, SystemTime::now() + DOWNLOAD_URL_TTL);
+            json(&ecr::GetDownloadUrlForLayerResponse {
+                download_url: Some(format!("http://{}{path}?{query}", api.registry_host)),
+                layer_digest: Some(digest.to_string()),
             })
         }
         other => Err(EcrError::new(

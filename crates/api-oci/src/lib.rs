@@ -53,8 +53,8 @@ fn unauthorized(message: &str) -> OciError {
 /// The caller of a request: anonymous without credentials (the core decides whether that is
 /// allowed), the token's principal with `Basic AWS:<registry token>`, and refused with
 /// credentials that do not verify (never silently anonymous).
-fn caller(api: &OciApi, headers: &HeaderMap) -> Result<Caller, OciError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Caller::Anonymous) };
+fn caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return signed_url_caller(api, req) };
     let basic = value
         .to_str()
         .ok()
@@ -69,6 +69,23 @@ fn caller(api: &OciApi, headers: &HeaderMap) -> Result<Caller, OciError> {
     Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal }))
 }
 
+/// A GET or HEAD of a URL signed by `GetDownloadUrlForLayer` acts as the principal that asked
+/// for it; the signature covers the exact path, the expiry and the principal.
+fn signed_url_caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
+    let q = query(req);
+    let Some(signature) = param(&q, berth_auth::URL_SIGNATURE) else { return Ok(Caller::Anonymous) };
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Err(unauthorized("a signed URL only allows GET"));
+    }
+    let credential = param(&q, berth_auth::URL_CREDENTIAL).unwrap_or_default();
+    let expires = param(&q, berth_auth::URL_EXPIRES).unwrap_or_default();
+    let claims = api
+        .token_key
+        .verify_url(req.uri().path(), credential, expires, signature, std::time::SystemTime::now())
+        .map_err(|e| unauthorized(&format!("signed URL: {e}")))?;
+    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal }))
+}
+
 fn with_version(mut resp: Response) -> Response {
     resp.headers_mut().insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
     resp
@@ -76,7 +93,7 @@ fn with_version(mut resp: Response) -> Response {
 
 async fn root(State(api): State<Arc<OciApi>>, req: Request) -> Response {
     let result = match *req.method() {
-        Method::GET | Method::HEAD => caller(&api, req.headers()).and_then(|who| {
+        Method::GET | Method::HEAD => caller(&api, &req).and_then(|who| {
             api.registry
                 .check_access(&who)
                 .map(|()| ([(header::CONTENT_TYPE, "application/json")], "{}").into_response())
@@ -284,7 +301,7 @@ fn accept_excludes(h: &HeaderMap, media_type: &str) -> bool {
 
 async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
     let reg = &api.registry;
-    let who = caller(api, req.headers())?;
+    let who = caller(api, &req)?;
     let method = req.method().clone();
     match ep {
         OciEndpoint::Catalog => {

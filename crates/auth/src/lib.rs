@@ -60,7 +60,7 @@ use subtle::ConstantTimeEq;
 
 use canonical as c;
 pub use error::{Error, Result};
-pub use token::{TOKEN_TTL, TokenClaims, TokenError, TokenKey};
+pub use token::{TOKEN_TTL, TokenClaims, TokenError, TokenKey, URL_CREDENTIAL, URL_EXPIRES, URL_SIGNATURE};
 
 /// Largest `Authorization` header accepted (bytes); longer ones are refused before parsing.
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;

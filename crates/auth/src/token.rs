@@ -91,6 +91,62 @@ impl TokenKey {
     }
 }
 
+const URL_CONTEXT: &[u8] = b"berth download url v1\n";
+
+/// Query parameters of a signed download URL.
+pub const URL_CREDENTIAL: &str = "X-Berth-Credential";
+pub const URL_EXPIRES: &str = "X-Berth-Expires";
+pub const URL_SIGNATURE: &str = "X-Berth-Signature";
+
+impl TokenKey {
+    fn url_mac(&self, path: &str, expires: u64, credential: &str) -> [u8; 32] {
+        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        m.update(URL_CONTEXT);
+        m.update(format!("{path}\n{expires}\n{credential}").as_bytes());
+        m.finalize().into_bytes().into()
+    }
+
+    /// The query string that lets anyone `GET` exactly `path` until `expires`, acting as
+    /// `principal` (ECR's `GetDownloadUrlForLayer`). `path` is the URL path as sent.
+    #[must_use]
+    pub fn sign_url(&self, path: &str, account: &str, principal: &str, expires: SystemTime) -> String {
+        let secs = expires.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let credential = URL_SAFE_NO_PAD.encode(format!("{account}:{principal}"));
+        let mac = URL_SAFE_NO_PAD.encode(self.url_mac(path, secs, &credential));
+        format!("{URL_CREDENTIAL}={credential}&{URL_EXPIRES}={secs}&{URL_SIGNATURE}={mac}")
+    }
+
+    /// Checks a signed URL's parameters for `path`.
+    ///
+    /// # Errors
+    /// `Invalid` unless this key signed exactly this path, expiry and credential; `Expired` after.
+    pub fn verify_url(
+        &self,
+        path: &str,
+        credential: &str,
+        expires: &str,
+        signature: &str,
+        now: SystemTime,
+    ) -> Result<TokenClaims, TokenError> {
+        let secs: u64 = expires.parse().map_err(|_| TokenError::Invalid)?;
+        let mac = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Invalid)?;
+        if !bool::from(self.url_mac(path, secs, credential).ct_eq(mac.as_slice())) {
+            return Err(TokenError::Invalid);
+        }
+        let expires = UNIX_EPOCH + Duration::from_secs(secs);
+        if now >= expires {
+            return Err(TokenError::Expired);
+        }
+        let text = URL_SAFE_NO_PAD
+            .decode(credential)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(TokenError::Invalid)?;
+        let (account, principal) = text.split_once(':').ok_or(TokenError::Invalid)?;
+        Ok(TokenClaims { account: account.to_owned(), principal: principal.to_owned(), expires })
+    }
+}
+
 /// Who a valid token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenClaims {
@@ -129,5 +185,21 @@ mod tests {
             assert_eq!(key.verify(bad, now), Err(TokenError::Invalid), "{bad:?}");
         }
         assert_eq!(format!("{key:?}"), "TokenKey(***)");
+    }
+
+    #[test]
+    fn signed_urls_bind_path_expiry_and_credential() {
+        let key = TokenKey::from_bytes([9; 32]);
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let q = key.sign_url("/v2/a/b/blobs/sha256:1", "123456789012", "arn:aws:iam::1:user/u", now + TOKEN_TTL);
+        let p: std::collections::HashMap<&str, &str> = q.split('&').filter_map(|kv| kv.split_once('=')).collect();
+        let (c, e, s) = (p[URL_CREDENTIAL], p[URL_EXPIRES], p[URL_SIGNATURE]);
+        let claims = key.verify_url("/v2/a/b/blobs/sha256:1", c, e, s, now).unwrap();
+        assert_eq!((claims.account.as_str(), claims.principal.as_str()), ("123456789012", "arn:aws:iam::1:user/u"));
+        assert_eq!(key.verify_url("/v2/a/b/blobs/sha256:2", c, e, s, now), Err(TokenError::Invalid), "other path");
+        assert_eq!(key.verify_url("/v2/a/b/blobs/sha256:1", c, "9999999999", s, now), Err(TokenError::Invalid));
+        let other = URL_SAFE_NO_PAD.encode("999999999999:arn:aws:iam::9:user/x");
+        assert_eq!(key.verify_url("/v2/a/b/blobs/sha256:1", &other, e, s, now), Err(TokenError::Invalid));
+        assert_eq!(key.verify_url("/v2/a/b/blobs/sha256:1", c, e, s, now + TOKEN_TTL), Err(TokenError::Expired));
     }
 }

@@ -75,6 +75,12 @@ pub struct Registry {
     epoch: [u8; 8],
 }
 
+/// A body of one chunk already in memory.
+#[must_use]
+pub fn single_chunk(data: Vec<u8>) -> ByteStream {
+    futures_util::stream::iter([Ok(Bytes::from(data))]).boxed()
+}
+
 /// Wraps a body so that every chunk is hashed and counted on its way to the blob store.
 fn hashing(body: ByteStream, hasher: Hasher) -> (ByteStream, Arc<Mutex<(Hasher, u64)>>) {
     let state = Arc::new(Mutex::new((hasher, 0u64)));
@@ -217,6 +223,15 @@ impl Registry {
             Err(berth_blobstore::Error::InvalidRange) => Err(Error::RangeNotSatisfiable { size }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Checks that the caller may read a blob the repository holds, without reading it.
+    ///
+    /// # Errors
+    /// `BlobNotFound`.
+    pub async fn blob_read_check(&self, caller: &Caller, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
+        self.authz.check(caller, Action::GetDownloadUrlForLayer, Some(repo))?;
+        self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))
     }
 
     /// Removes a blob from a repository (its bytes go when nothing references them).

@@ -172,3 +172,87 @@ def test_seed_workflow_end_to_end(secured, tmp_path):
         aws("delete-repository", "--repository-name", "seed/app", "--force")
     finally:
         d.stop()
+
+
+def test_layer_upload_operations_and_download_url(secured):
+    """The ECR push path of the SDKs (InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload,
+    BatchCheckLayerAvailability, PutImage) and GetDownloadUrlForLayer fetched with plain curl."""
+    import hashlib
+    import json
+    from botocore.exceptions import ClientError
+
+    ecr = boto3.client("ecr", endpoint_url=secured, region_name="us-east-1", aws_access_key_id=KEY,
+                       aws_secret_access_key=SECRET)
+    ecr.create_repository(repositoryName="layers/app")
+    layer = os.urandom(300_000)
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+
+    up = ecr.initiate_layer_upload(repositoryName="layers/app")
+    assert up["partSize"] > 0
+    uid = up["uploadId"]
+    r = ecr.upload_layer_part(repositoryName="layers/app", uploadId=uid, partFirstByte=0, partLastByte=99_999,
+                              layerPartBlob=layer[:100_000])
+    assert r["lastByteReceived"] == 99_999
+    with pytest.raises(ClientError) as e:  # out of order
+        ecr.upload_layer_part(repositoryName="layers/app", uploadId=uid, partFirstByte=150_000,
+                              partLastByte=249_999, layerPartBlob=layer[150_000:250_000])
+    assert e.value.response["Error"]["Code"] == "InvalidLayerPartException"
+    r = ecr.upload_layer_part(repositoryName="layers/app", uploadId=uid, partFirstByte=100_000,
+                              partLastByte=len(layer) - 1, layerPartBlob=layer[100_000:])
+    assert r["lastByteReceived"] == len(layer) - 1
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName="layers/app", uploadId=uid, layerDigests=["sha256:" + "1" * 64])
+    assert e.value.response["Error"]["Code"] == "InvalidLayerException"
+
+    uid = ecr.initiate_layer_upload(repositoryName="layers/app")["uploadId"]
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName="layers/app", uploadId=uid, layerDigests=[digest])
+    assert e.value.response["Error"]["Code"] == "EmptyUploadException"
+    ecr.upload_layer_part(repositoryName="layers/app", uploadId=uid, partFirstByte=0, partLastByte=len(layer) - 1,
+                          layerPartBlob=layer)
+    done = ecr.complete_layer_upload(repositoryName="layers/app", uploadId=uid, layerDigests=[digest])
+    assert done["layerDigest"] == digest
+    uid = ecr.initiate_layer_upload(repositoryName="layers/app")["uploadId"]
+    ecr.upload_layer_part(repositoryName="layers/app", uploadId=uid, partFirstByte=0, partLastByte=len(layer) - 1,
+                          layerPartBlob=layer)
+    with pytest.raises(ClientError) as e:
+        ecr.complete_layer_upload(repositoryName="layers/app", uploadId=uid, layerDigests=[digest])
+    assert e.value.response["Error"]["Code"] == "LayerAlreadyExistsException"
+    with pytest.raises(ClientError) as e:
+        ecr.upload_layer_part(repositoryName="layers/app", uploadId="00000000-0000-0000-0000-000000000000",
+                              partFirstByte=0, partLastByte=0, layerPartBlob=b"x")
+    assert e.value.response["Error"]["Code"] == "UploadNotFoundException"
+
+    avail = ecr.batch_check_layer_availability(repositoryName="layers/app",
+                                               layerDigests=[digest, "sha256:" + "2" * 64, "nonsense"])
+    assert [(l["layerDigest"], l["layerAvailability"], l["layerSize"]) for l in avail["layers"]] == [
+        (digest, "AVAILABLE", len(layer))]
+    assert sorted(f["failureCode"] for f in avail["failures"]) == ["InvalidLayerDigest", "MissingLayerDigest"]
+
+    # An image from that layer with PutImage, pulled back through /v2 with a token.
+    cfg = b'{"architecture":"amd64","os":"linux"}'
+    cfg_digest = "sha256:" + hashlib.sha256(cfg).hexdigest()
+    uid = ecr.initiate_layer_upload(repositoryName="layers/app")["uploadId"]
+    ecr.upload_layer_part(repositoryName="layers/app", uploadId=uid, partFirstByte=0, partLastByte=len(cfg) - 1,
+                          layerPartBlob=cfg)
+    ecr.complete_layer_upload(repositoryName="layers/app", uploadId=uid, layerDigests=[cfg_digest])
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest,
+                                      "size": len(cfg)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest,
+                                       "size": len(layer)}]})
+    ecr.put_image(repositoryName="layers/app", imageManifest=manifest, imageTag="v1")
+    r = requests.get(f"{secured}/v2/layers/app/manifests/v1", auth=("AWS", login_password(secured)), timeout=10)
+    assert r.status_code == 200 and r.text == manifest
+
+    url = ecr.get_download_url_for_layer(repositoryName="layers/app", layerDigest=digest)["downloadUrl"]
+    assert url.startswith(secured + "/")
+    got = subprocess.run(["curl", "-sf", url], capture_output=True, timeout=30)
+    assert got.returncode == 0 and got.stdout == layer
+    tampered = url.replace("X-Berth-Expires=", "X-Berth-Expires=9")
+    assert subprocess.run(["curl", "-sf", tampered], capture_output=True, timeout=30).returncode != 0
+    other = url.replace(digest, cfg_digest)
+    assert subprocess.run(["curl", "-sf", other], capture_output=True, timeout=30).returncode != 0
+    with pytest.raises(ClientError) as e:
+        ecr.get_download_url_for_layer(repositoryName="layers/app", layerDigest="sha256:" + "3" * 64)
+    assert e.value.response["Error"]["Code"] == "LayersNotFoundException"
