@@ -31,6 +31,7 @@ impl From<Error> for EcrError {
             Error::RepositoryNotEmpty(_) => "RepositoryNotEmptyException",
             Error::ImageNotFound { .. } => "ImageNotFoundException",
             Error::TagImmutable { .. } => "ImageTagAlreadyExistsException",
+            Error::TooManyTags(_) => "TooManyTagsException",
             Error::ImageAlreadyExists { .. } => "ImageAlreadyExistsException",
             Error::ImageDigestMismatch { .. } => "ImageDigestDoesNotMatchException",
             Error::BlobNotFound(_) | Error::ManifestBlobUnknown(_) => "LayersNotFoundException",

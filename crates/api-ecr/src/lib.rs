@@ -228,6 +228,45 @@ async fn require_repository(reg: &Registry, caller: &Caller, repo: &RepositoryNa
     Ok(())
 }
 
+/// The repository an ARN of this registry names.
+fn repository_arn(api: &EcrApi, arn: &str) -> Result<RepositoryName, EcrError> {
+    let bad = || {
+        EcrError::new(
+            "InvalidParameterException",
+            format!("Invalid parameter at 'resourceArn': {arn:?} is not a repository ARN of this registry"),
+        )
+    };
+    let rest = arn.strip_prefix("arn:aws:ecr:").ok_or_else(bad)?;
+    let mut parts = rest.splitn(3, ':');
+    let (Some(region), Some(account), Some(resource)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    if region != api.region || account != api.account {
+        return Err(bad());
+    }
+    let name = resource.strip_prefix("repository/").ok_or_else(bad)?;
+    repo_name(name)
+}
+
+fn resource_tags(tags: &[ecr::Tag]) -> Result<Vec<(String, String)>, EcrError> {
+    tags.iter()
+        .map(|t| {
+            if t.key.starts_with("aws:") {
+                Err(EcrError::new(
+                    "InvalidTagParameterException",
+                    format!("tag keys may not start with 'aws:' ({})", t.key),
+                ))
+            } else {
+                Ok((t.key.clone(), t.value.clone()))
+            }
+        })
+        .collect()
+}
+
+fn tag_list(tags: Vec<(String, String)>) -> Vec<ecr::Tag> {
+    tags.into_iter().map(|(key, value)| ecr::Tag { key, value }).collect()
+}
+
 async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<Vec<u8>, EcrError> {
     let reg = &api.registry;
     match request {
@@ -250,7 +289,14 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     .map_or(defaults.encryption_type, |e| e.encryption_type.as_str().to_owned()),
                 kms_key: i.encryption_configuration.and_then(|e| e.kms_key),
             };
+            let tags = resource_tags(i.tags.as_deref().unwrap_or_default())?;
+            if tags.len() > berth_registry::MAX_RESOURCE_TAGS {
+                return Err(berth_registry::Error::TooManyTags(berth_registry::MAX_RESOURCE_TAGS).into());
+            }
             let record = reg.repository_create(caller, &name, &settings).await?;
+            if !tags.is_empty() {
+                reg.repository_tags(caller, &name, &tags, &[]).await?;
+            }
             json(&ecr::CreateRepositoryResponse { repository: Some(repository(api, &record)) })
         }
         EcrRequest::DescribeRepositories(i) => {
@@ -563,6 +609,41 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             json(&ecr::GetDownloadUrlForLayerResponse {
                 download_url: Some(format!("http://{}{path}?{query}", api.registry_host)),
                 layer_digest: Some(digest.to_string()),
+            })
+        }
+        EcrRequest::TagResource(i) => {
+            let repo = repository_arn(api, &i.resource_arn)?;
+            reg.repository_tags(caller, &repo, &resource_tags(&i.tags)?, &[]).await?;
+            json(&ecr::TagResourceResponse {})
+        }
+        EcrRequest::UntagResource(i) => {
+            let repo = repository_arn(api, &i.resource_arn)?;
+            reg.repository_tags(caller, &repo, &[], &i.tag_keys).await?;
+            json(&ecr::UntagResourceResponse {})
+        }
+        EcrRequest::ListTagsForResource(i) => {
+            let repo = repository_arn(api, &i.resource_arn)?;
+            let tags = reg.repository_tags(caller, &repo, &[], &[]).await?;
+            json(&ecr::ListTagsForResourceResponse { tags: Some(tag_list(tags)) })
+        }
+        EcrRequest::PutImageScanningConfiguration(i) => {
+            check_registry(api, i.registry_id.as_ref())?;
+            let repo = repo_name(&i.repository_name)?;
+            let on = i.image_scanning_configuration.scan_on_push.unwrap_or(false);
+            let record = reg.repository_set_scan_on_push(caller, &repo, on).await?;
+            json(&ecr::PutImageScanningConfigurationResponse {
+                image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
+                    scan_on_push: Some(record.settings.scan_on_push),
+                }),
+                registry_id: Some(api.account.clone()),
+                repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::DescribeRegistry(_) => {
+            reg.registry_describe(caller)?;
+            json(&ecr::DescribeRegistryResponse {
+                registry_id: Some(api.account.clone()),
+                replication_configuration: Some(ecr::ReplicationConfiguration { rules: Vec::new() }),
             })
         }
         other => Err(EcrError::new(

@@ -82,6 +82,8 @@ impl From<Error> for OciError {
             }
             Error::ManifestInvalid(_) => plain(MANIFEST_INVALID),
             Error::TagImmutable { .. } => plain(TAG_INVALID),
+            // Resource tags are only reachable through the ECR API.
+            Error::TooManyTags(_) => plain(DENIED),
             Error::ImageDigestMismatch { .. } => plain(DIGEST_INVALID),
             // Only ECR's PutImage refuses a repeated put; /v2 pushes are idempotent.
             Error::ImageAlreadyExists { .. } => plain(MANIFEST_INVALID),

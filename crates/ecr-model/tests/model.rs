@@ -327,3 +327,40 @@ fn ranges_and_list_lengths() {
     assert_eq!(e.violations[0].path, "imageIds.1.member.imageTag");
     assert_eq!(e.violations[0].constraint, Constraint::MaxLength(300));
 }
+
+mod no_panic {
+    use berth_ecr_model::ecr::{EcrOp, EcrRequest};
+    use proptest::prelude::*;
+
+    fn json_like() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|n| format!("{n:?}")),
+            "[a-zA-Z0-9:/._-]{0,300}".prop_map(|s| format!("{s:?}")),
+        ];
+        let value = leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(("[a-zA-Z]{1,24}", inner), 0..6).prop_map(|kv| {
+                    let members: Vec<String> = kv.into_iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        });
+        prop_oneof![
+            value.prop_map(String::into_bytes),
+            prop::collection::vec(any::<u8>(), 0..512),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Whatever a client sends, decoding answers Ok or a decode error; it never panics.
+        #[test]
+        fn decoding_any_body_never_panics(op in 0..EcrOp::ALL.len(), body in json_like()) {
+            let _ = EcrRequest::decode(EcrOp::ALL[op], &body);
+        }
+    }
+}

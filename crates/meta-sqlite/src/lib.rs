@@ -21,7 +21,7 @@ use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, Upl
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema2.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema2.sql"), include_str!("schema3.sql")];
 
 /// Most sessions without bytes held in memory at once.
 const MAX_FRESH_SESSIONS: usize = 100_000;
@@ -382,6 +382,38 @@ impl RepoMeta for SqliteMeta {
                 if n == 0 { Ok(None) } else { get_repository(c, &name) }
             })
             .await
+    }
+
+    async fn update_repository_tags(
+        &self,
+        name: &RepositoryName,
+        set: &[(String, String)],
+        remove: &[String],
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let read_only = set.is_empty() && remove.is_empty();
+        let (name, set, remove) = (name.clone(), set.to_vec(), remove.to_vec());
+        let work = move |c: &Connection| -> Result<Option<Vec<(String, String)>>> {
+            let Some(id) = repo_id(c, &name)? else { return Ok(None) };
+            for (k, v) in &set {
+                c.prepare_cached(
+                    "INSERT INTO repository_tags (repository_id, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (repository_id, key) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute(params![id, k, v]))
+                .map_err(backend)?;
+            }
+            for k in &remove {
+                c.prepare_cached("DELETE FROM repository_tags WHERE repository_id = ?1 AND key = ?2")
+                    .and_then(|mut s| s.execute(params![id, k]))
+                    .map_err(backend)?;
+            }
+            let mut stmt = c
+                .prepare_cached("SELECT key, value FROM repository_tags WHERE repository_id = ?1 ORDER BY key")
+                .map_err(backend)?;
+            let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect::<Result<Vec<_>>>().map(Some)
+        };
+        if read_only { self.readers.read(work).await } else { self.writer.write(work).await }
     }
 
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository> {

@@ -87,6 +87,15 @@ pub trait RepoMeta: Send + Sync {
         name: &RepositoryName,
         settings: &RepositorySettings,
     ) -> Result<Option<RepositoryRecord>>;
+    /// Sets tags (`set`, replacing values of existing keys), then removes the keys in `remove`,
+    /// in one transaction; returns the resulting tags in key order, or `None` if the repository
+    /// does not exist. With nothing to change it just lists them.
+    async fn update_repository_tags(
+        &self,
+        name: &RepositoryName,
+        set: &[(String, String)],
+        remove: &[String],
+    ) -> Result<Option<Vec<(String, String)>>>;
     /// Deletes a repository with its images, tags, blob links and uploads (only with `force`
     /// if it holds images).
     async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository>;

@@ -173,6 +173,15 @@ pub async fn run(store: &dyn MetaStore) {
         store.list_tags(&a, &page(None, None)).await.unwrap().items.iter().map(ToString::to_string).collect();
     assert_eq!(names, ["multi", "v1"]);
 
+    // Resource tags.
+    let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    assert_eq!(store.update_repository_tags(&a, &[], &[]).await.unwrap(), Some(vec![]));
+    let tags = store.update_repository_tags(&a, &[kv("team", "x"), kv("env", "dev")], &[]).await.unwrap();
+    assert_eq!(tags, Some(vec![kv("env", "dev"), kv("team", "x")]));
+    let tags = store.update_repository_tags(&a, &[kv("env", "prod")], &["team".into(), "absent".into()]).await.unwrap();
+    assert_eq!(tags, Some(vec![kv("env", "prod")]));
+    assert_eq!(store.update_repository_tags(&repo("no/such"), &[], &[]).await.unwrap(), None);
+
     // Immutable tags: the same manifest again is fine, another one is refused and nothing changes.
     let imm = repo("immutable/app");
     let settings =

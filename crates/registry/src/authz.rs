@@ -40,6 +40,11 @@ pub enum Action {
     CreateRepository,
     DeleteRepository,
     PutImageTagMutability,
+    PutImageScanningConfiguration,
+    TagResource,
+    UntagResource,
+    ListTagsForResource,
+    DescribeRegistry,
 }
 
 impl Action {
@@ -59,6 +64,11 @@ impl Action {
             Action::CreateRepository => "ecr:CreateRepository",
             Action::DeleteRepository => "ecr:DeleteRepository",
             Action::PutImageTagMutability => "ecr:PutImageTagMutability",
+            Action::PutImageScanningConfiguration => "ecr:PutImageScanningConfiguration",
+            Action::TagResource => "ecr:TagResource",
+            Action::UntagResource => "ecr:UntagResource",
+            Action::ListTagsForResource => "ecr:ListTagsForResource",
+            Action::DescribeRegistry => "ecr:DescribeRegistry",
         }
     }
 }

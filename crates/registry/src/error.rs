@@ -28,6 +28,8 @@ pub enum Error {
     ManifestBlobUnknown(Vec<Digest>),
     #[error("invalid manifest: {0}")]
     ManifestInvalid(String),
+    #[error("a repository may carry at most {0} tags")]
+    TooManyTags(usize),
     #[error("tag {tag} already exists in {repository}, whose tags are immutable")]
     TagImmutable { repository: RepositoryName, tag: String },
     #[error("image with digest {digest} and tag {tag} already exists in {repository}")]

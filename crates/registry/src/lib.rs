@@ -75,6 +75,9 @@ pub struct Registry {
     epoch: [u8; 8],
 }
 
+/// Most resource tags a repository may carry (ECR's limit).
+pub const MAX_RESOURCE_TAGS: usize = 50;
+
 /// A body of one chunk already in memory.
 #[must_use]
 pub fn single_chunk(data: Vec<u8>) -> ByteStream {
@@ -674,6 +677,64 @@ impl Registry {
             self.meta.get_repository(repo).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))?.settings;
         mutability.clone_into(&mut settings.tag_mutability);
         self.meta.update_repository(repo, &settings).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))
+    }
+
+    /// Sets whether images are scanned on push.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`.
+    pub async fn repository_set_scan_on_push(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        scan_on_push: bool,
+    ) -> Result<RepositoryRecord> {
+        self.authz.check(caller, Action::PutImageScanningConfiguration, Some(repo))?;
+        let mut settings =
+            self.meta.get_repository(repo).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))?.settings;
+        settings.scan_on_push = scan_on_push;
+        self.meta.update_repository(repo, &settings).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))
+    }
+
+    /// Changes a repository's resource tags (`set`, then `remove`) and returns them; with no
+    /// change, lists them. At most [`MAX_RESOURCE_TAGS`] tags.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`, `TooManyTags`.
+    pub async fn repository_tags(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        set: &[(String, String)],
+        remove: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let action = match (set.is_empty(), remove.is_empty()) {
+            (true, true) => Action::ListTagsForResource,
+            (false, _) => Action::TagResource,
+            (true, false) => Action::UntagResource,
+        };
+        self.authz.check(caller, action, Some(repo))?;
+        let missing = || Error::RepositoryNotFound(repo.clone());
+        if !set.is_empty() {
+            let current = self.meta.update_repository_tags(repo, &[], &[]).await?.ok_or_else(missing)?;
+            let mut keys: std::collections::BTreeSet<&str> = current.iter().map(|(k, _)| k.as_str()).collect();
+            keys.extend(set.iter().map(|(k, _)| k.as_str()));
+            for k in remove {
+                keys.remove(k.as_str());
+            }
+            if keys.len() > MAX_RESOURCE_TAGS {
+                return Err(Error::TooManyTags(MAX_RESOURCE_TAGS));
+            }
+        }
+        self.meta.update_repository_tags(repo, set, remove).await?.ok_or_else(missing)
+    }
+
+    /// The registry as a whole may be described.
+    ///
+    /// # Errors
+    /// Authorization failures.
+    pub fn registry_describe(&self, caller: &Caller) -> Result<()> {
+        self.authz.check(caller, Action::DescribeRegistry, None)
     }
 
     /// Deletes a manifest by digest (with its tags), or just a tag.

@@ -175,8 +175,8 @@ def test_authentication_errors_are_the_ones_sdks_expect(berth):
 
 
 def test_unknown_and_unimplemented_operations_say_so(berth):
-    rc, _, err = aws(berth, "describe-registry")
-    assert rc != 0 and "UnknownOperationException" in err and "DescribeRegistry" in err
+    rc, _, err = aws(berth, "get-lifecycle-policy", "--repository-name", "x/y")
+    assert rc != 0 and "UnknownOperationException" in err and "GetLifecyclePolicy" in err
     ecr = client(berth)
     with pytest.raises(ClientError) as e:
         ecr.describe_repositories(repositoryNames=["ok/name"], maxResults=5)
@@ -318,3 +318,41 @@ def test_put_image_and_tag_immutability_on_both_apis(berth):
         "imageDigest"] == b
     assert ecr.describe_repositories(repositoryNames=["imm/app"])["repositories"][0]["imageTagMutability"] == "MUTABLE"
     ecr.delete_repository(repositoryName="imm/app", force=True)
+
+
+def test_resource_tags_registry_and_scanning_configuration(berth):
+    ecr = client(berth)
+    arn = ecr.create_repository(repositoryName="tags/app", tags=[{"Key": "team", "Value": "blue"}])["repository"][
+        "repositoryArn"]
+    assert ecr.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "team", "Value": "blue"}]
+    ecr.tag_resource(resourceArn=arn, tags=[{"Key": "env", "Value": "dev"}, {"Key": "team", "Value": "red"}])
+    assert ecr.list_tags_for_resource(resourceArn=arn)["tags"] == [
+        {"Key": "env", "Value": "dev"}, {"Key": "team", "Value": "red"}]
+    ecr.untag_resource(resourceArn=arn, tagKeys=["env"])
+    rc, out, err = aws(berth, "list-tags-for-resource", "--resource-arn", arn)
+    assert rc == 0, err
+    check_output("ListTagsForResource", out)
+    assert out["tags"] == [{"Key": "team", "Value": "red"}]
+    for bad, code in [([{"Key": "aws:x", "Value": "v"}], "InvalidTagParameterException"),
+                      ([{"Key": f"k{i}", "Value": "v"} for i in range(50)], "TooManyTagsException")]:
+        with pytest.raises(ClientError) as e:
+            ecr.tag_resource(resourceArn=arn, tags=bad)
+        assert e.value.response["Error"]["Code"] == code
+    with pytest.raises(ClientError) as e:
+        ecr.list_tags_for_resource(resourceArn=arn.replace("us-east-1", "eu-west-1"))
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as e:
+        ecr.list_tags_for_resource(resourceArn=arn.replace("tags/app", "tags/none"))
+    assert e.value.response["Error"]["Code"] == "RepositoryNotFoundException"
+
+    out = ecr.put_image_scanning_configuration(repositoryName="tags/app",
+                                               imageScanningConfiguration={"scanOnPush": True})
+    assert out["imageScanningConfiguration"] == {"scanOnPush": True}
+    repo = ecr.describe_repositories(repositoryNames=["tags/app"])["repositories"][0]
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+
+    rc, out, err = aws(berth, "describe-registry")
+    assert rc == 0, err
+    check_output("DescribeRegistry", out)
+    assert out["registryId"] == arn.split(":")[4] and out["replicationConfiguration"] == {"rules": []}
+    ecr.delete_repository(repositoryName="tags/app")
