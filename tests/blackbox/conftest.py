@@ -37,6 +37,11 @@ from pathlib import Path
 import pytest
 import requests
 
+# The distribution-spec suite, the client tests and the crash tests push to repositories that do
+# not exist yet, as any OCI registry allows. Berth follows ECR by default (a push to a missing
+# repository is NAME_UNKNOWN); the ECR tests check that rule with this variable set to false.
+os.environ.setdefault("BERTH_CREATE_ON_PUSH", "true")
+
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 DEFAULT_BERTH_BIN = REPO_ROOT / "target" / "debug" / "berth"

@@ -64,6 +64,8 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--anonymous", "--data"])
             .arg(dir.path())
             .env("RUST_LOG", "warn")
+            // Distribution creates repositories on push; let Berth do the same for the comparison.
+            .env("BERTH_CREATE_ON_PUSH", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

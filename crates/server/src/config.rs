@@ -16,7 +16,8 @@ pub struct Config {
     pub data: PathBuf,
     /// Serve without authentication.
     pub anonymous: bool,
-    /// Whether a push may create the repository it names.
+    /// Whether a `/v2` push may create the repository it names. Off by default, as in ECR:
+    /// repositories are created with `CreateRepository`.
     pub create_on_push: bool,
     /// Largest manifest accepted, in bytes.
     pub max_manifest_bytes: usize,
@@ -43,7 +44,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             data: PathBuf::from("./berth-data"),
             anonymous: false,
-            create_on_push: true,
+            create_on_push: false,
             max_manifest_bytes: 4 * 1024 * 1024,
             upload_expiry_secs: 24 * 3600,
             sweep_interval_secs: 600,

@@ -35,7 +35,8 @@ def secured(tmp_path_factory):
     from conftest import DEFAULT_BERTH_BIN  # noqa: PLC0415
     binary = os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
     data = tmp_path_factory.mktemp("login") / "data"
-    env = dict(os.environ, BERTH_ADMIN_ACCESS_KEY_ID=KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=SECRET)
+    env = dict(os.environ, BERTH_ADMIN_ACCESS_KEY_ID=KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=SECRET,
+               BERTH_CREATE_ON_PUSH="false")
     log = open(data.parent / "berth.log", "ab")
     proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data", str(data)], env=env,
                             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
@@ -84,6 +85,9 @@ def test_token_shape_and_v2_checks(secured):
         r = requests.get(secured + "/v2/_catalog", auth=(user_, pw), timeout=10)
         assert r.status_code == 401, (user_, r.status_code)
     assert login_password(secured).count(".") == 1
+    # As in ECR, a push to a repository that does not exist is refused.
+    r = requests.post(f"{secured}/v2/never/created/blobs/uploads/", auth=("AWS", password), timeout=10)
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NAME_UNKNOWN"
 
 
 def test_docker_login_push_pull(secured, tmp_path):

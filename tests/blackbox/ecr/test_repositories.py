@@ -356,3 +356,49 @@ def test_resource_tags_registry_and_scanning_configuration(berth):
     check_output("DescribeRegistry", out)
     assert out["registryId"] == arn.split(":")[4] and out["replicationConfiguration"] == {"rules": []}
     ecr.delete_repository(repositoryName="tags/app")
+
+
+def test_every_implemented_operation_answers_in_the_model_shape(berth):
+    """Each served operation's raw JSON has no member outside the botocore output shape and
+    every required one."""
+    ecr = client(berth)
+    raw = {}
+
+    def capture(operation_model, response_dict, **_):
+        if response_dict["status_code"] == 200:
+            raw[operation_model.name] = json.loads(response_dict["body"] or b"{}")
+
+    ecr.meta.events.register("before-parse.ecr", capture)
+    arn = ecr.create_repository(repositoryName="shape/app")["repository"]["repositoryArn"]
+    ecr.describe_repositories()
+    digest = push_image(berth.url, "shape/app", ["v1"], "shape")
+    ecr.list_images(repositoryName="shape/app")
+    ecr.describe_images(repositoryName="shape/app")
+    ecr.batch_get_image(repositoryName="shape/app", imageIds=[{"imageTag": "v1"}, {"imageTag": "nope"}])
+    manifest = requests.get(f"{berth.url}/v2/shape/app/manifests/v1", timeout=10).text
+    ecr.put_image(repositoryName="shape/app", imageManifest=manifest, imageTag="v2")
+    ecr.batch_check_layer_availability(repositoryName="shape/app", layerDigests=[digest, "sha256:" + "4" * 64])
+    uid = ecr.initiate_layer_upload(repositoryName="shape/app")["uploadId"]
+    ecr.upload_layer_part(repositoryName="shape/app", uploadId=uid, partFirstByte=0, partLastByte=2,
+                          layerPartBlob=b"abc")
+    ecr.complete_layer_upload(repositoryName="shape/app", uploadId=uid,
+                              layerDigests=["sha256:" + hashlib.sha256(b"abc").hexdigest()])
+    ecr.get_download_url_for_layer(repositoryName="shape/app", layerDigest="sha256:" + hashlib.sha256(b"abc").hexdigest())
+    ecr.get_authorization_token()
+    ecr.put_image_tag_mutability(repositoryName="shape/app", imageTagMutability="MUTABLE")
+    ecr.put_image_scanning_configuration(repositoryName="shape/app", imageScanningConfiguration={"scanOnPush": False})
+    ecr.tag_resource(resourceArn=arn, tags=[{"Key": "k", "Value": "v"}])
+    ecr.list_tags_for_resource(resourceArn=arn)
+    ecr.untag_resource(resourceArn=arn, tagKeys=["k"])
+    ecr.describe_registry()
+    ecr.batch_delete_image(repositoryName="shape/app", imageIds=[{"imageTag": "v2"}, {"imageTag": "nope"}])
+    ecr.delete_repository(repositoryName="shape/app", force=True)
+
+    served = {"CreateRepository", "DescribeRepositories", "ListImages", "DescribeImages", "BatchGetImage", "PutImage",
+              "BatchCheckLayerAvailability", "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload",
+              "GetDownloadUrlForLayer", "GetAuthorizationToken", "PutImageTagMutability",
+              "PutImageScanningConfiguration", "TagResource", "ListTagsForResource", "UntagResource",
+              "DescribeRegistry", "BatchDeleteImage", "DeleteRepository"}
+    assert set(raw) == served
+    for op, body in raw.items():
+        check_output(op, body)
