@@ -15,6 +15,6 @@ cargo test --workspace
 cargo build --workspace
 # The benchmark is measured by hand (see README); here it only has to run end to end.
 ./target/debug/berth-bench --berth target/debug/berth --size-mib 8 --small-blobs 50 \
-  --manifests 20 --manifest-gets 200 --tags 100 | tail -12
+  --manifests 20 --manifest-gets 200 --tags 100 --ecr-requests 200 | tail -18
 export BERTH_BIN="$PWD/target/debug/berth"
 (cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr)

@@ -60,6 +60,12 @@ use subtle::ConstantTimeEq;
 
 use canonical as c;
 pub use error::{Error, Result};
+
+/// `t` as SigV4's `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`), for clients such as benchmarks and tests.
+#[must_use]
+pub fn amz_date(t: std::time::SystemTime) -> String {
+    time::format_amz_date(time::unix(t))
+}
 pub use token::{TOKEN_TTL, TokenClaims, TokenError, TokenKey, URL_CREDENTIAL, URL_EXPIRES, URL_SIGNATURE};
 
 /// Largest `Authorization` header accepted (bytes); longer ones are refused before parsing.

@@ -48,6 +48,88 @@ struct Args {
     /// Skip distribution (Berth figures only).
     #[arg(long)]
     berth_only: bool,
+    /// Signed ECR API requests per operation in the control-plane run (0 skips it).
+    #[arg(long, default_value_t = 20000)]
+    ecr_requests: usize,
+}
+
+const BENCH_KEY: &str = "AKIABERTHBENCH000001";
+const BENCH_SECRET: &str = "berth-bench-secret";
+
+/// Signs an ECR API request (AWS JSON 1.1) with SigV4 as an SDK would.
+fn sign_ecr(host: &str, target: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+    use berth_auth::canonical::{
+        canonical_headers, canonical_request, sha256_hex, signature, signing_key, string_to_sign,
+    };
+    let amz = berth_auth::amz_date(std::time::SystemTime::now());
+    let date = &amz[..8];
+    let target = format!("AmazonEC2ContainerRegistry_V20150921.{target}");
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1".to_owned()),
+        ("host", host.to_owned()),
+        ("x-amz-date", amz.clone()),
+        ("x-amz-target", target),
+    ];
+    let names = ["content-type", "host", "x-amz-date", "x-amz-target"];
+    let canonical =
+        canonical_request("POST", "/", "", &canonical_headers(&headers, &names), &names.join(";"), &sha256_hex(body));
+    let scope = format!("{date}/us-east-1/ecr/aws4_request");
+    let sig =
+        signature(&signing_key(BENCH_SECRET, date, "us-east-1", "ecr"), &string_to_sign(&amz, &scope, &canonical));
+    let mut out: Vec<(&'static str, String)> = headers.into_iter().filter(|(n, _)| *n != "host").collect();
+    out.push((
+        "authorization",
+        format!("AWS4-HMAC-SHA256 Credential={BENCH_KEY}/{scope}, SignedHeaders={}, Signature={sig}", names.join(";")),
+    ));
+    out
+}
+
+/// Requests per second of one ECR operation at concurrency 32.
+async fn ecr_rate(c: &Arc<Client>, target: &'static str, body: &'static str, n: usize) -> anyhow::Result<f64> {
+    let host = c.base.trim_start_matches("http://").to_owned();
+    let t = Instant::now();
+    stream::iter(0..n)
+        .map(|_| {
+            let c = Arc::clone(c);
+            let host = host.clone();
+            async move {
+                let mut req = c.http.post(format!("{}/", c.base)).body(body);
+                for (k, v) in sign_ecr(&host, target, body.as_bytes()) {
+                    req = req.header(k, v);
+                }
+                let r = req.send().await?;
+                if r.status() != 200 {
+                    bail!("{target}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                }
+                r.bytes().await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+/// The ECR control plane: requests per second against ECR's default per-account quotas.
+async fn control_plane(server: &Server, n: usize) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let c = Arc::new(Client::new(&server.url));
+    // bench/m already holds images tagged t0.. from the manifest runs.
+    let ops: [(&str, &'static str, &'static str, f64); 3] = [
+        ("DescribeImages", "DescribeImages", r#"{"repositoryName":"bench/m","maxResults":20}"#, 1000.0),
+        ("BatchGetImage", "BatchGetImage", r#"{"repositoryName":"bench/m","imageIds":[{"imageTag":"t0"}]}"#, 2000.0),
+        ("GetAuthorizationToken", "GetAuthorizationToken", "{}", 500.0),
+    ];
+    let mut out =
+        format!("\n{:<24} {:>12} {:>16} {:>8}\n", "ECR operation, c32", "berth req/s", "ECR quota req/s", "ratio");
+    for (name, target, body, quota) in ops {
+        eprintln!("[berth] {n} signed {name} requests");
+        let rate = ecr_rate(&c, target, body, n).await?;
+        let _ = writeln!(out, "{name:<24} {rate:>12.0} {quota:>16.0} {:>7.1}x", rate / quota);
+    }
+    out.push_str("(ECR's default quotas per account and region; each request SigV4-signed and verified)\n");
+    Ok(out)
 }
 
 struct Server {
@@ -66,6 +148,8 @@ impl Server {
             .env("RUST_LOG", "warn")
             // Distribution creates repositories on push; let Berth do the same for the comparison.
             .env("BERTH_CREATE_ON_PUSH", "true")
+            .env("BERTH_ADMIN_ACCESS_KEY_ID", BENCH_KEY)
+            .env("BERTH_ADMIN_SECRET_ACCESS_KEY", BENCH_SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -496,6 +580,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(gib) = args.big_gib {
         big_blob(&berth, gib).await?;
     }
+    let control = if args.ecr_requests > 0 { Some(control_plane(&berth, args.ecr_requests).await?) } else { None };
     drop(berth);
     let d = if args.berth_only {
         None
@@ -518,5 +603,8 @@ async fn main() -> anyhow::Result<()> {
         println!("{name:<24} {unit:>9} {bv:>12.1} {dv:>14} {ratio:>8} {target:>8}");
     }
     println!("(ratio: berth over distribution; for peak RSS, distribution over berth)");
+    if let Some(lines) = control {
+        print!("{lines}");
+    }
     Ok(())
 }

@@ -349,10 +349,7 @@ mod no_panic {
                 }),
             ]
         });
-        prop_oneof![
-            value.prop_map(String::into_bytes),
-            prop::collection::vec(any::<u8>(), 0..512),
-        ]
+        prop_oneof![value.prop_map(String::into_bytes), prop::collection::vec(any::<u8>(), 0..512),]
     }
 
     proptest! {
