@@ -383,7 +383,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::BatchGetImage(i) => {
             check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
-            reg.images(caller, &repo, TagStatus::Any, &PageRequest { limit: Some(0), after: None }).await?;
+            require_repository(reg, caller, &repo).await?;
             let (mut images, mut failures) = (Vec::new(), Vec::new());
             for image_id in &i.image_ids {
                 let r = match reference(image_id) {
@@ -439,7 +439,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::BatchDeleteImage(i) => {
             check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
-            reg.images(caller, &repo, TagStatus::Any, &PageRequest { limit: Some(0), after: None }).await?;
+            require_repository(reg, caller, &repo).await?;
             let (mut deleted, mut failures) = (Vec::new(), Vec::new());
             for image_id in &i.image_ids {
                 let r = match reference(image_id) {

@@ -23,12 +23,6 @@ KEY, SECRET = "AKIABERTHLOGIN000001", "berth-login-secret"
 READY = re.compile(r"^berth: listening on (http://\S+)\s*$")
 
 
-@pytest.fixture(autouse=True)
-def _berth_only(request):
-    if (request.config.getoption("--target") or "berth") != "berth" or os.environ.get("REGISTRY_URL"):
-        pytest.skip("starts berth itself")
-
-
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     """Berth with authentication on both APIs and no anonymous access."""

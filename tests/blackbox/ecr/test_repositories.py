@@ -26,12 +26,6 @@ KEY, SECRET = "AKIABERTHTEST0000001", "berth-test-secret-key"
 MODEL = botocore.session.get_session().get_service_model("ecr")
 
 
-@pytest.fixture(autouse=True)
-def _berth_only(request):
-    if (request.config.getoption("--target") or "berth") != "berth" or os.environ.get("REGISTRY_URL"):
-        pytest.skip("the ECR API tests start berth with credentials of their own")
-
-
 @pytest.fixture(scope="module")
 def berth(tmp_path_factory):
     env = dict(os.environ, BERTH_ADMIN_ACCESS_KEY_ID=KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=SECRET)
