@@ -871,13 +871,27 @@ impl ImageMeta for SqliteMeta {
         .await
     }
 
-    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
-        self.delete_in_repository(
-            "DELETE FROM tags WHERE name = ?1 AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
-            tag.as_str(),
-            repo,
-        )
-        .await
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag, drop_untagged: bool) -> Result<Option<Digest>> {
+        let (repo, tag) = (repo.clone(), tag.clone());
+        self.writer
+            .write(move |c| {
+                let Some(id) = repo_id(c, &repo)? else { return Ok(None) };
+                let digest: Option<String> = c
+                    .prepare_cached("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2 RETURNING digest")
+                    .and_then(|mut s| s.query_row(params![id, tag.as_str()], |r| r.get(0)).optional())
+                    .map_err(backend)?;
+                let Some(digest) = digest else { return Ok(None) };
+                if drop_untagged {
+                    c.prepare_cached(
+                        "DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2
+                         AND NOT EXISTS (SELECT 1 FROM tags WHERE repository_id = ?1 AND digest = ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![id, digest]))
+                    .map_err(backend)?;
+                }
+                Digest::parse(&digest).map(Some).map_err(|_| corrupt("digest"))
+            })
+            .await
     }
 
     async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {

@@ -234,8 +234,10 @@ pub trait ImageMeta: Send + Sync {
     async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Option<ManifestRecord>>;
     /// Deletes a manifest and the tags pointing at it; `false` if it was not there.
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
-    /// Deletes a tag, keeping its manifest; `false` if it was not there.
-    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool>;
+    /// Deletes a tag, in one transaction also deleting its manifest when `drop_untagged` is set
+    /// and no other tag names it (ECR's rule). Returns the digest the tag named, or `None` if
+    /// there was no such tag.
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag, drop_untagged: bool) -> Result<Option<Digest>>;
     /// Tags in byte order. `NotFound` if the repository does not exist.
     async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>>;
     /// Manifests in `repo` whose subject is `subject`, optionally of one artifact type.

@@ -163,8 +163,8 @@ pub async fn run(store: &dyn MetaStore) {
     assert_eq!(p.items.iter().map(Tag::as_str).collect::<Vec<_>>(), ["c", "multi"]);
     assert_eq!(p.next.as_deref(), Some("multi"));
     assert!(matches!(store.list_tags(&repo("nope"), &page(None, None)).await, Err(Error::NotFound)));
-    assert!(store.delete_tag(&a, &Tag::parse("a").unwrap()).await.unwrap());
-    assert!(!store.delete_tag(&a, &Tag::parse("a").unwrap()).await.unwrap());
+    assert_eq!(store.delete_tag(&a, &Tag::parse("a").unwrap(), false).await.unwrap(), Some(m1.digest.clone()));
+    assert_eq!(store.delete_tag(&a, &Tag::parse("a").unwrap(), false).await.unwrap(), None);
     assert!(store.resolve(&a, &Reference::Digest(m1.digest.clone())).await.unwrap().is_some());
     assert!(store.delete_manifest(&a, &m1.digest).await.unwrap());
     assert!(!store.delete_manifest(&a, &m1.digest).await.unwrap());
@@ -219,6 +219,18 @@ pub async fn run(store: &dyn MetaStore) {
         store.list_images(&repo("nope"), crate::TagStatus::Any, &page(None, None)).await,
         Err(Error::NotFound)
     ));
+
+    // ECR's rule: removing an image's last tag removes the image, in one transaction.
+    let drop = repo("drop/app");
+    store.create_repository(&drop).await.unwrap();
+    store.link_blob(&drop, &d1, 6, CreateRepo::No).await.unwrap();
+    let img = manifest(&drop, "dropme", vec![d1.clone()], Some("x"));
+    store.put_manifest(&img, CreateRepo::No).await.unwrap();
+    store.put_manifest(&manifest(&drop, "dropme", vec![d1.clone()], Some("y")), CreateRepo::No).await.unwrap();
+    assert_eq!(store.delete_tag(&drop, &Tag::parse("x").unwrap(), true).await.unwrap(), Some(img.digest.clone()));
+    assert!(store.get_image(&drop, &img.digest).await.unwrap().is_some(), "another tag keeps it");
+    assert_eq!(store.delete_tag(&drop, &Tag::parse("y").unwrap(), true).await.unwrap(), Some(img.digest.clone()));
+    assert!(store.get_image(&drop, &img.digest).await.unwrap().is_none(), "its last tag took it");
 
     // A repository with images is deleted only with force, and then entirely.
     assert_eq!(store.delete_repository(&a, false).await.unwrap(), crate::DeleteRepository::NotEmpty);

@@ -745,7 +745,7 @@ impl Registry {
         self.authz.check(caller, Action::BatchDeleteImage, Some(repo))?;
         let deleted = match reference {
             Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t, false).await?.is_some(),
         };
         self.manifests.invalidate(repo);
         if deleted {
@@ -805,16 +805,7 @@ impl Registry {
                         Err(not_found())
                     }
                 }
-                Reference::Tag(t) => {
-                    let digest = self.meta.resolve(repo, reference).await?.ok_or_else(not_found)?.digest;
-                    if !self.meta.delete_tag(repo, t).await? {
-                        return Err(not_found());
-                    }
-                    if self.meta.get_image(repo, &digest).await?.is_some_and(|i| i.tags.is_empty()) {
-                        self.meta.delete_manifest(repo, &digest).await?;
-                    }
-                    Ok(digest)
-                }
+                Reference::Tag(t) => self.meta.delete_tag(repo, t, true).await?.ok_or_else(not_found),
             }
         }
         .await;
