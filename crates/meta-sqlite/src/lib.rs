@@ -15,7 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_meta::{
     BlobIndex, CreateRepo, DeleteRepository, Error, ImageMeta, ImageRecord, ManifestRecord, NewManifest, PutOutcome,
-    Referrer, RepoMeta, RepositoryRecord, RepositorySettings, Result, TagStatus, UploadMeta, UploadSession,
+    Referrer, RepoMeta, RepositoryRecord, RepositorySettings, RepositorySettingsChange, Result, TagStatus, UploadMeta,
+    UploadSession,
 };
 use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId, now_ms};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -359,25 +360,17 @@ impl RepoMeta for SqliteMeta {
     async fn update_repository(
         &self,
         name: &RepositoryName,
-        settings: &RepositorySettings,
+        change: &RepositorySettingsChange,
     ) -> Result<Option<RepositoryRecord>> {
-        let (name, settings) = (name.clone(), settings.clone());
+        let (name, change) = (name.clone(), change.clone());
         self.writer
             .write(move |c| {
                 let n = c
                     .prepare_cached(
-                        "UPDATE repositories SET tag_mutability = ?2, scan_on_push = ?3, encryption_type = ?4, kms_key = ?5
-                         WHERE name = ?1",
+                        "UPDATE repositories SET tag_mutability = coalesce(?2, tag_mutability),
+                         scan_on_push = coalesce(?3, scan_on_push) WHERE name = ?1",
                     )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            name.as_str(),
-                            settings.tag_mutability,
-                            settings.scan_on_push,
-                            settings.encryption_type,
-                            settings.kms_key
-                        ])
-                    })
+                    .and_then(|mut s| s.execute(params![name.as_str(), change.tag_mutability, change.scan_on_push]))
                     .map_err(backend)?;
                 if n == 0 { Ok(None) } else { get_repository(c, &name) }
             })

@@ -52,6 +52,13 @@ impl Default for RepositorySettings {
     }
 }
 
+/// The settings a repository may change after creation (`None`: leave as it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositorySettingsChange {
+    pub tag_mutability: Option<String>,
+    pub scan_on_push: Option<bool>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryRecord {
     pub name: RepositoryName,
@@ -81,11 +88,12 @@ pub trait RepoMeta: Send + Sync {
     async fn get_repository(&self, name: &RepositoryName) -> Result<Option<RepositoryRecord>>;
     /// Repositories in name order.
     async fn list_repository_records(&self, page: &PageRequest) -> Result<Page<RepositoryRecord>>;
-    /// Replaces a repository's settings; `None` if it does not exist.
+    /// Changes the given settings of a repository in one write, leaving the others as they are;
+    /// `None` if it does not exist.
     async fn update_repository(
         &self,
         name: &RepositoryName,
-        settings: &RepositorySettings,
+        change: &RepositorySettingsChange,
     ) -> Result<Option<RepositoryRecord>>;
     /// Sets tags (`set`, replacing values of existing keys), then removes the keys in `remove`,
     /// in one transaction; returns the resulting tags in key order, or `None` if the repository

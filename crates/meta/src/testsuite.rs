@@ -198,9 +198,13 @@ pub async fn run(store: &dyn MetaStore) {
     );
     assert!(store.resolve(&imm, &Reference::Digest(second.digest.clone())).await.unwrap().is_none());
     let mutable = crate::RepositorySettings::default();
-    assert_eq!(store.update_repository(&imm, &mutable).await.unwrap().unwrap().settings, mutable);
+    let to_mutable = crate::RepositorySettingsChange { tag_mutability: Some("MUTABLE".into()), scan_on_push: None };
+    assert_eq!(store.update_repository(&imm, &to_mutable).await.unwrap().unwrap().settings, mutable);
     assert_eq!(store.put_manifest(&second, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
-    assert!(store.update_repository(&repo("no/such"), &mutable).await.unwrap().is_none());
+    assert!(store.update_repository(&repo("no/such"), &to_mutable).await.unwrap().is_none());
+    let scan = crate::RepositorySettingsChange { tag_mutability: None, scan_on_push: Some(true) };
+    let changed = store.update_repository(&imm, &scan).await.unwrap().unwrap().settings;
+    assert_eq!(changed, crate::RepositorySettings { scan_on_push: true, ..mutable }, "one change leaves the rest");
 
     // Images as ECR lists them.
     let all = store.list_images(&a, crate::TagStatus::Any, &page(None, None)).await.unwrap();

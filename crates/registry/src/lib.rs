@@ -10,7 +10,9 @@ mod error;
 use std::sync::{Arc, Mutex};
 
 use berth_blobstore::{BlobRead, BlobStore, ByteRange, ByteStream};
-use berth_meta::{CreateRepo, DeleteRepository, MetaStore, NewManifest, PutOutcome, Referrer, UploadSession};
+use berth_meta::{
+    CreateRepo, DeleteRepository, MetaStore, NewManifest, PutOutcome, Referrer, RepositorySettingsChange, UploadSession,
+};
 use berth_types::{
     Algorithm, Digest, Hasher, Page, PageRequest, ParsedManifest, Reference, RepositoryName, Tag, UploadId, now_ms,
 };
@@ -672,11 +674,8 @@ impl Registry {
         repo: &RepositoryName,
         mutability: &str,
     ) -> Result<RepositoryRecord> {
-        self.authz.check(caller, Action::PutImageTagMutability, Some(repo))?;
-        let mut settings =
-            self.meta.get_repository(repo).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))?.settings;
-        mutability.clone_into(&mut settings.tag_mutability);
-        self.meta.update_repository(repo, &settings).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))
+        let change = RepositorySettingsChange { tag_mutability: Some(mutability.to_owned()), scan_on_push: None };
+        self.repository_change(caller, repo, Action::PutImageTagMutability, &change).await
     }
 
     /// Sets whether images are scanned on push.
@@ -689,11 +688,19 @@ impl Registry {
         repo: &RepositoryName,
         scan_on_push: bool,
     ) -> Result<RepositoryRecord> {
-        self.authz.check(caller, Action::PutImageScanningConfiguration, Some(repo))?;
-        let mut settings =
-            self.meta.get_repository(repo).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))?.settings;
-        settings.scan_on_push = scan_on_push;
-        self.meta.update_repository(repo, &settings).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))
+        let change = RepositorySettingsChange { tag_mutability: None, scan_on_push: Some(scan_on_push) };
+        self.repository_change(caller, repo, Action::PutImageScanningConfiguration, &change).await
+    }
+
+    async fn repository_change(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        action: Action,
+        change: &RepositorySettingsChange,
+    ) -> Result<RepositoryRecord> {
+        self.authz.check(caller, action, Some(repo))?;
+        self.meta.update_repository(repo, change).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))
     }
 
     /// Changes a repository's resource tags (`set`, then `remove`) and returns them; with no
