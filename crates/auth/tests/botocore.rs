@@ -7,16 +7,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_auth::{Credential, Error, Request, SecretKey, Verifier, canonical::sha256_hex};
+use berth_auth::{Credential, Error, SecretKey, Verifier, canonical::sha256_hex};
 use serde_json::Value;
 
-struct Captured {
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-}
+mod common;
+
+type Captured = common::OwnedRequest;
 
 impl Captured {
     fn load(name: &str) -> Captured {
@@ -53,24 +49,6 @@ impl Captured {
             + d[11..13].parse::<u64>().unwrap() * 60
             + d[13..15].parse::<u64>().unwrap();
         UNIX_EPOCH + Duration::from_secs(1_795_392_000 + secs)
-    }
-
-    fn verify_with(
-        &self,
-        verifier: &Verifier,
-        store: &HashMap<String, Credential>,
-        now: SystemTime,
-    ) -> berth_auth::Result<berth_auth::Verified> {
-        let headers: Vec<(&str, &[u8])> = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-        let body_sha256 = sha256_hex(&self.body);
-        let req = Request {
-            method: &self.method,
-            path: &self.path,
-            query: &self.query,
-            headers: &headers,
-            body_sha256: &body_sha256,
-        };
-        verifier.verify(store, &req, now)
     }
 
     fn verify(&self, now: SystemTime) -> berth_auth::Result<berth_auth::Verified> {

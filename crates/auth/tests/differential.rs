@@ -8,7 +8,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::SignatureLocation;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use berth_auth::{Credential, Error, Request, Verifier, canonical::sha256_hex, canonical::uri_encode};
+use berth_auth::{Credential, Error, Request, Verifier, canonical::uri_encode};
 use proptest::prelude::*;
 
 const AKID: &str = "AKIDIFFERENTIAL00001";
@@ -77,28 +77,14 @@ impl Plain {
     }
 }
 
+mod common;
+
 /// A signed request as the server receives it.
-#[derive(Debug, Clone)]
-struct Signed {
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-}
+type Signed = common::OwnedRequest;
 
 impl Signed {
     fn verify(&self, store: &HashMap<String, Credential>, now: SystemTime) -> berth_auth::Result<berth_auth::Verified> {
-        let headers: Vec<(&str, &[u8])> = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-        let body_sha256 = sha256_hex(&self.body);
-        let req = Request {
-            method: &self.method,
-            path: &self.path,
-            query: &self.query,
-            headers: &headers,
-            body_sha256: &body_sha256,
-        };
-        Verifier::new("us-east-1", "ecr").verify(store, &req, now)
+        self.verify_with(&Verifier::new("us-east-1", "ecr"), store, now)
     }
 }
 
