@@ -19,7 +19,9 @@ use base64::Engine as _;
 use berth_auth::{CredentialStore, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
-use berth_registry::{Caller, ImageRecord, Principal, Registry, RepositoryRecord, RepositorySettings, TagStatus};
+use berth_registry::{
+    Action, Caller, ImageRecord, Principal, Registry, RepositoryRecord, RepositorySettings, TagStatus,
+};
 use berth_types::{Digest, PageRequest, Reference, RepositoryName, Tag, UploadId};
 use http::{HeaderValue, header};
 use sha2::{Digest as _, Sha256};
@@ -222,12 +224,6 @@ fn layer_digest(s: &str) -> Result<Digest, EcrError> {
         .map_err(|e| EcrError::new("InvalidParameterException", format!("Invalid parameter at 'layerDigest': {e}")))
 }
 
-/// The repository must exist (for operations whose items fail one by one).
-async fn require_repository(reg: &Registry, caller: &Caller, repo: &RepositoryName) -> Result<(), EcrError> {
-    reg.images(caller, repo, TagStatus::Any, &PageRequest { limit: Some(0), after: None }).await?;
-    Ok(())
-}
-
 /// The repository an ARN of this registry names.
 fn repository_arn(api: &EcrApi, arn: &str) -> Result<RepositoryName, EcrError> {
     let bad = || {
@@ -383,7 +379,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::BatchGetImage(i) => {
             check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
-            require_repository(reg, caller, &repo).await?;
+            reg.repository_check(caller, &repo, Action::BatchGetImage).await?;
             let (mut images, mut failures) = (Vec::new(), Vec::new());
             for image_id in &i.image_ids {
                 let r = match reference(image_id) {
@@ -439,7 +435,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::BatchDeleteImage(i) => {
             check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
-            require_repository(reg, caller, &repo).await?;
+            reg.repository_check(caller, &repo, Action::BatchDeleteImage).await?;
             let (mut deleted, mut failures) = (Vec::new(), Vec::new());
             for image_id in &i.image_ids {
                 let r = match reference(image_id) {
@@ -511,7 +507,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::BatchCheckLayerAvailability(i) => {
             check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
-            require_repository(reg, caller, &repo).await?;
+            reg.repository_check(caller, &repo, Action::BatchCheckLayerAvailability).await?;
             let (mut layers, mut failures) = (Vec::new(), Vec::new());
             for d in &i.layer_digests {
                 let fail = |code, reason: &str| ecr::LayerFailure {
@@ -599,7 +595,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
             let digest = layer_digest(&i.layer_digest)?;
-            require_repository(reg, caller, &repo).await?;
+            reg.repository_check(caller, &repo, Action::GetDownloadUrlForLayer).await?;
             reg.blob_read_check(caller, &repo, &digest).await?;
             let Caller::Principal(p) = caller else {
                 return Err(EcrError::new("UnrecognizedClientException", "download URLs need a signed request"));

@@ -736,6 +736,16 @@ impl Registry {
         self.meta.update_repository_tags(repo, set, remove).await?.ok_or_else(missing)
     }
 
+    /// That `repo` exists, for a caller allowed `action` on it (for operations that then fail
+    /// item by item).
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`.
+    pub async fn repository_check(&self, caller: &Caller, repo: &RepositoryName, action: Action) -> Result<()> {
+        self.authz.check(caller, action, Some(repo))?;
+        if self.meta.repository_exists(repo).await? { Ok(()) } else { Err(Error::RepositoryNotFound(repo.clone())) }
+    }
+
     /// The registry as a whole may be described.
     ///
     /// # Errors
