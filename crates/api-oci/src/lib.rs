@@ -259,8 +259,8 @@ fn chunk_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, OciError> {
 }
 
 /// A single `Range: bytes=...` request; anything else is ignored and the whole blob served.
-fn byte_range(h: &HeaderMap, size: u64) -> Option<Result<ByteRange, u64>> {
-    let spec = header_str(h, header::RANGE)?.trim().strip_prefix("bytes=")?;
+fn byte_range(range: Option<&str>, size: u64) -> Option<Result<ByteRange, u64>> {
+    let spec = range?.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;
     }
@@ -386,17 +386,17 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                     Ok(resp)
                 }
                 Method::GET => {
-                    let size = reg.blob_stat(&who, &repo, &digest).await?;
-                    let range = match byte_range(req.headers(), size) {
-                        None => None,
-                        Some(Ok(r)) => Some(r),
-                        Some(Err(size)) => return Err(berth_registry::Error::RangeNotSatisfiable { size }.into()),
-                    };
                     // Zero-copy where the connection allows it: HTTP/1.x on Berth's own listener.
                     let slot = if req.version() <= Version::HTTP_11 {
                         req.extensions().get::<SendfileSlot>().cloned()
                     } else {
                         None
+                    };
+                    let range_header = header_str(req.headers(), header::RANGE).map(str::to_owned);
+                    let range = |size| match byte_range(range_header.as_deref(), size) {
+                        None => Ok(None),
+                        Some(Ok(r)) => Ok(Some(r)),
+                        Some(Err(size)) => Err(berth_registry::Error::RangeNotSatisfiable { size }),
                     };
                     let read = reg.blob_read(&who, &repo, &digest, range).await?;
                     let body = match (read.body, slot) {
@@ -534,15 +534,15 @@ mod tests {
         );
         let mut h = HeaderMap::new();
         h.insert(header::RANGE, HeaderValue::from_static("bytes=2-5"));
-        assert_eq!(byte_range(&h, 10), Some(Ok(ByteRange { start: 2, end: 5 })));
+        assert_eq!(byte_range(header_str(&h, header::RANGE), 10), Some(Ok(ByteRange { start: 2, end: 5 })));
         h.insert(header::RANGE, HeaderValue::from_static("bytes=-3"));
-        assert_eq!(byte_range(&h, 10), Some(Ok(ByteRange { start: 7, end: 9 })));
+        assert_eq!(byte_range(header_str(&h, header::RANGE), 10), Some(Ok(ByteRange { start: 7, end: 9 })));
         h.insert(header::RANGE, HeaderValue::from_static("bytes=4-"));
-        assert_eq!(byte_range(&h, 10), Some(Ok(ByteRange { start: 4, end: 9 })));
+        assert_eq!(byte_range(header_str(&h, header::RANGE), 10), Some(Ok(ByteRange { start: 4, end: 9 })));
         h.insert(header::RANGE, HeaderValue::from_static("bytes=10-12"));
-        assert_eq!(byte_range(&h, 10), Some(Err(10)));
+        assert_eq!(byte_range(header_str(&h, header::RANGE), 10), Some(Err(10)));
         h.insert(header::RANGE, HeaderValue::from_static("bytes=1-2,4-5"));
-        assert_eq!(byte_range(&h, 10), None);
+        assert_eq!(byte_range(header_str(&h, header::RANGE), 10), None);
         h.insert(header::CONTENT_RANGE, HeaderValue::from_static("0-99"));
         assert_eq!(chunk_range(&h).unwrap(), Some((0, 99)));
         h.insert(header::CONTENT_RANGE, HeaderValue::from_static("9-1"));

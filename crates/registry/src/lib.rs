@@ -209,21 +209,22 @@ impl Registry {
         self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))
     }
 
-    /// Streams a blob, or an inclusive range of it.
+    /// Streams a blob, or the inclusive range of it that `range` picks once the blob's size is
+    /// known.
     ///
     /// # Errors
-    /// `BlobNotFound`, or `RangeNotSatisfiable` for a range outside the blob.
+    /// `BlobNotFound`, `RangeNotSatisfiable`, or what `range` returns.
     pub async fn blob_read(
         &self,
         caller: &Caller,
         repo: &RepositoryName,
         digest: &Digest,
-        range: Option<ByteRange>,
+        range: impl FnOnce(u64) -> Result<Option<ByteRange>>,
     ) -> Result<BlobRead> {
         self.authz.check(caller, Action::GetDownloadUrlForLayer, Some(repo))?;
         let size =
             self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
-        match self.blobs.read(digest, range).await {
+        match self.blobs.read(digest, range(size)?).await {
             Ok(r) => Ok(r),
             Err(berth_blobstore::Error::InvalidRange) => Err(Error::RangeNotSatisfiable { size }),
             Err(e) => Err(e.into()),
