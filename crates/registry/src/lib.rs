@@ -799,10 +799,12 @@ impl Registry {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(_) => self.meta.resolve(repo, reference).await?.ok_or_else(not_found)?.digest,
         };
-        if !self.meta.repository_exists(repo).await? {
-            return Err(Error::RepositoryNotFound(repo.clone()));
+        match self.meta.get_image(repo, &digest).await? {
+            Some(image) => Ok(image),
+            // Only a miss needs to know whether the repository itself is missing.
+            None if !self.meta.repository_exists(repo).await? => Err(Error::RepositoryNotFound(repo.clone())),
+            None => Err(not_found()),
         }
-        self.meta.get_image(repo, &digest).await?.ok_or_else(not_found)
     }
 
     /// Deletes an image the way ECR's `BatchDeleteImage` does: by digest, the image and its
