@@ -1,0 +1,1 @@
+//! ECR lifecycle policies: parsing, validation and evaluation over candidate images.
