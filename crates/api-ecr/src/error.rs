@@ -1,7 +1,7 @@
 //! ECR errors on the wire, and the one mapping from the core's errors and authentication errors.
 
 use axum::response::{IntoResponse, Response};
-use berth_registry::Error;
+use berth_registry::{Error, PolicyKindName};
 use http::{HeaderValue, StatusCode, header};
 
 /// An error answer: its `__type` code and message. The status is 400 for client faults and 500
@@ -45,6 +45,15 @@ impl From<Error> for EcrError {
             | Error::SizeInvalid(_)
             | Error::BodyFailed(_) => "InvalidParameterException",
             Error::Unsupported(_) => "ValidationException",
+            Error::InvalidParameter(_) | Error::EntityNotFound(_) | Error::EntityAlreadyExists(_) => {
+                "InvalidParameterException"
+            }
+            Error::PolicyNotFound { kind, .. } => match kind {
+                PolicyKindName::Repository => "RepositoryPolicyNotFoundException",
+                PolicyKindName::Registry => "RegistryPolicyNotFoundException",
+                PolicyKindName::Lifecycle => "LifecyclePolicyNotFoundException",
+                PolicyKindName::LifecyclePreview => "LifecyclePolicyPreviewNotFoundException",
+            },
             Error::Unauthenticated => "UnrecognizedClientException",
             Error::AccessDenied { .. } => "AccessDeniedException",
             Error::Internal(source) => {

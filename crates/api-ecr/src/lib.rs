@@ -16,11 +16,11 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
-use berth_auth::{CredentialStore, Verifier};
+use berth_auth::{Credential, CredentialStore, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
 use berth_registry::{
-    Action, Caller, ImageRecord, Principal, Registry, RepositoryRecord, RepositorySettings, TagStatus,
+    Action, Caller, ImageRecord, Origin, Principal, Registry, RepositoryRecord, RepositorySettings, TagStatus,
 };
 use berth_types::{Digest, PageRequest, Reference, RepositoryName, Tag, UploadId};
 use http::{HeaderValue, header};
@@ -38,7 +38,6 @@ const REQUEST_ID: &str = "x-amzn-RequestId";
 /// What the ECR API needs besides the core.
 pub struct EcrApi {
     pub registry: Arc<Registry>,
-    pub credentials: Arc<dyn CredentialStore + Send + Sync>,
     /// The region this server answers as (`us-east-1` by default).
     pub region: String,
     /// The 12-digit account id of the registry (`registryId`).
@@ -75,7 +74,7 @@ async fn serve(api: &EcrApi, req: Request) -> Result<Vec<u8>, EcrError> {
     let body = to_bytes(body, MAX_BODY).await.map_err(|_| {
         EcrError::new("SerializationException", format!("request body must be at most {MAX_BODY} bytes"))
     })?;
-    let caller = authenticate(api, &parts, &body)?;
+    let caller = authenticate(api, &parts, &body).await?;
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let op = EcrOp::from_target(target)
         .ok_or_else(|| EcrError::new("UnknownOperationException", format!("unknown operation {target:?}")))?;
@@ -86,7 +85,26 @@ async fn serve(api: &EcrApi, req: Request) -> Result<Vec<u8>, EcrError> {
     dispatch(api, &caller, request).instrument(tracing::debug_span!("ecr", op = op.name())).await
 }
 
-fn authenticate(api: &EcrApi, parts: &http::request::Parts, body: &[u8]) -> Result<Caller, EcrError> {
+/// Remembers which access key a signature names, answering that it does not know it.
+struct Named(std::sync::Mutex<Option<String>>);
+
+impl CredentialStore for Named {
+    fn secret_for(&self, access_key_id: &str) -> Option<Credential> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(access_key_id.to_owned());
+        None
+    }
+}
+
+/// One credential, looked up beforehand.
+struct One<'a>(&'a str, &'a Credential);
+
+impl CredentialStore for One<'_> {
+    fn secret_for(&self, access_key_id: &str) -> Option<Credential> {
+        (access_key_id == self.0).then(|| self.1.clone())
+    }
+}
+
+async fn authenticate(api: &EcrApi, parts: &http::request::Parts, body: &[u8]) -> Result<Caller, EcrError> {
     let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
     let body_sha256 = hex::encode(Sha256::digest(body));
     let request = berth_auth::Request {
@@ -97,8 +115,28 @@ fn authenticate(api: &EcrApi, parts: &http::request::Parts, body: &[u8]) -> Resu
         body_sha256: &body_sha256,
     };
     let verifier = Verifier::new(api.region.clone(), "ecr").with_max_skew(MAX_SKEW);
-    let verified = verifier.verify(api.credentials.as_ref(), &request, SystemTime::now()).map_err(EcrError::from)?;
-    Ok(Caller::Principal(Principal { account: api.account.clone(), arn: verified.principal }))
+    let now = SystemTime::now();
+    // The credential store is async (a database), the verifier is not: a first pass learns
+    // which key the request names (or fails on its form), then the key is looked up.
+    let named = Named(std::sync::Mutex::new(None));
+    let first = verifier.verify(&named, &request, now);
+    let key_id = named.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let Some(key_id) = key_id else {
+        return Err(first.map_or_else(EcrError::from, |_| EcrError::new("InvalidSignatureException", "no access key")));
+    };
+    let credential = api.registry.credential(&key_id).await.map_err(EcrError::from)?;
+    let verified = match &credential {
+        Some(c) => verifier.verify(&One(&key_id, c), &request, now),
+        None => verifier.verify(&named, &request, now),
+    }
+    .map_err(EcrError::from)?;
+    let origin = Origin {
+        ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
+        secure: false,
+    };
+    Principal::from_arn(&verified.principal, origin)
+        .map(Caller::Principal)
+        .ok_or_else(|| EcrError::from(berth_registry::Error::Internal("credential names no IAM principal".into())))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, EcrError> {
@@ -114,18 +152,36 @@ fn repo_name(s: &str) -> Result<RepositoryName, EcrError> {
     })
 }
 
-/// The registry id a request names must be this registry's.
-fn check_registry(api: &EcrApi, id: Option<&String>) -> Result<(), EcrError> {
+/// The registry (account) a repository operation acts in: the repository's owner. A
+/// `registryId` naming another account finds no such repository, as in ECR where each account
+/// has its own registry.
+async fn scope(
+    reg: &Registry,
+    caller: &Caller,
+    id: Option<&String>,
+    repo: &RepositoryName,
+) -> Result<String, EcrError> {
+    let owner = reg.registry_of(caller, repo).await?;
     match id {
-        Some(id) if id != &api.account => Err(EcrError::new(
+        Some(id) if id != &owner => Err(berth_registry::Error::RepositoryNotFound(repo.clone()).into()),
+        _ => Ok(owner),
+    }
+}
+
+/// The registry id a registry-level request names must be the caller's own.
+fn own_registry(reg: &Registry, caller: &Caller, id: Option<&String>) -> Result<String, EcrError> {
+    let own = reg.account_of(caller);
+    match id {
+        Some(id) if id != own => Err(EcrError::new(
             "InvalidParameterException",
-            format!("Invalid parameter at 'registryId': registry {id} is not served here (this is {})", api.account),
+            format!("Invalid parameter at 'registryId': a caller of account {own} may not act on registry {id}"),
         )),
-        _ => Ok(()),
+        _ => Ok(own.to_owned()),
     }
 }
 
 fn repository(api: &EcrApi, r: &RepositoryRecord) -> ecr::Repository {
+    let owner = r.settings.owner.as_deref().unwrap_or(&api.account);
     ecr::Repository {
         created_at: Some(EpochSeconds::from_unix_millis(r.created_at)),
         encryption_configuration: Some(ecr::EncryptionConfiguration {
@@ -137,8 +193,8 @@ fn repository(api: &EcrApi, r: &RepositoryRecord) -> ecr::Repository {
         }),
         image_tag_mutability: Some(r.settings.tag_mutability.as_str().into()),
         image_tag_mutability_exclusion_filters: None,
-        registry_id: Some(api.account.clone()),
-        repository_arn: Some(format!("arn:aws:ecr:{}:{}:repository/{}", api.region, api.account, r.name)),
+        registry_id: Some(owner.to_owned()),
+        repository_arn: Some(format!("arn:aws:ecr:{}:{owner}:repository/{}", api.region, r.name)),
         repository_name: Some(r.name.to_string()),
         repository_uri: Some(format!("{}/{}", api.registry_host, r.name)),
     }
@@ -190,7 +246,7 @@ fn reference(i: &ecr::ImageIdentifier) -> Result<Reference, ecr::ImageFailure> {
     }
 }
 
-fn image_detail(api: &EcrApi, repo: &RepositoryName, i: &ImageRecord) -> ecr::ImageDetail {
+fn image_detail(registry: &str, repo: &RepositoryName, i: &ImageRecord) -> ecr::ImageDetail {
     ecr::ImageDetail {
         artifact_media_type: i.artifact_type.clone(),
         image_digest: Some(i.digest.to_string()),
@@ -204,7 +260,7 @@ fn image_detail(api: &EcrApi, repo: &RepositoryName, i: &ImageRecord) -> ecr::Im
         last_activated_at: None,
         last_archived_at: None,
         last_recorded_pull_time: None,
-        registry_id: Some(api.account.clone()),
+        registry_id: Some(registry.to_owned()),
         repository_name: Some(repo.to_string()),
         subject_manifest_digest: None,
     }
@@ -224,8 +280,8 @@ fn layer_digest(s: &str) -> Result<Digest, EcrError> {
         .map_err(|e| EcrError::new("InvalidParameterException", format!("Invalid parameter at 'layerDigest': {e}")))
 }
 
-/// The repository an ARN of this registry names.
-fn repository_arn(api: &EcrApi, arn: &str) -> Result<RepositoryName, EcrError> {
+/// The account and repository a repository ARN of this region names.
+fn repository_arn(api: &EcrApi, arn: &str) -> Result<(String, RepositoryName), EcrError> {
     let bad = || {
         EcrError::new(
             "InvalidParameterException",
@@ -237,11 +293,11 @@ fn repository_arn(api: &EcrApi, arn: &str) -> Result<RepositoryName, EcrError> {
     let (Some(region), Some(account), Some(resource)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
-    if region != api.region || account != api.account {
+    if region != api.region || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let name = resource.strip_prefix("repository/").ok_or_else(bad)?;
-    repo_name(name)
+    Ok((account.to_owned(), repo_name(name)?))
 }
 
 fn resource_tags(tags: &[ecr::Tag]) -> Result<Vec<(String, String)>, EcrError> {
@@ -267,8 +323,8 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
     let reg = &api.registry;
     match request {
         EcrRequest::CreateRepository(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let name = repo_name(&i.repository_name)?;
+            own_registry(reg, caller, i.registry_id.as_ref())?;
             if i.image_tag_mutability_exclusion_filters.as_ref().is_some_and(|f| !f.is_empty()) {
                 return Err(EcrError::new(
                     "InvalidParameterException",
@@ -284,19 +340,13 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     .as_ref()
                     .map_or(defaults.encryption_type, |e| e.encryption_type.as_str().to_owned()),
                 kms_key: i.encryption_configuration.and_then(|e| e.kms_key),
+                owner: None,
             };
             let tags = resource_tags(i.tags.as_deref().unwrap_or_default())?;
-            if tags.len() > berth_registry::MAX_RESOURCE_TAGS {
-                return Err(berth_registry::Error::TooManyTags(berth_registry::MAX_RESOURCE_TAGS).into());
-            }
-            let record = reg.repository_create(caller, &name, &settings).await?;
-            if !tags.is_empty() {
-                reg.repository_tags(caller, &name, &tags, &[]).await?;
-            }
+            let record = reg.repository_create(caller, &name, &settings, &tags).await?;
             json(&ecr::CreateRepositoryResponse { repository: Some(repository(api, &record)) })
         }
         EcrRequest::DescribeRepositories(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let names = i
                 .repository_names
                 .as_ref()
@@ -310,20 +360,21 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             }
             let limit = usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100);
             let page = PageRequest { limit: Some(limit), after: i.next_token.clone() };
-            let result = reg.repository_describe(caller, names.as_deref(), &page).await?;
+            let result = reg.repository_describe(caller, i.registry_id.as_deref(), names.as_deref(), &page).await?;
             json(&ecr::DescribeRepositoriesResponse {
                 next_token: result.next,
                 repositories: Some(result.items.iter().map(|r| repository(api, r)).collect()),
             })
         }
         EcrRequest::DeleteRepository(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let name = repo_name(&i.repository_name)?;
+            scope(reg, caller, i.registry_id.as_ref(), &name).await?;
             let record = reg.repository_delete(caller, &name, i.force.unwrap_or(false)).await?;
             json(&ecr::DeleteRepositoryResponse { repository: Some(repository(api, &record)) })
         }
         EcrRequest::GetAuthorizationToken(_) => {
             // The token speaks for the caller and carries its rights, no more.
+            reg.authorize(caller, Action::GetAuthorizationToken, berth_registry::Target::Registry, &[]).await?;
             let Caller::Principal(p) = caller else {
                 return Err(EcrError::new("UnrecognizedClientException", "registry tokens need a signed request"));
             };
@@ -340,8 +391,8 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             })
         }
         EcrRequest::ListImages(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
             let page = reg.images(caller, &repo, status, &page_request(i.max_results, i.next_token)).await?;
             let mut ids = Vec::new();
@@ -354,8 +405,8 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             json(&ecr::ListImagesResponse { image_ids: Some(ids), next_token: page.next })
         }
         EcrRequest::DescribeImages(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let (details, next) = match &i.image_ids {
                 Some(ids) => {
                     let mut details = Vec::with_capacity(ids.len());
@@ -363,7 +414,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                         let r = reference(image_id).map_err(|f| {
                             EcrError::new("InvalidParameterException", f.failure_reason.unwrap_or_default())
                         })?;
-                        details.push(image_detail(api, &repo, &reg.image(caller, &repo, &r).await?));
+                        details.push(image_detail(&registry, &repo, &reg.image(caller, &repo, &r).await?));
                     }
                     (details, None)
                 }
@@ -371,14 +422,14 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
                     let page =
                         reg.images(caller, &repo, status, &page_request(i.max_results, i.next_token.clone())).await?;
-                    (page.items.iter().map(|im| image_detail(api, &repo, im)).collect(), page.next)
+                    (page.items.iter().map(|im| image_detail(&registry, &repo, im)).collect(), page.next)
                 }
             };
             json(&ecr::DescribeImagesResponse { image_details: Some(details), next_token: next })
         }
         EcrRequest::BatchGetImage(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             reg.repository_check(caller, &repo, Action::BatchGetImage).await?;
             let (mut images, mut failures) = (Vec::new(), Vec::new());
             for image_id in &i.image_ids {
@@ -426,15 +477,15 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     image_id: Some(id(&m.digest, image_id.image_tag.as_deref())),
                     image_manifest: Some(String::from_utf8_lossy(&m.payload).into_owned()),
                     image_manifest_media_type: Some(m.media_type.clone()),
-                    registry_id: Some(api.account.clone()),
+                    registry_id: Some(registry.clone()),
                     repository_name: Some(repo.to_string()),
                 });
             }
             json(&ecr::BatchGetImageResponse { failures: Some(failures), images: Some(images) })
         }
         EcrRequest::BatchDeleteImage(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             reg.repository_check(caller, &repo, Action::BatchDeleteImage).await?;
             let (mut deleted, mut failures) = (Vec::new(), Vec::new());
             for image_id in &i.image_ids {
@@ -460,8 +511,8 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             json(&ecr::BatchDeleteImageResponse { failures: Some(failures), image_ids: Some(deleted) })
         }
         EcrRequest::PutImage(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let tag = i.image_tag.as_deref().map(Tag::parse).transpose().map_err(|e| {
                 EcrError::new("InvalidParameterException", format!("Invalid parameter at 'imageTag': {e}"))
             })?;
@@ -482,14 +533,14 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     image_id: Some(id(&put.digest, tag.as_ref().map(Tag::as_str))),
                     image_manifest: Some(String::from_utf8_lossy(&manifest).into_owned()),
                     image_manifest_media_type: Some(stored.media_type.clone()),
-                    registry_id: Some(api.account.clone()),
+                    registry_id: Some(registry.clone()),
                     repository_name: Some(repo.to_string()),
                 }),
             })
         }
         EcrRequest::PutImageTagMutability(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             if i.image_tag_mutability_exclusion_filters.as_ref().is_some_and(|f| !f.is_empty()) {
                 return Err(EcrError::new(
                     "InvalidParameterException",
@@ -500,13 +551,13 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             json(&ecr::PutImageTagMutabilityResponse {
                 image_tag_mutability: Some(record.settings.tag_mutability.as_str().into()),
                 image_tag_mutability_exclusion_filters: None,
-                registry_id: Some(api.account.clone()),
+                registry_id: Some(registry.clone()),
                 repository_name: Some(repo.to_string()),
             })
         }
         EcrRequest::BatchCheckLayerAvailability(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             reg.repository_check(caller, &repo, Action::BatchCheckLayerAvailability).await?;
             let (mut layers, mut failures) = (Vec::new(), Vec::new());
             for d in &i.layer_digests {
@@ -535,14 +586,14 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             json(&ecr::BatchCheckLayerAvailabilityResponse { failures: Some(failures), layers: Some(layers) })
         }
         EcrRequest::InitiateLayerUpload(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let st = reg.upload_start(caller, &repo).await?;
             json(&ecr::InitiateLayerUploadResponse { part_size: Some(PART_SIZE), upload_id: Some(st.id.to_string()) })
         }
         EcrRequest::UploadLayerPart(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let id = upload_id(&i.upload_id)?;
             let data = i.layer_part_blob.0;
             let (first, last) = (i.part_first_byte, i.part_last_byte);
@@ -559,14 +610,14 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             let st = reg.upload_append(caller, &repo, &id, Some(start), body).await?;
             json(&ecr::UploadLayerPartResponse {
                 last_byte_received: Some(i64::try_from(st.offset).unwrap_or(i64::MAX) - 1),
-                registry_id: Some(api.account.clone()),
+                registry_id: Some(registry.clone()),
                 repository_name: Some(repo.to_string()),
                 upload_id: Some(id.to_string()),
             })
         }
         EcrRequest::CompleteLayerUpload(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let id = upload_id(&i.upload_id)?;
             let [d] = i.layer_digests.as_slice() else {
                 return Err(EcrError::new("InvalidParameterException", "layerDigests must hold exactly one digest"));
@@ -586,14 +637,14 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             let stored = reg.upload_complete(caller, &repo, &id, &digest, None).await?;
             json(&ecr::CompleteLayerUploadResponse {
                 layer_digest: Some(stored.to_string()),
-                registry_id: Some(api.account.clone()),
+                registry_id: Some(registry.clone()),
                 repository_name: Some(repo.to_string()),
                 upload_id: Some(id.to_string()),
             })
         }
         EcrRequest::GetDownloadUrlForLayer(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let digest = layer_digest(&i.layer_digest)?;
             reg.repository_check(caller, &repo, Action::GetDownloadUrlForLayer).await?;
             reg.blob_read_check(caller, &repo, &digest).await?;
@@ -608,39 +659,84 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             })
         }
         EcrRequest::TagResource(i) => {
-            let repo = repository_arn(api, &i.resource_arn)?;
+            let (account, repo) = repository_arn(api, &i.resource_arn)?;
+            scope(reg, caller, Some(&account), &repo).await?;
             reg.repository_tags(caller, &repo, &resource_tags(&i.tags)?, &[]).await?;
             json(&ecr::TagResourceResponse {})
         }
         EcrRequest::UntagResource(i) => {
-            let repo = repository_arn(api, &i.resource_arn)?;
+            let (account, repo) = repository_arn(api, &i.resource_arn)?;
+            scope(reg, caller, Some(&account), &repo).await?;
             reg.repository_tags(caller, &repo, &[], &i.tag_keys).await?;
             json(&ecr::UntagResourceResponse {})
         }
         EcrRequest::ListTagsForResource(i) => {
-            let repo = repository_arn(api, &i.resource_arn)?;
+            let (account, repo) = repository_arn(api, &i.resource_arn)?;
+            scope(reg, caller, Some(&account), &repo).await?;
             let tags = reg.repository_tags(caller, &repo, &[], &[]).await?;
             json(&ecr::ListTagsForResourceResponse { tags: Some(tag_list(tags)) })
         }
         EcrRequest::PutImageScanningConfiguration(i) => {
-            check_registry(api, i.registry_id.as_ref())?;
             let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let on = i.image_scanning_configuration.scan_on_push.unwrap_or(false);
             let record = reg.repository_set_scan_on_push(caller, &repo, on).await?;
             json(&ecr::PutImageScanningConfigurationResponse {
                 image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
                     scan_on_push: Some(record.settings.scan_on_push),
                 }),
-                registry_id: Some(api.account.clone()),
+                registry_id: Some(registry.clone()),
                 repository_name: Some(repo.to_string()),
             })
         }
         EcrRequest::DescribeRegistry(_) => {
-            reg.registry_describe(caller)?;
+            reg.registry_describe(caller).await?;
             json(&ecr::DescribeRegistryResponse {
-                registry_id: Some(api.account.clone()),
+                registry_id: Some(reg.account_of(caller).to_owned()),
                 replication_configuration: Some(ecr::ReplicationConfiguration { rules: Vec::new() }),
             })
+        }
+        EcrRequest::SetRepositoryPolicy(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            reg.repository_policy_set(caller, &repo, &i.policy_text).await?;
+            json(&ecr::SetRepositoryPolicyResponse {
+                policy_text: Some(i.policy_text),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::GetRepositoryPolicy(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let (text, _) = reg.repository_policy_get(caller, &repo).await?;
+            json(&ecr::GetRepositoryPolicyResponse {
+                policy_text: Some(text),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::DeleteRepositoryPolicy(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let (text, _) = reg.repository_policy_delete(caller, &repo).await?;
+            json(&ecr::DeleteRepositoryPolicyResponse {
+                policy_text: Some(text),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::PutRegistryPolicy(i) => {
+            let account = reg.registry_policy_put(caller, &i.policy_text).await?;
+            json(&ecr::PutRegistryPolicyResponse { policy_text: Some(i.policy_text), registry_id: Some(account) })
+        }
+        EcrRequest::GetRegistryPolicy(_) => {
+            let (text, account) = reg.registry_policy_get(caller).await?;
+            json(&ecr::GetRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account) })
+        }
+        EcrRequest::DeleteRegistryPolicy(_) => {
+            let (text, account) = reg.registry_policy_delete(caller).await?;
+            json(&ecr::DeleteRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account) })
         }
         other => Err(EcrError::new(
             "UnknownOperationException",

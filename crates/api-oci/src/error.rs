@@ -97,6 +97,11 @@ impl From<Error> for OciError {
             }
             Error::SizeInvalid(_) => plain(SIZE_INVALID),
             Error::Unsupported(_) => plain(UNSUPPORTED),
+            // Policy and identity administration is not reachable through /v2.
+            Error::InvalidParameter(_)
+            | Error::EntityNotFound(_)
+            | Error::EntityAlreadyExists(_)
+            | Error::PolicyNotFound { .. } => plain(DENIED),
             Error::Unauthenticated => {
                 plain(UNAUTHORIZED).with_header(header::WWW_AUTHENTICATE, r#"Basic realm="berth""#)
             }

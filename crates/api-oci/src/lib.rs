@@ -15,7 +15,7 @@ use base64::Engine as _;
 use berth_auth::TokenKey;
 use berth_blobstore::{BlobBody, ByteRange, ByteStream};
 use berth_http_util::SendfileSlot;
-use berth_registry::{Caller, Principal, Registry, UploadStatus};
+use berth_registry::{Caller, Origin, Principal, Registry, UploadStatus};
 use berth_types::{Digest, NameError, PageRequest, Reference, RepositoryName, UploadId, media_types};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
@@ -66,7 +66,7 @@ fn caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
         return Err(unauthorized("the user name must be AWS"));
     };
     let claims = api.token_key.verify(token, std::time::SystemTime::now()).map_err(|e| unauthorized(&e.to_string()))?;
-    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal }))
+    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal, origin: origin(req) }))
 }
 
 /// A GET or HEAD of a URL signed by `GetDownloadUrlForLayer` acts as the principal that asked
@@ -83,7 +83,15 @@ fn signed_url_caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
         .token_key
         .verify_url(req.uri().path(), credential, expires, signature, std::time::SystemTime::now())
         .map_err(|e| unauthorized(&format!("signed URL: {e}")))?;
-    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal }))
+    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal, origin: origin(req) }))
+}
+
+/// Where the request came from (the listener records the peer address).
+fn origin(req: &Request) -> Origin {
+    Origin {
+        ip: req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
+        secure: false,
+    }
 }
 
 fn with_version(mut resp: Response) -> Response {

@@ -50,6 +50,7 @@
 
 pub mod canonical;
 mod error;
+pub mod seal;
 mod time;
 pub mod token;
 
@@ -66,6 +67,14 @@ pub use error::{Error, Result};
 pub fn amz_date(t: std::time::SystemTime) -> String {
     time::format_amz_date(time::unix(t))
 }
+
+/// `t` as ISO 8601 (`YYYY-MM-DDTHH:MM:SSZ`), the form of IAM's `aws:CurrentTime`.
+#[must_use]
+pub fn iso8601(t: std::time::SystemTime) -> String {
+    time::format_iso8601(time::unix(t))
+}
+
+pub use seal::{SealKey, random_bytes};
 pub use token::{TOKEN_TTL, TokenClaims, TokenError, TokenKey, URL_CREDENTIAL, URL_EXPIRES, URL_SIGNATURE};
 
 /// Largest `Authorization` header accepted (bytes); longer ones are refused before parsing.

@@ -95,6 +95,13 @@ pub(crate) fn format_amz_date(t: i64) -> String {
     format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// Formats as ISO 8601 extended format, `yyyy-mm-ddThh:mm:ssZ` (IAM's `aws:CurrentTime`).
+pub(crate) fn format_iso8601(t: i64) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    let secs = t.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
 /// 9999-12-31T23:59:59Z, the last instant `yyyymmddThhmmssZ` can name.
 const MAX_UNIX: i64 = 253_402_300_799;
 

@@ -5,6 +5,7 @@
 //! commit survives power loss. All SQL of this backend lives in this crate; `rusqlite` never
 //! appears in a public signature.
 
+mod identity;
 mod writer;
 
 use std::collections::HashMap;
@@ -22,7 +23,12 @@ use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, Upl
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema2.sql"), include_str!("schema3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema2.sql"),
+    include_str!("schema3.sql"),
+    include_str!("schema4.sql"),
+];
 
 /// Most sessions without bytes held in memory at once.
 const MAX_FRESH_SESSIONS: usize = 100_000;
@@ -194,7 +200,7 @@ fn ensure_repo(conn: &Connection, name: &RepositoryName, create: CreateRepo) -> 
         .map_err(backend)
 }
 
-const REPOSITORY_COLUMNS: &str = "name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key";
+const REPOSITORY_COLUMNS: &str = "name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner";
 
 fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, RepositorySettings)> {
     Ok((
@@ -205,6 +211,7 @@ fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, Re
             scan_on_push: r.get(3)?,
             encryption_type: r.get(4)?,
             kms_key: r.get(5)?,
+            owner: r.get(6)?,
         },
     ))
 }
@@ -315,8 +322,9 @@ impl RepoMeta for SqliteMeta {
         self.writer
             .write(move |c| {
                 c.prepare_cached(
-                    "INSERT INTO repositories (name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO repositories
+                     (name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -325,7 +333,8 @@ impl RepoMeta for SqliteMeta {
                         settings.tag_mutability,
                         settings.scan_on_push,
                         settings.encryption_type,
-                        settings.kms_key
+                        settings.kms_key,
+                        settings.owner
                     ])
                 })
                 .map_err(backend)?;

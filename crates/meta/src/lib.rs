@@ -6,8 +6,11 @@
 use async_trait::async_trait;
 use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId};
 
+mod identity;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+
+pub use identity::{AccessKeyRecord, AccountRecord, IdentityMeta, PolicyMeta, RepositoryPolicyKind, UserRecord};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -39,6 +42,9 @@ pub struct RepositorySettings {
     /// `AES256` or `KMS`.
     pub encryption_type: String,
     pub kms_key: Option<String>,
+    /// The account that owns the repository, fixed at creation; `None`: the registry's default
+    /// account (and repositories created by an OCI push).
+    pub owner: Option<String>,
 }
 
 impl Default for RepositorySettings {
@@ -48,6 +54,7 @@ impl Default for RepositorySettings {
             scan_on_push: false,
             encryption_type: "AES256".into(),
             kms_key: None,
+            owner: None,
         }
     }
 }
@@ -257,5 +264,5 @@ pub trait ImageMeta: Send + Sync {
     ) -> Result<Vec<Referrer>>;
 }
 
-pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta {}
-impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta> MetaStore for T {}
+pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta {}
+impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta> MetaStore for T {}

@@ -57,6 +57,7 @@ pub async fn run(store: &dyn MetaStore) {
         scan_on_push: true,
         encryption_type: "KMS".into(),
         kms_key: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
+        owner: Some("111122223333".into()),
     };
     let s1 = repo("settings/one");
     let rec = store.create_repository_with(&s1, &settings).await.unwrap();
@@ -244,4 +245,84 @@ pub async fn run(store: &dyn MetaStore) {
     assert!(store.blob_in_repository(&a, &d1).await.unwrap().is_none());
     store.create_repository(&a).await.unwrap();
     assert!(store.resolve(&a, &Reference::parse("v1").unwrap()).await.unwrap().is_none(), "nothing comes back");
+
+    identity(store).await;
+    policies(store).await;
+}
+
+async fn identity(store: &dyn MetaStore) {
+    use crate::{AccessKeyRecord, AccountRecord, UserRecord};
+    let acct = AccountRecord { id: "111122223333".into(), name: "main".into(), created_at: 1 };
+    store.create_account(&acct).await.unwrap();
+    assert!(matches!(store.create_account(&acct).await, Err(Error::Conflict(_))));
+    assert_eq!(store.list_accounts().await.unwrap(), vec![acct.clone()]);
+    let user = |name: &str| UserRecord { account: acct.id.clone(), name: name.into(), created_at: 2 };
+    assert!(matches!(
+        store.create_user(&UserRecord { account: "999999999999".into(), ..user("x") }).await,
+        Err(Error::NotFound)
+    ));
+    store.create_user(&user("bob")).await.unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    assert!(matches!(store.create_user(&user("bob")).await, Err(Error::Conflict(_))));
+    assert_eq!(store.list_users(&acct.id).await.unwrap(), vec![user("alice"), user("bob")]);
+
+    let key = |id: &str, user: &str| AccessKeyRecord {
+        id: id.into(),
+        account: acct.id.clone(),
+        user: user.into(),
+        sealed_secret: vec![1, 2, 3],
+        created_at: 3,
+    };
+    store.put_access_key(&key("AKIA1", "bob"), false).await.unwrap();
+    assert!(matches!(store.put_access_key(&key("AKIA1", "bob"), false).await, Err(Error::Conflict(_))));
+    assert!(matches!(store.put_access_key(&key("AKIA2", "nobody"), false).await, Err(Error::NotFound)));
+    let replaced = AccessKeyRecord { sealed_secret: vec![9], ..key("AKIA1", "bob") };
+    store.put_access_key(&replaced, true).await.unwrap();
+    assert_eq!(store.access_key("AKIA1").await.unwrap(), Some(replaced.clone()));
+    store.put_access_key(&key("AKIA3", "bob"), false).await.unwrap();
+    assert_eq!(store.list_access_keys(&acct.id, "bob").await.unwrap().len(), 2);
+    assert!(store.delete_access_key("AKIA3").await.unwrap());
+    assert!(!store.delete_access_key("AKIA3").await.unwrap());
+
+    store.put_user_policy(&acct.id, "bob", "ro", "{}").await.unwrap();
+    store.put_user_policy(&acct.id, "bob", "ro", "{\"v\":2}").await.unwrap();
+    store.put_user_policy(&acct.id, "bob", "a", "{}").await.unwrap();
+    assert!(matches!(store.put_user_policy(&acct.id, "nobody", "a", "{}").await, Err(Error::NotFound)));
+    assert_eq!(
+        store.user_policies(&acct.id, "bob").await.unwrap(),
+        vec![("a".into(), "{}".into()), ("ro".into(), "{\"v\":2}".into())]
+    );
+    assert!(store.delete_user_policy(&acct.id, "bob", "a").await.unwrap());
+    assert!(!store.delete_user_policy(&acct.id, "bob", "a").await.unwrap());
+
+    // Deleting a user takes its keys and policies.
+    assert!(store.delete_user(&acct.id, "bob").await.unwrap());
+    assert!(!store.delete_user(&acct.id, "bob").await.unwrap());
+    assert_eq!(store.access_key("AKIA1").await.unwrap(), None);
+    assert!(store.user_policies(&acct.id, "bob").await.unwrap().is_empty());
+}
+
+async fn policies(store: &dyn MetaStore) {
+    use crate::RepositoryPolicyKind::{Access, Lifecycle};
+    let r = repo("policy/app");
+    assert!(matches!(store.repository_policy(&r, Access).await, Err(Error::NotFound)));
+    assert!(matches!(store.set_repository_policy(&r, Access, Some("{}")).await, Err(Error::NotFound)));
+    store.create_repository(&r).await.unwrap();
+    assert_eq!(store.repository_policy(&r, Access).await.unwrap(), None);
+    assert_eq!(store.set_repository_policy(&r, Access, Some("p1")).await.unwrap(), None);
+    assert_eq!(store.set_repository_policy(&r, Lifecycle, Some("l1")).await.unwrap(), None);
+    assert_eq!(store.set_repository_policy(&r, Access, Some("p2")).await.unwrap(), Some("p1".into()));
+    assert_eq!(store.repository_policy(&r, Access).await.unwrap(), Some("p2".into()));
+    assert_eq!(store.repository_policy(&r, Lifecycle).await.unwrap(), Some("l1".into()));
+    assert_eq!(store.set_repository_policy(&r, Access, None).await.unwrap(), Some("p2".into()));
+    assert_eq!(store.repository_policy(&r, Access).await.unwrap(), None);
+    assert_eq!(store.repository_policy(&r, Lifecycle).await.unwrap(), Some("l1".into()), "kinds are apart");
+
+    assert_eq!(store.registry_policy("111122223333").await.unwrap(), None);
+    assert_eq!(store.set_registry_policy("111122223333", Some("r1")).await.unwrap(), None);
+    assert_eq!(store.set_registry_policy("111122223333", Some("r2")).await.unwrap(), Some("r1".into()));
+    assert_eq!(store.registry_policy("111122223333").await.unwrap(), Some("r2".into()));
+    assert_eq!(store.registry_policy("444455556666").await.unwrap(), None);
+    assert_eq!(store.set_registry_policy("111122223333", None).await.unwrap(), Some("r2".into()));
+    assert_eq!(store.registry_policy("111122223333").await.unwrap(), None);
 }

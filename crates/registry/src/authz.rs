@@ -1,11 +1,24 @@
-//! The one enforcement point: every service method asks `Authorizer::check` before it touches
-//! storage. Actions are the IAM actions Amazon ECR uses, whichever API a request came through.
+//! The one enforcement point: every service method asks [`Registry::authorize`] before it
+//! touches storage. Actions are the IAM actions Amazon ECR uses, whichever API a request came
+//! through, and they are decided the way AWS decides them: the caller's identity policies
+//! together with the resource's policies (the repository policy and the owning account's
+//! registry policy), explicit Deny first, default deny, and across accounts both sides must
+//! allow (see [`berth_policy::iam::authorize`]).
 
 use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use berth_auth::SealKey;
+use berth_meta::RepositoryPolicyKind;
+use berth_policy::iam::{self, Context, Decision, Policy, PolicyKind, PrincipalRef, Request};
 use berth_types::RepositoryName;
 
+use crate::Registry;
 use crate::error::{Error, Result};
+use crate::identity::{IDENTITY_TTL, Keys, Policies};
+use crate::ttl::TtlCache;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,15 +28,57 @@ pub enum Caller {
     Principal(Principal),
 }
 
-/// An authenticated identity: its account and ARN.
+/// An authenticated identity: its account and ARN, and where its request came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub account: String,
     pub arn: String,
+    pub origin: Origin,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+impl Principal {
+    /// The principal an IAM ARN names (`arn:aws:iam::<account>:user/<name>`, or any other
+    /// `arn:<partition>:iam::<account>:…`); `None` if it is not such an ARN.
+    #[must_use]
+    pub fn from_arn(arn: &str, origin: Origin) -> Option<Principal> {
+        let mut parts = arn.splitn(6, ':');
+        let (Some("arn"), Some(_), Some("iam"), Some(""), Some(account), Some(_)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        Some(Principal { account: account.to_owned(), arn: arn.to_owned(), origin })
+    }
+
+    /// The user name, for a user principal.
+    fn user(&self) -> Option<&str> {
+        self.arn.rsplit_once(":user/").map(|(_, u)| u.rsplit('/').next().unwrap_or(u))
+    }
+}
+
+/// Where a request came from, for `aws:SourceIp` and `aws:SecureTransport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Origin {
+    pub ip: Option<IpAddr>,
+    pub secure: bool,
+}
+
+macro_rules! actions {
+    ($($(#[$doc:meta])* $v:ident),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Action { $($(#[$doc])* $v),* }
+
+        impl Action {
+            /// The IAM action name, `ecr:<Operation>`.
+            #[must_use]
+            pub fn iam_name(self) -> &'static str {
+                match self { $(Action::$v => concat!("ecr:", stringify!($v))),* }
+            }
+        }
+    };
+}
+
+actions! {
     /// Reading manifests.
     BatchGetImage,
     /// Reading blob bytes.
@@ -36,6 +91,7 @@ pub enum Action {
     PutImage,
     BatchDeleteImage,
     ListImages,
+    DescribeImages,
     DescribeRepositories,
     CreateRepository,
     DeleteRepository,
@@ -45,32 +101,18 @@ pub enum Action {
     UntagResource,
     ListTagsForResource,
     DescribeRegistry,
-}
-
-impl Action {
-    #[must_use]
-    pub fn iam_name(self) -> &'static str {
-        match self {
-            Action::BatchGetImage => "ecr:BatchGetImage",
-            Action::GetDownloadUrlForLayer => "ecr:GetDownloadUrlForLayer",
-            Action::BatchCheckLayerAvailability => "ecr:BatchCheckLayerAvailability",
-            Action::InitiateLayerUpload => "ecr:InitiateLayerUpload",
-            Action::UploadLayerPart => "ecr:UploadLayerPart",
-            Action::CompleteLayerUpload => "ecr:CompleteLayerUpload",
-            Action::PutImage => "ecr:PutImage",
-            Action::BatchDeleteImage => "ecr:BatchDeleteImage",
-            Action::ListImages => "ecr:ListImages",
-            Action::DescribeRepositories => "ecr:DescribeRepositories",
-            Action::CreateRepository => "ecr:CreateRepository",
-            Action::DeleteRepository => "ecr:DeleteRepository",
-            Action::PutImageTagMutability => "ecr:PutImageTagMutability",
-            Action::PutImageScanningConfiguration => "ecr:PutImageScanningConfiguration",
-            Action::TagResource => "ecr:TagResource",
-            Action::UntagResource => "ecr:UntagResource",
-            Action::ListTagsForResource => "ecr:ListTagsForResource",
-            Action::DescribeRegistry => "ecr:DescribeRegistry",
-        }
-    }
+    GetAuthorizationToken,
+    SetRepositoryPolicy,
+    GetRepositoryPolicy,
+    DeleteRepositoryPolicy,
+    PutRegistryPolicy,
+    GetRegistryPolicy,
+    DeleteRegistryPolicy,
+    PutLifecyclePolicy,
+    GetLifecyclePolicy,
+    DeleteLifecyclePolicy,
+    StartLifecyclePolicyPreview,
+    GetLifecyclePolicyPreview,
 }
 
 impl fmt::Display for Action {
@@ -79,28 +121,244 @@ impl fmt::Display for Action {
     }
 }
 
-#[derive(Debug, Clone)]
+/// What an action is asked on.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A repository (which may not exist yet).
+    Repository(&'a RepositoryName),
+    /// The registry of an account as a whole (resource `*`, as ECR's registry-level actions).
+    Registry,
+}
+
+/// What authorization knows about a repository: its owner, policy and resource tags.
+#[derive(Clone)]
+pub(crate) struct RepoAuth {
+    owner: String,
+    policy: Option<Arc<Policy>>,
+    tags: Arc<Vec<(String, String)>>,
+}
+
+/// Authorization settings and the caches behind them.
 pub struct Authorizer {
     allow_anonymous: bool,
+    region: String,
+    default_account: String,
+    pub(crate) keys: Keys,
+    identities: TtlCache<String, Policies>,
+    repos: TtlCache<RepositoryName, RepoAuth>,
+    registries: TtlCache<String, Option<Arc<Policy>>>,
 }
 
 impl Authorizer {
+    /// `server_key` is the key registry tokens are made with; secrets are sealed under a key
+    /// derived from it.
     #[must_use]
-    pub fn new(allow_anonymous: bool) -> Self {
-        Authorizer { allow_anonymous }
+    pub fn new(allow_anonymous: bool, region: &str, default_account: &str, server_key: &berth_auth::TokenKey) -> Self {
+        Authorizer {
+            allow_anonymous,
+            region: region.to_owned(),
+            default_account: default_account.to_owned(),
+            keys: Keys::new(SealKey::derive(server_key)),
+            identities: TtlCache::new(IDENTITY_TTL, 100_000),
+            repos: TtlCache::new(IDENTITY_TTL, 100_000),
+            registries: TtlCache::new(IDENTITY_TTL, 10_000),
+        }
     }
 
-    /// Allows or refuses `action` on `repo` (`None`: the registry as a whole).
+    #[must_use]
+    pub fn allows_anonymous(&self) -> bool {
+        self.allow_anonymous
+    }
+
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    #[must_use]
+    pub fn default_account(&self) -> &str {
+        &self.default_account
+    }
+
+    /// The ARN of a repository owned by `owner`.
+    #[must_use]
+    pub fn repository_arn(&self, owner: &str, name: &RepositoryName) -> String {
+        format!("arn:aws:ecr:{}:{owner}:repository/{name}", self.region)
+    }
+}
+
+fn parse_all<'a>(docs: impl IntoIterator<Item = &'a str>, kind: PolicyKind, whose: &str) -> Vec<Arc<Policy>> {
+    docs.into_iter()
+        .filter_map(|d| match Policy::parse(d, kind) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                // Documents are validated on write; one that no longer parses grants nothing.
+                tracing::warn!(%whose, error = %e, "stored policy does not parse; ignored");
+                None
+            }
+        })
+        .collect()
+}
+
+impl Registry {
+    /// Allows or refuses `action` on `target` for `caller`. `request_tags` are the tags a
+    /// request sets (for `aws:RequestTag/…` and `aws:TagKeys`).
     ///
     /// # Errors
-    /// `Unauthenticated` for an anonymous caller where anonymous access is not configured.
-    pub fn check(&self, caller: &Caller, action: Action, repo: Option<&RepositoryName>) -> Result<()> {
-        let _ = (action, repo);
-        match caller {
-            Caller::Anonymous if self.allow_anonymous => Ok(()),
-            Caller::Anonymous => Err(Error::Unauthenticated),
-            // Only administrators exist until identity policies arrive: full access.
-            Caller::Principal(_) => Ok(()),
+    /// `Unauthenticated` for an anonymous caller where anonymous access is not configured,
+    /// `AccessDenied` naming the action and resource.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        action: Action,
+        target: Target<'_>,
+        request_tags: &[(String, String)],
+    ) -> Result<()> {
+        let p = match caller {
+            Caller::Anonymous if self.authz.allow_anonymous => return Ok(()),
+            Caller::Anonymous => return Err(Error::Unauthenticated),
+            Caller::Principal(p) => p,
+        };
+        let identity = self.identity_policies(p).await?;
+        let (resource, owner, repo) = match target {
+            Target::Repository(name) => {
+                let repo = self.repo_auth(name, &p.account).await?;
+                (self.authz.repository_arn(&repo.owner, name), repo.owner.clone(), Some(repo))
+            }
+            Target::Registry => ("*".to_owned(), p.account.clone(), None),
+        };
+        let registry_policy = self.registry_policy_cached(&owner).await?;
+        let mut resource_policies: Vec<&Policy> = Vec::with_capacity(2);
+        resource_policies.extend(repo.as_ref().and_then(|r| r.policy.as_deref()));
+        resource_policies.extend(registry_policy.as_deref());
+        let identity_refs: Vec<&Policy> = identity.iter().map(AsRef::as_ref).collect();
+
+        let mut context = Context::new();
+        context.insert("aws:PrincipalAccount", p.account.as_str());
+        context.insert("aws:PrincipalArn", p.arn.as_str());
+        context.insert("aws:SecureTransport", if p.origin.secure { "true" } else { "false" });
+        if let Some(ip) = p.origin.ip {
+            context.insert("aws:SourceIp", ip.to_string());
         }
+        let now = SystemTime::now();
+        context.insert("aws:EpochTime", now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs().to_string());
+        context.insert("aws:CurrentTime", berth_auth::iso8601(now));
+        if let Some(repo) = &repo {
+            for (k, v) in repo.tags.iter() {
+                context.insert(&format!("ecr:ResourceTag/{k}"), v.as_str());
+                context.insert(&format!("aws:ResourceTag/{k}"), v.as_str());
+            }
+        }
+        for (k, v) in request_tags {
+            context.insert(&format!("aws:RequestTag/{k}"), v.as_str());
+            context.insert("aws:TagKeys", k.as_str());
+        }
+        let request = Request {
+            principal: PrincipalRef { account: &p.account, arn: &p.arn },
+            action: action.iam_name(),
+            resource: &resource,
+            context: &context,
+        };
+        match iam::authorize(&identity_refs, &resource_policies, &owner, &request) {
+            Decision::Allow => Ok(()),
+            Decision::Deny | Decision::NotApplicable => Err(Error::AccessDenied { action, resource }),
+        }
+    }
+
+    /// The caller's identity policies, parsed.
+    async fn identity_policies(&self, p: &crate::Principal) -> Result<Policies> {
+        if let Some(hit) = self.authz.identities.get(&p.arn) {
+            return Ok(hit);
+        }
+        let docs = match p.user() {
+            Some(user) => self.meta.user_policies(&p.account, user).await?,
+            None => Vec::new(),
+        };
+        let parsed = Arc::new(parse_all(docs.iter().map(|(_, d)| d.as_str()), PolicyKind::Identity, &p.arn));
+        self.authz.identities.insert(p.arn.clone(), Arc::clone(&parsed));
+        Ok(parsed)
+    }
+
+    /// Owner, policy and tags of a repository; a missing repository is taken to belong to the
+    /// caller's account (where creating it would put it) and has no policy.
+    async fn repo_auth(&self, name: &RepositoryName, caller_account: &str) -> Result<RepoAuth> {
+        if let Some(hit) = self.authz.repos.get(name) {
+            return Ok(hit);
+        }
+        let Some(record) = self.meta.get_repository(name).await? else {
+            // Not cached: creating it changes the answer.
+            return Ok(RepoAuth { owner: caller_account.to_owned(), policy: None, tags: Arc::default() });
+        };
+        let owner = record.settings.owner.unwrap_or_else(|| self.authz.default_account.clone());
+        let policy = match self.meta.repository_policy(name, RepositoryPolicyKind::Access).await {
+            Ok(doc) => doc,
+            Err(berth_meta::Error::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let policy = parse_all(policy.as_deref(), PolicyKind::Resource, name.as_str()).pop();
+        let tags = self.meta.update_repository_tags(name, &[], &[]).await?.unwrap_or_default();
+        let auth = RepoAuth { owner, policy, tags: Arc::new(tags) };
+        self.authz.repos.insert(name.clone(), auth.clone());
+        Ok(auth)
+    }
+
+    async fn registry_policy_cached(&self, account: &str) -> Result<Option<Arc<Policy>>> {
+        let key = account.to_owned();
+        if let Some(hit) = self.authz.registries.get(&key) {
+            return Ok(hit);
+        }
+        let doc = self.meta.registry_policy(account).await?;
+        let policy = parse_all(doc.as_deref(), PolicyKind::Resource, account).pop();
+        self.authz.registries.insert(key, policy.clone());
+        Ok(policy)
+    }
+
+    /// Forgets what authorization cached about a repository (after its policy, tags or
+    /// existence changed on this node).
+    pub(crate) fn forget_repository(&self, name: &RepositoryName) {
+        self.authz.repos.remove(name);
+    }
+
+    pub(crate) fn forget_registry(&self, account: &str) {
+        self.authz.registries.remove(&account.to_owned());
+    }
+
+    pub(crate) fn forget_identity(&self, arn: &str) {
+        self.authz.identities.remove(&arn.to_owned());
+    }
+
+    /// The registry (account) a repository belongs to: its owner, or for a repository that
+    /// does not exist, the caller's account.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn registry_of(&self, caller: &Caller, name: &RepositoryName) -> Result<String> {
+        Ok(self.repo_auth(name, self.account_of(caller)).await?.owner)
+    }
+
+    /// The account that owns `name`, if it exists.
+    pub(crate) async fn owner_of(&self, name: &RepositoryName) -> Result<Option<String>> {
+        Ok(self
+            .meta
+            .get_repository(name)
+            .await?
+            .map(|r| r.settings.owner.unwrap_or_else(|| self.authz.default_account.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_from_arns() {
+        let p = Principal::from_arn("arn:aws:iam::111122223333:user/bob", Origin::default()).unwrap();
+        assert_eq!((p.account.as_str(), p.user()), ("111122223333", Some("bob")));
+        let p = Principal::from_arn("arn:aws:iam::111122223333:user/path/to/alice", Origin::default()).unwrap();
+        assert_eq!(p.user(), Some("alice"));
+        assert_eq!(Principal::from_arn("arn:aws:iam::111122223333:root", Origin::default()).unwrap().user(), None);
+        assert!(Principal::from_arn("arn:aws:ecr:us-east-1:111122223333:repository/x", Origin::default()).is_none());
+        assert!(Principal::from_arn("bob", Origin::default()).is_none());
+        assert_eq!(Action::GetDownloadUrlForLayer.iam_name(), "ecr:GetDownloadUrlForLayer");
     }
 }

@@ -2,6 +2,26 @@ use berth_types::{Digest, RepositoryName};
 
 use crate::authz::Action;
 
+/// Which policy [`Error::PolicyNotFound`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKindName {
+    Repository,
+    Registry,
+    Lifecycle,
+    LifecyclePreview,
+}
+
+impl std::fmt::Display for PolicyKindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PolicyKindName::Repository => "Repository",
+            PolicyKindName::Registry => "Registry",
+            PolicyKindName::Lifecycle => "Lifecycle",
+            PolicyKindName::LifecyclePreview => "Lifecycle policy preview",
+        })
+    }
+}
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What went wrong, in the registry's own terms. Every front door maps each variant
@@ -48,6 +68,18 @@ pub enum Error {
     SizeInvalid(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A request parameter that is well-formed but not acceptable (a bad policy document, a
+    /// malformed user name), with the reason.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// An account, user, access key or named user policy that does not exist.
+    #[error("{0} does not exist")]
+    EntityNotFound(String),
+    #[error("{0} already exists")]
+    EntityAlreadyExists(String),
+    /// The repository or registry has no policy of this kind.
+    #[error("{kind} policy does not exist for {scope}")]
+    PolicyNotFound { kind: PolicyKindName, scope: String },
     #[error("authentication required")]
     Unauthenticated,
     #[error("not authorized to perform {action} on {resource}")]

@@ -6,6 +6,9 @@
 pub mod authz;
 mod cache;
 mod error;
+pub mod identity;
+mod policies;
+mod ttl;
 
 use std::sync::{Arc, Mutex};
 
@@ -19,10 +22,10 @@ use berth_types::{
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-pub use authz::{Action, Authorizer, Caller, Principal};
+pub use authz::{Action, Authorizer, Caller, Origin, Principal, Target};
 pub use berth_meta::{ImageRecord, RepositoryRecord, RepositorySettings, TagStatus};
 pub use cache::Manifest;
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Error, PolicyKindName, Result};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -135,27 +138,60 @@ impl Registry {
     /// # Errors
     /// `Unauthenticated` when the caller may not use the registry.
     pub fn check_access(&self, caller: &Caller) -> Result<()> {
-        self.authz.check(caller, Action::DescribeRepositories, None)
+        match caller {
+            Caller::Anonymous if !self.authz.allows_anonymous() => Err(Error::Unauthenticated),
+            _ => Ok(()),
+        }
     }
 
     // ---- repositories ----
 
-    /// Creates a repository with `settings`.
+    /// Creates a repository with `settings` and resource `tags`, owned by the caller's account.
     ///
     /// # Errors
-    /// `RepositoryAlreadyExists`.
+    /// `RepositoryAlreadyExists`, `TooManyTags`.
     pub async fn repository_create(
         &self,
         caller: &Caller,
         name: &RepositoryName,
         settings: &RepositorySettings,
+        tags: &[(String, String)],
     ) -> Result<RepositoryRecord> {
-        self.authz.check(caller, Action::CreateRepository, Some(name))?;
-        match self.meta.create_repository_with(name, settings).await {
-            Ok(r) => Ok(r),
-            Err(berth_meta::Error::Conflict(_)) => Err(Error::RepositoryAlreadyExists(name.clone())),
-            Err(e) => Err(e.into()),
+        self.authorize(caller, Action::CreateRepository, Target::Repository(name), tags).await?;
+        if !tags.is_empty() {
+            self.authorize(caller, Action::TagResource, Target::Repository(name), tags).await?;
         }
+        if tags.len() > MAX_RESOURCE_TAGS {
+            return Err(Error::TooManyTags(MAX_RESOURCE_TAGS));
+        }
+        let settings = RepositorySettings { owner: Some(self.account_of(caller).to_owned()), ..settings.clone() };
+        let record = match self.meta.create_repository_with(name, &settings).await {
+            Ok(r) => r,
+            Err(berth_meta::Error::Conflict(_)) => return Err(Error::RepositoryAlreadyExists(name.clone())),
+            Err(e) => return Err(e.into()),
+        };
+        self.forget_repository(name);
+        if !tags.is_empty() {
+            self.meta.update_repository_tags(name, tags, &[]).await?;
+        }
+        Ok(record)
+    }
+
+    /// The account a caller acts in (the default account for an anonymous caller).
+    #[must_use]
+    pub fn account_of<'a>(&'a self, caller: &'a Caller) -> &'a str {
+        match caller {
+            Caller::Principal(p) => &p.account,
+            Caller::Anonymous => self.authz.default_account(),
+        }
+    }
+
+    /// The account that owns a repository; `RepositoryNotFound` if it does not exist.
+    ///
+    /// # Errors
+    /// `RepositoryNotFound`.
+    pub async fn repository_owner(&self, name: &RepositoryName) -> Result<String> {
+        self.owner_of(name).await?.ok_or_else(|| Error::RepositoryNotFound(name.clone()))
     }
 
     /// The named repositories (each must exist), or a page of all of them.
@@ -165,15 +201,36 @@ impl Registry {
     pub async fn repository_describe(
         &self,
         caller: &Caller,
+        registry: Option<&str>,
         names: Option<&[RepositoryName]>,
         page: &PageRequest,
     ) -> Result<Page<RepositoryRecord>> {
-        self.authz.check(caller, Action::DescribeRepositories, None)?;
-        let Some(names) = names else { return Ok(self.meta.list_repository_records(page).await?) };
+        let registry = registry.unwrap_or_else(|| self.account_of(caller)).to_owned();
+        let Some(names) = names else {
+            // A page of the registry's repositories, keeping those the caller may describe.
+            let mut found = self.meta.list_repository_records(page).await?;
+            let mut items = Vec::with_capacity(found.items.len());
+            for r in found.items.drain(..) {
+                let owner = r.settings.owner.as_deref().unwrap_or(self.authz.default_account());
+                if owner == registry
+                    && self
+                        .authorize(caller, Action::DescribeRepositories, Target::Repository(&r.name), &[])
+                        .await
+                        .is_ok()
+                {
+                    items.push(r);
+                }
+            }
+            return Ok(Page { items, next: found.next });
+        };
         let mut items = Vec::with_capacity(names.len());
         for name in names {
-            self.authz.check(caller, Action::DescribeRepositories, Some(name))?;
-            items.push(self.meta.get_repository(name).await?.ok_or_else(|| Error::RepositoryNotFound(name.clone()))?);
+            self.authorize(caller, Action::DescribeRepositories, Target::Repository(name), &[]).await?;
+            let r = self.meta.get_repository(name).await?.ok_or_else(|| Error::RepositoryNotFound(name.clone()))?;
+            if r.settings.owner.as_deref().unwrap_or(self.authz.default_account()) != registry {
+                return Err(Error::RepositoryNotFound(name.clone()));
+            }
+            items.push(r);
         }
         Ok(Page { items, next: None })
     }
@@ -188,9 +245,10 @@ impl Registry {
         name: &RepositoryName,
         force: bool,
     ) -> Result<RepositoryRecord> {
-        self.authz.check(caller, Action::DeleteRepository, Some(name))?;
+        self.authorize(caller, Action::DeleteRepository, Target::Repository(name), &[]).await?;
         let outcome = self.meta.delete_repository(name, force).await?;
         self.manifests.invalidate(name);
+        self.forget_repository(name);
         match outcome {
             DeleteRepository::Deleted(r) => Ok(r),
             DeleteRepository::NotFound => Err(Error::RepositoryNotFound(name.clone())),
@@ -205,7 +263,7 @@ impl Registry {
     /// # Errors
     /// `BlobNotFound` when the repository does not hold it.
     pub async fn blob_stat(&self, caller: &Caller, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
-        self.authz.check(caller, Action::BatchCheckLayerAvailability, Some(repo))?;
+        self.authorize(caller, Action::BatchCheckLayerAvailability, Target::Repository(repo), &[]).await?;
         self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))
     }
 
@@ -221,7 +279,7 @@ impl Registry {
         digest: &Digest,
         range: impl FnOnce(u64) -> Result<Option<ByteRange>>,
     ) -> Result<BlobRead> {
-        self.authz.check(caller, Action::GetDownloadUrlForLayer, Some(repo))?;
+        self.authorize(caller, Action::GetDownloadUrlForLayer, Target::Repository(repo), &[]).await?;
         let size =
             self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
         match self.blobs.read(digest, range(size)?).await {
@@ -236,7 +294,7 @@ impl Registry {
     /// # Errors
     /// `BlobNotFound`.
     pub async fn blob_read_check(&self, caller: &Caller, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
-        self.authz.check(caller, Action::GetDownloadUrlForLayer, Some(repo))?;
+        self.authorize(caller, Action::GetDownloadUrlForLayer, Target::Repository(repo), &[]).await?;
         self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))
     }
 
@@ -245,7 +303,7 @@ impl Registry {
     /// # Errors
     /// `BlobNotFound` when the repository does not hold it.
     pub async fn blob_delete(&self, caller: &Caller, repo: &RepositoryName, digest: &Digest) -> Result<()> {
-        self.authz.check(caller, Action::BatchDeleteImage, Some(repo))?;
+        self.authorize(caller, Action::BatchDeleteImage, Target::Repository(repo), &[]).await?;
         if self.meta.unlink_blob(repo, digest).await? { Ok(()) } else { Err(Error::BlobNotFound(digest.clone())) }
     }
 
@@ -261,8 +319,8 @@ impl Registry {
         from: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<Digest>> {
-        self.authz.check(caller, Action::CompleteLayerUpload, Some(to))?;
-        if self.authz.check(caller, Action::GetDownloadUrlForLayer, Some(from)).is_err() {
+        self.authorize(caller, Action::CompleteLayerUpload, Target::Repository(to), &[]).await?;
+        if self.authorize(caller, Action::GetDownloadUrlForLayer, Target::Repository(from), &[]).await.is_err() {
             return Ok(None);
         }
         let mounted = self.meta.mount_blob(from, to, digest, self.create()).await.map_err(Self::missing_repo(to))?;
@@ -276,7 +334,7 @@ impl Registry {
     /// # Errors
     /// `RepositoryNotFound` when the repository is missing and may not be created.
     pub async fn upload_start(&self, caller: &Caller, repo: &RepositoryName) -> Result<UploadStatus> {
-        self.authz.check(caller, Action::InitiateLayerUpload, Some(repo))?;
+        self.authorize(caller, Action::InitiateLayerUpload, Target::Repository(repo), &[]).await?;
         let now = now_ms();
         let session = UploadSession {
             id: UploadId::generate(),
@@ -302,8 +360,8 @@ impl Registry {
         expected_len: Option<u64>,
         body: ByteStream,
     ) -> Result<Digest> {
-        self.authz.check(caller, Action::InitiateLayerUpload, Some(repo))?;
-        self.authz.check(caller, Action::CompleteLayerUpload, Some(repo))?;
+        self.authorize(caller, Action::InitiateLayerUpload, Target::Repository(repo), &[]).await?;
+        self.authorize(caller, Action::CompleteLayerUpload, Target::Repository(repo), &[]).await?;
         if !self.opts.create_on_push && !self.meta.repository_exists(repo).await? {
             return Err(Error::RepositoryNotFound(repo.clone()));
         }
@@ -430,7 +488,7 @@ impl Registry {
         start: Option<u64>,
         body: ByteStream,
     ) -> Result<UploadStatus> {
-        self.authz.check(caller, Action::UploadLayerPart, Some(repo))?;
+        self.authorize(caller, Action::UploadLayerPart, Target::Repository(repo), &[]).await?;
         let s = self.session(repo, id).await?;
         let (offset, _) = self.append(&s, start, body).await?;
         Ok(UploadStatus { id: id.clone(), offset })
@@ -441,7 +499,7 @@ impl Registry {
     /// # Errors
     /// `UploadNotFound`.
     pub async fn upload_status(&self, caller: &Caller, repo: &RepositoryName, id: &UploadId) -> Result<UploadStatus> {
-        self.authz.check(caller, Action::UploadLayerPart, Some(repo))?;
+        self.authorize(caller, Action::UploadLayerPart, Target::Repository(repo), &[]).await?;
         let s = self.session(repo, id).await?;
         Ok(UploadStatus { id: s.id, offset: s.offset })
     }
@@ -459,7 +517,7 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<Digest> {
-        self.authz.check(caller, Action::CompleteLayerUpload, Some(repo))?;
+        self.authorize(caller, Action::CompleteLayerUpload, Target::Repository(repo), &[]).await?;
         let s = self.session(repo, id).await?;
         let last_chunk = match last_chunk {
             // Nothing was ever appended and nothing comes now: the blob is empty.
@@ -514,7 +572,7 @@ impl Registry {
     /// # Errors
     /// `UploadNotFound`.
     pub async fn upload_cancel(&self, caller: &Caller, repo: &RepositoryName, id: &UploadId) -> Result<()> {
-        self.authz.check(caller, Action::UploadLayerPart, Some(repo))?;
+        self.authorize(caller, Action::UploadLayerPart, Target::Repository(repo), &[]).await?;
         self.session(repo, id).await?;
         if !self.meta.delete_upload(id).await? {
             return Err(Error::UploadNotFound);
@@ -564,7 +622,7 @@ impl Registry {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<Arc<Manifest>> {
-        self.authz.check(caller, Action::BatchGetImage, Some(repo))?;
+        self.authorize(caller, Action::BatchGetImage, Target::Repository(repo), &[]).await?;
         let generation = match self.manifests.get(repo, reference) {
             Ok(hit) => return Ok(hit),
             Err(generation) => generation,
@@ -596,7 +654,7 @@ impl Registry {
         content_type: Option<&str>,
         body: ByteStream,
     ) -> Result<PutManifest> {
-        self.authz.check(caller, Action::PutImage, Some(repo))?;
+        self.authorize(caller, Action::PutImage, Target::Repository(repo), &[]).await?;
         let payload = collect_limited(body, self.opts.max_manifest_bytes).await?;
         let (digest, tag) = match reference {
             Reference::Digest(d) => {
@@ -647,7 +705,7 @@ impl Registry {
         tag: Option<&Tag>,
         digest: Option<&str>,
     ) -> Result<PutManifest> {
-        self.authz.check(caller, Action::PutImage, Some(repo))?;
+        self.authorize(caller, Action::PutImage, Target::Repository(repo), &[]).await?;
         let algorithm = digest.and_then(|d| Digest::parse(d).ok()).map_or(Algorithm::Sha256, |d| d.algorithm());
         let actual = Digest::of(algorithm, &manifest);
         if let Some(expected) = digest
@@ -700,7 +758,7 @@ impl Registry {
         action: Action,
         change: &RepositorySettingsChange,
     ) -> Result<RepositoryRecord> {
-        self.authz.check(caller, action, Some(repo))?;
+        self.authorize(caller, action, Target::Repository(repo), &[]).await?;
         self.meta.update_repository(repo, change).await?.ok_or_else(|| Error::RepositoryNotFound(repo.clone()))
     }
 
@@ -721,7 +779,7 @@ impl Registry {
             (false, _) => Action::TagResource,
             (true, false) => Action::UntagResource,
         };
-        self.authz.check(caller, action, Some(repo))?;
+        self.authorize(caller, action, Target::Repository(repo), set).await?;
         let missing = || Error::RepositoryNotFound(repo.clone());
         if !set.is_empty() {
             let current = self.meta.update_repository_tags(repo, &[], &[]).await?.ok_or_else(missing)?;
@@ -734,7 +792,9 @@ impl Registry {
                 return Err(Error::TooManyTags(MAX_RESOURCE_TAGS));
             }
         }
-        self.meta.update_repository_tags(repo, set, remove).await?.ok_or_else(missing)
+        let tags = self.meta.update_repository_tags(repo, set, remove).await?.ok_or_else(missing)?;
+        self.forget_repository(repo);
+        Ok(tags)
     }
 
     /// That `repo` exists, for a caller allowed `action` on it (for operations that then fail
@@ -743,7 +803,7 @@ impl Registry {
     /// # Errors
     /// `RepositoryNotFound`.
     pub async fn repository_check(&self, caller: &Caller, repo: &RepositoryName, action: Action) -> Result<()> {
-        self.authz.check(caller, action, Some(repo))?;
+        self.authorize(caller, action, Target::Repository(repo), &[]).await?;
         if self.meta.repository_exists(repo).await? { Ok(()) } else { Err(Error::RepositoryNotFound(repo.clone())) }
     }
 
@@ -751,8 +811,8 @@ impl Registry {
     ///
     /// # Errors
     /// Authorization failures.
-    pub fn registry_describe(&self, caller: &Caller) -> Result<()> {
-        self.authz.check(caller, Action::DescribeRegistry, None)
+    pub async fn registry_describe(&self, caller: &Caller) -> Result<()> {
+        self.authorize(caller, Action::DescribeRegistry, Target::Registry, &[]).await
     }
 
     /// Deletes a manifest by digest (with its tags), or just a tag.
@@ -760,7 +820,7 @@ impl Registry {
     /// # Errors
     /// `ImageNotFound`.
     pub async fn manifest_delete(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<()> {
-        self.authz.check(caller, Action::BatchDeleteImage, Some(repo))?;
+        self.authorize(caller, Action::BatchDeleteImage, Target::Repository(repo), &[]).await?;
         let deleted = match reference {
             Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
             Reference::Tag(t) => self.meta.delete_tag(repo, t, false).await?.is_some(),
@@ -784,7 +844,7 @@ impl Registry {
         status: TagStatus,
         page: &PageRequest,
     ) -> Result<Page<ImageRecord>> {
-        self.authz.check(caller, Action::ListImages, Some(repo))?;
+        self.authorize(caller, Action::ListImages, Target::Repository(repo), &[]).await?;
         self.meta.list_images(repo, status, page).await.map_err(Self::missing_repo(repo))
     }
 
@@ -793,7 +853,7 @@ impl Registry {
     /// # Errors
     /// `RepositoryNotFound`, `ImageNotFound`.
     pub async fn image(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<ImageRecord> {
-        self.authz.check(caller, Action::ListImages, Some(repo))?;
+        self.authorize(caller, Action::ListImages, Target::Repository(repo), &[]).await?;
         let not_found = || Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() };
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
@@ -814,7 +874,7 @@ impl Registry {
     /// # Errors
     /// `ImageNotFound`.
     pub async fn image_delete(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<Digest> {
-        self.authz.check(caller, Action::BatchDeleteImage, Some(repo))?;
+        self.authorize(caller, Action::BatchDeleteImage, Target::Repository(repo), &[]).await?;
         let not_found = || Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() };
         let result = async {
             match reference {
@@ -838,7 +898,7 @@ impl Registry {
     /// # Errors
     /// `RepositoryNotFound`.
     pub async fn tags(&self, caller: &Caller, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {
-        self.authz.check(caller, Action::ListImages, Some(repo))?;
+        self.authorize(caller, Action::ListImages, Target::Repository(repo), &[]).await?;
         self.meta.list_tags(repo, page).await.map_err(Self::missing_repo(repo))
     }
 
@@ -847,8 +907,22 @@ impl Registry {
     /// # Errors
     /// Authorization or storage failures.
     pub async fn catalog(&self, caller: &Caller, page: &PageRequest) -> Result<Page<RepositoryName>> {
-        self.authz.check(caller, Action::DescribeRepositories, None)?;
-        Ok(self.meta.list_repositories(page).await?)
+        self.check_access(caller)?;
+        let mut found = self.meta.list_repositories(page).await?;
+        if matches!(caller, Caller::Anonymous) {
+            return Ok(found);
+        }
+        // Only what the caller may see: repositories it may describe or pull from.
+        let mut items = Vec::with_capacity(found.items.len());
+        for name in found.items.drain(..) {
+            let target = Target::Repository(&name);
+            if self.authorize(caller, Action::DescribeRepositories, target, &[]).await.is_ok()
+                || self.authorize(caller, Action::BatchGetImage, target, &[]).await.is_ok()
+            {
+                items.push(name);
+            }
+        }
+        Ok(Page { items, next: found.next })
     }
 
     /// Manifests whose subject is `subject`, optionally of one artifact type.
@@ -862,7 +936,7 @@ impl Registry {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>> {
-        self.authz.check(caller, Action::BatchGetImage, Some(repo))?;
+        self.authorize(caller, Action::BatchGetImage, Target::Repository(repo), &[]).await?;
         if !self.meta.repository_exists(repo).await? {
             return Err(Error::RepositoryNotFound(repo.clone()));
         }

@@ -10,6 +10,10 @@ use berth_types::{Algorithm, Digest, RepositoryName, UploadId};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 
+fn authz(anonymous: bool) -> Authorizer {
+    Authorizer::new(anonymous, "us-east-1", "111122223333", &berth_auth::TokenKey::from_bytes([1; 32]))
+}
+
 fn body(data: &[u8]) -> ByteStream {
     stream::iter(vec![Ok(Bytes::copy_from_slice(data))]).boxed()
 }
@@ -18,7 +22,7 @@ async fn setup(opts: Options) -> (tempfile::TempDir, Arc<FsBlobStore>, Registry)
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
     let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
-    let reg = Registry::new(blobs.clone(), meta, Authorizer::new(true), opts);
+    let reg = Registry::new(blobs.clone(), meta, authz(true), opts);
     (dir, blobs, reg)
 }
 
@@ -67,7 +71,7 @@ async fn anonymous_callers_are_refused_unless_configured() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
     let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
-    let reg = Registry::new(blobs, meta, Authorizer::new(false), Options::default());
+    let reg = Registry::new(blobs, meta, authz(false), Options::default());
     let repo = RepositoryName::parse("team/app").unwrap();
     assert!(matches!(reg.check_access(&Caller::Anonymous), Err(Error::Unauthenticated)));
     assert!(matches!(reg.upload_start(&Caller::Anonymous, &repo).await, Err(Error::Unauthenticated)));
@@ -80,8 +84,8 @@ async fn after_a_restart_upload_bytes_are_checked_before_they_are_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
     let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
-    let before = Registry::new(blobs.clone(), meta.clone(), Authorizer::new(true), Options::default());
-    let after = Registry::new(blobs.clone(), meta, Authorizer::new(true), Options::default());
+    let before = Registry::new(blobs.clone(), meta.clone(), authz(true), Options::default());
+    let after = Registry::new(blobs.clone(), meta, authz(true), Options::default());
     let who = Caller::Anonymous;
     let repo = RepositoryName::parse("team/app").unwrap();
     let whole = b"first chunk|second chunk";

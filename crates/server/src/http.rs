@@ -22,9 +22,9 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -39,6 +39,7 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(slot.clone());
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             let mut app = app.clone();
             async move { app.call(req).await }
         });

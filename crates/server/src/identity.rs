@@ -1,25 +1,25 @@
-//! The registry's account and its administrator credentials, until accounts and users live in
-//! the metadata store.
+//! The registry's default account, the server key, and the bootstrap administrator's key pair
+//! (which `serve` then records, sealed, in the metadata store with the other users' keys).
 //!
 //! The administrator is `BERTH_ADMIN_ACCESS_KEY_ID` / `BERTH_ADMIN_SECRET_ACCESS_KEY` when both
 //! are set. Otherwise the first start creates a key pair and writes it to `<data>/credentials`
 //! in AWS shared-credentials format, readable by the owner only; later starts read it back.
 //! The secret is never logged or printed.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use berth_auth::Credential;
 
 pub struct Identity {
     pub account: String,
-    /// The key registry tokens are made and checked with, kept in `<data>/token.key`.
+    /// The server key, kept in `<data>/token.key`: registry tokens are made and checked with
+    /// it, and secrets are sealed under a key derived from it.
     pub token_key: berth_auth::TokenKey,
-    pub credentials: HashMap<String, Credential>,
+    /// The administrator's access key id and secret.
+    pub admin: (String, String),
     /// Set when this start created the credentials file.
     pub created_file: Option<std::path::PathBuf>,
 }
@@ -38,7 +38,7 @@ fn hex_upper(b: &[u8]) -> String {
 }
 
 /// The account id: configured, else kept in `<data>/account-id`, else made up once.
-fn account(data: &Path, configured: Option<&str>) -> anyhow::Result<String> {
+pub fn account(data: &Path, configured: Option<&str>) -> anyhow::Result<String> {
     let valid = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
     if let Some(a) = configured {
         if !valid(a) {
@@ -93,7 +93,6 @@ pub fn load(
     env: (Option<String>, Option<String>),
 ) -> anyhow::Result<Identity> {
     let account = account(data, configured_account)?;
-    let principal = format!("arn:aws:iam::{account}:user/berth-admin");
     let path = data.join("credentials");
     let mut created_file = None;
     let (id, secret) = match env {
@@ -121,13 +120,12 @@ pub fn load(
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         },
     };
-    let credentials = HashMap::from([(id, Credential::new(secret, principal))]);
     let token_key = token_key(data)?;
-    Ok(Identity { account, token_key, credentials, created_file })
+    Ok(Identity { account, token_key, admin: (id, secret), created_file })
 }
 
-/// The token key: read from `<data>/token.key`, or made once (mode 0600).
-fn token_key(data: &Path) -> anyhow::Result<berth_auth::TokenKey> {
+/// The server key: read from `<data>/token.key`, or made once (mode 0600).
+pub fn token_key(data: &Path) -> anyhow::Result<berth_auth::TokenKey> {
     let path = data.join("token.key");
     match fs::read(&path) {
         Ok(bytes) => {
@@ -161,11 +159,11 @@ mod tests {
         let again = load(dir.path(), None, (None, None)).unwrap();
         assert!(again.created_file.is_none());
         assert_eq!(again.account, first.account);
-        assert_eq!(again.credentials.keys().collect::<Vec<_>>(), first.credentials.keys().collect::<Vec<_>>());
+        assert_eq!(again.admin, first.admin);
         assert_eq!(first.account.len(), 12);
         assert!(load(dir.path(), Some("12345"), (None, None)).is_err());
         assert!(load(dir.path(), None, (Some("AKIAONLYID".into()), None)).is_err(), "both or neither");
         let env = load(dir.path(), None, (Some("AKIAFROMENV".into()), Some("s".into()))).unwrap();
-        assert!(env.credentials.contains_key("AKIAFROMENV") && env.created_file.is_none());
+        assert!(env.admin.0 == "AKIAFROMENV" && env.created_file.is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! `berth`: the composition root. The only place that names concrete backends.
 
+mod admin;
 mod config;
 mod http;
 mod identity;
@@ -42,6 +43,19 @@ enum Command {
         #[arg(long)]
         anonymous: bool,
     },
+    /// Manage accounts, users, access keys and identity policies, on the data directory (or
+    /// database) a registry uses. Works whether or not the server runs; a running server sees
+    /// changes within seconds.
+    Admin {
+        /// Data directory [default: ./berth-data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,17 +67,30 @@ fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
         }
+        Command::Admin { data, config, command } => {
+            let flags = Overrides { data, ..Overrides::default() };
+            let cfg = Config::load(config.as_deref(), Env::prefixed("BERTH_"), &flags)
+                .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+                let opened = open(&cfg).await?;
+                let result = admin::run(&opened.registry, &opened.identity.account, command).await;
+                opened.meta.close().await;
+                result
+            })
+        }
     }
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log))
-        .context("log filter")?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    tracing::info!(config = ?cfg, "starting");
+/// The registry over the configured backends, with its identity.
+struct Opened {
+    registry: Arc<Registry>,
+    meta: Arc<SqliteMeta>,
+    identity: identity::Identity,
+}
 
+async fn open(cfg: &Config) -> anyhow::Result<Opened> {
     std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating {}", cfg.data.display()))?;
+    let identity = identity::load(&cfg.data, cfg.account.as_deref(), identity::admin_from_env())?;
     let blobs = FsBlobStore::open(&cfg.data).context("opening blob store")?;
     let meta = SqliteMeta::open(&cfg.data.join("meta.db")).await.context("opening metadata database")?;
     let meta = Arc::new(meta);
@@ -73,10 +100,24 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         manifest_cache_entries: cfg.manifest_cache_entries,
     };
+    let authz = Authorizer::new(cfg.anonymous, &cfg.region, &identity.account, &identity.token_key);
+    let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
+    let (id, secret) = &identity.admin;
+    registry.bootstrap_admin(&identity.account, id, secret).await.context("recording the administrator")?;
+    Ok(Opened { registry, meta, identity })
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log))
+        .context("log filter")?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing::info!(config = ?cfg, "starting");
+
     if cfg.anonymous {
         tracing::warn!("anonymous access is on: anyone who can reach this port may pull and push through /v2");
     }
-    let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), Authorizer::new(cfg.anonymous), opts));
+    let Opened { registry, meta, identity } = open(&cfg).await?;
 
     let sweeper = {
         let registry = Arc::clone(&registry);
@@ -93,7 +134,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         })
     };
 
-    let identity = identity::load(&cfg.data, cfg.account.as_deref(), identity::admin_from_env())?;
     if let Some(path) = &identity.created_file {
         eprintln!(
             "berth: created administrator credentials in {path} (mode 0600). Use them with\n  \
@@ -107,7 +147,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let ecr = berth_api_ecr::EcrApi {
         registry: Arc::clone(&registry),
-        credentials: Arc::new(identity.credentials),
         region: cfg.region.clone(),
         account: identity.account,
         registry_host: cfg.public_address.clone().unwrap_or_else(|| addr.to_string()),

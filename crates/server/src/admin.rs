@@ -1,0 +1,173 @@
+//! `berth admin`: accounts, users, access keys and identity policies.
+//!
+//! Output goes to stdout as JSON (lists and records) or, for a new access key, in AWS
+//! shared-credentials format so it can be saved as a credentials file. A secret is printed
+//! only by `create-access-key`, once, and never logged.
+
+use std::io::Read;
+
+use anyhow::Context;
+use berth_registry::Registry;
+use clap::Subcommand;
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an account; prints its id.
+    CreateAccount {
+        /// The name to show for it.
+        #[arg(long)]
+        name: String,
+        /// A 12-digit id [default: a new random one].
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List accounts.
+    ListAccounts,
+    /// Create a user in an account.
+    CreateUser {
+        #[arg(long)]
+        user: String,
+        /// [default: the registry's default account]
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Delete a user with its access keys and policies.
+    DeleteUser {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// List the users of an account.
+    ListUsers {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Create an access key for a user; prints it in AWS shared-credentials format.
+    CreateAccessKey {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+        /// The profile name to print [default: default].
+        #[arg(long, default_value = "default")]
+        profile: String,
+    },
+    /// Delete an access key.
+    DeleteAccessKey {
+        #[arg(long)]
+        id: String,
+    },
+    /// List a user's access key ids.
+    ListAccessKeys {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Attach an identity policy to a user: a managed policy by name
+    /// (AdministratorAccess, AmazonEC2ContainerRegistryReadOnly, AmazonEC2ContainerRegistryPowerUser,
+    /// AmazonEC2ContainerRegistryFullAccess), or a document from a file (`-` for stdin).
+    AttachPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+        /// The policy's name.
+        #[arg(long)]
+        name: String,
+        /// A JSON policy document file; without it `name` must be a managed policy.
+        #[arg(long)]
+        document: Option<String>,
+    },
+    /// Remove a policy from a user.
+    DetachPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        name: String,
+    },
+    /// List a user's policies with their documents.
+    ListPolicies {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+fn print(v: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn read_document(source: &str) -> anyhow::Result<String> {
+    let path = source.strip_prefix("file://").unwrap_or(source);
+    if path == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading the policy from stdin")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
+    }
+}
+
+/// Runs one command; `default_account` stands in where `--account` is not given.
+pub async fn run(registry: &Registry, default_account: &str, command: AdminCommand) -> anyhow::Result<()> {
+    let acct = |a: &Option<String>| a.clone().unwrap_or_else(|| default_account.to_owned());
+    match command {
+        AdminCommand::CreateAccount { name, id } => {
+            let a = registry.create_account(id.as_deref(), &name).await?;
+            print(&json!({ "AccountId": a.id, "Name": a.name }))
+        }
+        AdminCommand::ListAccounts => {
+            let accounts = registry.accounts().await?;
+            print(&json!({
+                "Accounts": accounts.iter().map(|a| json!({ "AccountId": a.id, "Name": a.name })).collect::<Vec<_>>()
+            }))
+        }
+        AdminCommand::CreateUser { user, account } => {
+            let u = registry.create_user(&acct(&account), &user).await?;
+            print(&json!({ "User": { "UserName": u.name, "AccountId": u.account,
+                "Arn": berth_registry::identity::user_arn(&u.account, &u.name) } }))
+        }
+        AdminCommand::DeleteUser { user, account } => Ok(registry.delete_user(&acct(&account), &user).await?),
+        AdminCommand::ListUsers { account } => {
+            let account = acct(&account);
+            let users = registry.users(&account).await?;
+            print(&json!({ "Users": users.iter().map(|u| json!({ "UserName": u.name,
+                "Arn": berth_registry::identity::user_arn(&u.account, &u.name) })).collect::<Vec<_>>() }))
+        }
+        AdminCommand::CreateAccessKey { user, account, profile } => {
+            let (id, secret) = registry.create_access_key(&acct(&account), &user).await?;
+            println!("[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}");
+            Ok(())
+        }
+        AdminCommand::DeleteAccessKey { id } => Ok(registry.delete_access_key(&id).await?),
+        AdminCommand::ListAccessKeys { user, account } => {
+            let ids = registry.access_keys(&acct(&account), &user).await?;
+            print(&json!({ "AccessKeyIds": ids }))
+        }
+        AdminCommand::AttachPolicy { user, account, name, document } => {
+            let document = document.as_deref().map(read_document).transpose()?;
+            Ok(registry.attach_user_policy(&acct(&account), &user, &name, document.as_deref()).await?)
+        }
+        AdminCommand::DetachPolicy { user, account, name } => {
+            Ok(registry.detach_user_policy(&acct(&account), &user, &name).await?)
+        }
+        AdminCommand::ListPolicies { user, account } => {
+            let policies = registry.user_policies(&acct(&account), &user).await?;
+            let docs: Vec<_> = policies
+                .iter()
+                .map(|(name, doc)| {
+                    let doc = serde_json::from_str::<serde_json::Value>(doc).unwrap_or_else(|_| json!(doc));
+                    json!({ "PolicyName": name, "PolicyDocument": doc })
+                })
+                .collect();
+            print(&json!({ "Policies": docs }))
+        }
+    }
+}
