@@ -259,7 +259,7 @@ fn image_detail(registry: &str, repo: &RepositoryName, i: &ImageRecord) -> ecr::
         image_tags: (!i.tags.is_empty()).then(|| i.tags.iter().map(ToString::to_string).collect()),
         last_activated_at: None,
         last_archived_at: None,
-        last_recorded_pull_time: None,
+        last_recorded_pull_time: i.last_pulled_at.map(EpochSeconds::from_unix_millis),
         registry_id: Some(registry.to_owned()),
         repository_name: Some(repo.to_string()),
         subject_manifest_digest: None,
@@ -527,7 +527,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     i.image_digest.as_deref(),
                 )
                 .await?;
-            let stored = reg.manifest_get(caller, &repo, &Reference::Digest(put.digest.clone())).await?;
+            let stored = reg.image(caller, &repo, &Reference::Digest(put.digest.clone())).await?;
             json(&ecr::PutImageResponse {
                 image: Some(ecr::Image {
                     image_id: Some(id(&put.digest, tag.as_ref().map(Tag::as_str))),
@@ -737,6 +737,118 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::DeleteRegistryPolicy(_) => {
             let (text, account) = reg.registry_policy_delete(caller).await?;
             json(&ecr::DeleteRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account) })
+        }
+        EcrRequest::PutLifecyclePolicy(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            reg.lifecycle_policy_put(caller, &repo, &i.lifecycle_policy_text).await?;
+            json(&ecr::PutLifecyclePolicyResponse {
+                lifecycle_policy_text: Some(i.lifecycle_policy_text),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::GetLifecyclePolicy(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let (text, evaluated) = reg.lifecycle_policy_get(caller, &repo).await?;
+            json(&ecr::GetLifecyclePolicyResponse {
+                last_evaluated_at: evaluated.map(EpochSeconds::from_unix_millis),
+                lifecycle_policy_text: Some(text),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::DeleteLifecyclePolicy(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let (text, evaluated) = reg.lifecycle_policy_delete(caller, &repo).await?;
+            json(&ecr::DeleteLifecyclePolicyResponse {
+                last_evaluated_at: evaluated.map(EpochSeconds::from_unix_millis),
+                lifecycle_policy_text: Some(text),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+            })
+        }
+        EcrRequest::StartLifecyclePolicyPreview(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let text = reg.lifecycle_preview_start(caller, &repo, i.lifecycle_policy_text.as_deref()).await?;
+            json(&ecr::StartLifecyclePolicyPreviewResponse {
+                lifecycle_policy_text: Some(text),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+                status: Some(ecr::LifecyclePolicyPreviewStatus::InProgress),
+            })
+        }
+        EcrRequest::GetLifecyclePolicyPreview(i) => {
+            let repo = repo_name(&i.repository_name)?;
+            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            if i.image_ids.is_some() && (i.next_token.is_some() || i.max_results.is_some()) {
+                return Err(EcrError::new(
+                    "InvalidParameterException",
+                    "Invalid parameter: maxResults and nextToken cannot be used with imageIds",
+                ));
+            }
+            let preview = reg.lifecycle_preview_get(caller, &repo).await?;
+            let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
+            let wanted: Option<Vec<Reference>> =
+                i.image_ids.as_ref().map(|ids| ids.iter().filter_map(|id| reference(id).ok()).collect());
+            let mut results: Vec<_> = preview
+                .expiring
+                .iter()
+                .filter(|e| match status {
+                    TagStatus::Any => true,
+                    TagStatus::Tagged => !e.image.tags.is_empty(),
+                    TagStatus::Untagged => e.image.tags.is_empty(),
+                })
+                .filter(|e| {
+                    wanted.as_ref().is_none_or(|w| {
+                        w.iter().any(|r| match r {
+                            Reference::Digest(d) => d == &e.image.digest,
+                            Reference::Tag(t) => e.image.tags.contains(t),
+                        })
+                    })
+                })
+                .collect();
+            // Pages by position in the preview's order; the token is the index to resume at.
+            let start = match &i.next_token {
+                Some(t) => t
+                    .parse::<usize>()
+                    .map_err(|_| EcrError::new("InvalidParameterException", "Invalid parameter at 'nextToken'"))?,
+                None => 0,
+            };
+            let limit = usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100).max(1);
+            let total = preview.expiring.len();
+            let end = results.len().min(start.saturating_add(limit));
+            let next_token = (end < results.len()).then(|| end.to_string());
+            let page: Vec<_> = results.drain(start.min(end)..end).collect();
+            json(&ecr::GetLifecyclePolicyPreviewResponse {
+                lifecycle_policy_text: Some(preview.policy_text.clone()),
+                next_token,
+                preview_results: Some(
+                    page.iter()
+                        .map(|e| ecr::LifecyclePolicyPreviewResult {
+                            action: Some(ecr::LifecyclePolicyRuleAction {
+                                target_storage_class: None,
+                                r#type: Some(ecr::ImageActionType::Expire),
+                            }),
+                            applied_rule_priority: Some(i32::try_from(e.rule_priority).unwrap_or(i32::MAX)),
+                            image_digest: Some(e.image.digest.to_string()),
+                            image_pushed_at: Some(EpochSeconds::from_unix_millis(e.image.pushed_at)),
+                            image_tags: Some(e.image.tags.iter().map(ToString::to_string).collect()),
+                            storage_class: None,
+                        })
+                        .collect(),
+                ),
+                registry_id: Some(registry),
+                repository_name: Some(repo.to_string()),
+                status: Some(ecr::LifecyclePolicyPreviewStatus::Complete),
+                summary: Some(ecr::LifecyclePolicyPreviewSummary {
+                    expiring_image_total_count: Some(i32::try_from(total).unwrap_or(i32::MAX)),
+                    transitioning_image_total_counts: None,
+                }),
+            })
         }
         other => Err(EcrError::new(
             "UnknownOperationException",

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use berth_meta::{
-    AccessKeyRecord, AccountRecord, Error, IdentityMeta, PolicyMeta, RepositoryPolicyKind, Result, UserRecord,
+    AccessKeyRecord, AccountRecord, Error, Expiration, IdentityMeta, PolicyMeta, RepositoryPolicyKind, Result,
+    UserRecord,
 };
-use berth_types::RepositoryName;
+use berth_types::{Digest, RepositoryName};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{SqliteMeta, backend};
@@ -264,6 +265,85 @@ impl PolicyMeta for SqliteMeta {
                 c.prepare_cached("SELECT document FROM registry_policies WHERE account_id = ?1")
                     .and_then(|mut s| s.query_row([&account], |r| r.get(0)).optional())
                     .map_err(backend)
+            })
+            .await
+    }
+
+    async fn record_lifecycle_run(&self, repo: &RepositoryName, at: i64, expired: &[Expiration]) -> Result<()> {
+        let (repo, expired) = (repo.clone(), expired.to_vec());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached("UPDATE repositories SET lifecycle_evaluated_at = ?1 WHERE name = ?2")
+                    .and_then(|mut s| s.execute(params![at, repo.as_str()]))
+                    .map_err(backend)?;
+                let mut stmt = c
+                    .prepare_cached(
+                        "INSERT INTO lifecycle_expirations
+                         (repository, digest, tags, pushed_at, rule_priority, expired_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .map_err(backend)?;
+                for e in &expired {
+                    stmt.execute(params![
+                        e.repository.as_str(),
+                        e.digest.as_str(),
+                        e.tags.join("\n"),
+                        e.pushed_at,
+                        e.rule_priority,
+                        e.expired_at
+                    ])
+                    .map_err(backend)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn lifecycle_evaluated_at(&self, repo: &RepositoryName) -> Result<Option<i64>> {
+        let repo = repo.clone();
+        self.readers
+            .read(move |c| {
+                c.prepare_cached("SELECT lifecycle_evaluated_at FROM repositories WHERE name = ?1")
+                    .and_then(|mut s| s.query_row([repo.as_str()], |r| r.get::<_, Option<i64>>(0)).optional())
+                    .map_err(backend)?
+                    .ok_or(Error::NotFound)
+            })
+            .await
+    }
+
+    async fn lifecycle_history(&self, repo: Option<&RepositoryName>, limit: usize) -> Result<Vec<Expiration>> {
+        let repo = repo.map(|r| r.as_str().to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.readers
+            .read(move |c| {
+                let rows = collect(
+                    c,
+                    "SELECT repository, digest, tags, pushed_at, rule_priority, expired_at FROM lifecycle_expirations
+                     WHERE ?1 IS NULL OR repository = ?1 ORDER BY id DESC LIMIT ?2",
+                    params![repo, limit],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, u32>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    },
+                )?;
+                rows.into_iter()
+                    .map(|(repo, digest, tags, pushed_at, rule_priority, expired_at)| {
+                        Ok(Expiration {
+                            repository: RepositoryName::parse(&repo).map_err(|_| crate::corrupt("repository name"))?,
+                            digest: Digest::parse(&digest).map_err(|_| crate::corrupt("digest"))?,
+                            tags: tags.split('\n').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+                            pushed_at,
+                            rule_priority,
+                            expired_at,
+                        })
+                    })
+                    .collect()
             })
             .await
     }

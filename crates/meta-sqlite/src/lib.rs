@@ -734,7 +734,7 @@ fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<P
 /// Images of repository `?1` after digest `?2`, with `?3` choosing tagged (1), untagged (2) or
 /// any (0), at most `?4`; or, with `?5` set, only that digest.
 const IMAGES_SQL: &str = "
-    SELECT m.digest, m.media_type, m.artifact_type, m.created_at,
+    SELECT m.digest, m.media_type, m.artifact_type, m.created_at, m.last_pulled_at,
         (SELECT group_concat(t.name, char(10) ORDER BY t.name) FROM tags t
            WHERE t.repository_id = m.repository_id AND t.digest = m.digest),
         (SELECT coalesce(sum(b.size), 0) FROM manifest_references r JOIN blobs b ON b.digest = r.target
@@ -767,13 +767,14 @@ fn images(
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, i64>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, i64>(5)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
             ))
         })
         .map_err(backend)?;
     rows.map(|row| {
-        let (digest, media_type, artifact_type, pushed_at, tags, size) = row.map_err(backend)?;
+        let (digest, media_type, artifact_type, pushed_at, last_pulled_at, tags, size) = row.map_err(backend)?;
         let tags = tags
             .as_deref()
             .map(|t| t.split('\n').map(|x| Tag::parse(x).map_err(|_| corrupt("tag"))).collect::<Result<Vec<_>>>())
@@ -785,6 +786,7 @@ fn images(
             artifact_type,
             size: to_u64(size),
             pushed_at,
+            last_pulled_at,
             tags,
         })
     })
@@ -793,6 +795,24 @@ fn images(
 
 #[async_trait]
 impl ImageMeta for SqliteMeta {
+    async fn record_pulls(&self, pulls: &[(RepositoryName, Digest, i64)]) -> Result<()> {
+        let pulls = pulls.to_vec();
+        self.writer
+            .write_lazy(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "UPDATE manifests SET last_pulled_at = max(coalesce(last_pulled_at, 0), ?3)
+                         WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) AND digest = ?2",
+                    )
+                    .map_err(backend)?;
+                for (repo, digest, at) in &pulls {
+                    stmt.execute(params![repo.as_str(), digest.as_str(), at]).map_err(backend)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn list_images(
         &self,
         repo: &RepositoryName,

@@ -35,3 +35,17 @@ CREATE TABLE registry_policies (
 ALTER TABLE repositories ADD COLUMN owner TEXT;
 ALTER TABLE repositories ADD COLUMN policy TEXT;
 ALTER TABLE repositories ADD COLUMN lifecycle_policy TEXT;
+-- When an image was last pulled (recorded in batches, so approximate like ECR's).
+ALTER TABLE manifests ADD COLUMN last_pulled_at INTEGER;
+-- Lifecycle policy runs: when each repository was last evaluated, and what was expired.
+ALTER TABLE repositories ADD COLUMN lifecycle_evaluated_at INTEGER;
+CREATE TABLE lifecycle_expirations (
+    id            INTEGER PRIMARY KEY,
+    repository    TEXT    NOT NULL,
+    digest        TEXT    NOT NULL,
+    tags          TEXT    NOT NULL,
+    pushed_at     INTEGER NOT NULL,
+    rule_priority INTEGER NOT NULL,
+    expired_at    INTEGER NOT NULL
+);
+CREATE INDEX lifecycle_expirations_repository ON lifecycle_expirations(repository, id);

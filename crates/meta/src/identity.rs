@@ -59,6 +59,17 @@ pub trait IdentityMeta: Send + Sync {
     async fn user_policies(&self, account: &str, user: &str) -> Result<Vec<(String, String)>>;
 }
 
+/// An image a lifecycle policy expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiration {
+    pub repository: RepositoryName,
+    pub digest: berth_types::Digest,
+    pub tags: Vec<String>,
+    pub pushed_at: i64,
+    pub rule_priority: u32,
+    pub expired_at: i64,
+}
+
 /// Which resource policy of a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepositoryPolicyKind {
@@ -82,6 +93,13 @@ pub trait PolicyMeta: Send + Sync {
         document: Option<&str>,
     ) -> Result<Option<String>>;
     async fn registry_policy(&self, account: &str) -> Result<Option<String>>;
+    /// Records a lifecycle run on a repository at `at`: what it expired (the images themselves
+    /// are deleted by the caller) and when the policy was last evaluated.
+    async fn record_lifecycle_run(&self, repo: &RepositoryName, at: i64, expired: &[Expiration]) -> Result<()>;
+    /// When a repository's lifecycle policy was last evaluated.
+    async fn lifecycle_evaluated_at(&self, repo: &RepositoryName) -> Result<Option<i64>>;
+    /// Expirations recorded, newest first, of one repository or all.
+    async fn lifecycle_history(&self, repo: Option<&RepositoryName>, limit: usize) -> Result<Vec<Expiration>>;
     /// Sets or removes an account's registry policy, returning the previous one.
     async fn set_registry_policy(&self, account: &str, document: Option<&str>) -> Result<Option<String>>;
 }

@@ -10,7 +10,9 @@ mod identity;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use identity::{AccessKeyRecord, AccountRecord, IdentityMeta, PolicyMeta, RepositoryPolicyKind, UserRecord};
+pub use identity::{
+    AccessKeyRecord, AccountRecord, Expiration, IdentityMeta, PolicyMeta, RepositoryPolicyKind, UserRecord,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -219,6 +221,8 @@ pub struct ImageRecord {
     /// Bytes of the manifest's blobs (config and layers).
     pub size: u64,
     pub pushed_at: i64,
+    /// When it was last pulled, as recorded (in batches, so possibly some seconds late).
+    pub last_pulled_at: Option<i64>,
     /// In byte order.
     pub tags: Vec<Tag>,
 }
@@ -234,6 +238,9 @@ pub enum TagStatus {
 
 #[async_trait]
 pub trait ImageMeta: Send + Sync {
+    /// Records pull times `(repository, manifest digest, ms)`, keeping the latest per image;
+    /// images that no longer exist are skipped. Need not be durable before it returns.
+    async fn record_pulls(&self, pulls: &[(RepositoryName, Digest, i64)]) -> Result<()>;
     /// Images of a repository in digest order. `NotFound` if the repository does not exist.
     async fn list_images(
         &self,

@@ -248,6 +248,20 @@ pub async fn run(store: &dyn MetaStore) {
 
     identity(store).await;
     policies(store).await;
+    pulls(store).await;
+}
+
+async fn pulls(store: &dyn MetaStore) {
+    let r = repo("pulls/app");
+    store.create_repository(&r).await.unwrap();
+    let m = manifest(&r, "pulled", vec![], Some("v1"));
+    store.put_manifest(&m, CreateRepo::No).await.unwrap();
+    assert_eq!(store.get_image(&r, &m.digest).await.unwrap().unwrap().last_pulled_at, None);
+    let gone = digest("never stored");
+    store.record_pulls(&[(r.clone(), m.digest.clone(), 2000), (r.clone(), gone, 5)]).await.unwrap();
+    store.record_pulls(&[(r.clone(), m.digest.clone(), 1000)]).await.unwrap();
+    let image = store.get_image(&r, &m.digest).await.unwrap().unwrap();
+    assert_eq!(image.last_pulled_at, Some(2000), "the latest time is kept");
 }
 
 async fn identity(store: &dyn MetaStore) {
@@ -325,4 +339,20 @@ async fn policies(store: &dyn MetaStore) {
     assert_eq!(store.registry_policy("444455556666").await.unwrap(), None);
     assert_eq!(store.set_registry_policy("111122223333", None).await.unwrap(), Some("r2".into()));
     assert_eq!(store.registry_policy("111122223333").await.unwrap(), None);
+
+    assert_eq!(store.lifecycle_evaluated_at(&r).await.unwrap(), None);
+    let e = |d: &str, at| crate::Expiration {
+        repository: r.clone(),
+        digest: digest(d),
+        tags: vec!["a".into(), "b".into()],
+        pushed_at: 1,
+        rule_priority: 2,
+        expired_at: at,
+    };
+    store.record_lifecycle_run(&r, 50, &[e("x", 50), e("y", 50)]).await.unwrap();
+    store.record_lifecycle_run(&r, 60, &[]).await.unwrap();
+    assert_eq!(store.lifecycle_evaluated_at(&r).await.unwrap(), Some(60));
+    assert_eq!(store.lifecycle_history(Some(&r), 10).await.unwrap(), vec![e("y", 50), e("x", 50)]);
+    assert_eq!(store.lifecycle_history(None, 1).await.unwrap(), vec![e("y", 50)]);
+    assert!(store.lifecycle_history(Some(&repo("other/x")), 10).await.unwrap().is_empty());
 }

@@ -5,11 +5,14 @@
 //! or tag delete) bumps its repository's generation after it commits and drops the
 //! repository's entries. A reader notes the generation before it queries the database and only
 //! fills the cache if the generation is unchanged, so an answer read before a write can never
-//! be cached after it. This holds within one process; several nodes on one database must not
-//! share cached answers and run with the cache off.
+//! be cached after it. This holds within one process. Writes from elsewhere (another node on
+//! the same database, or `berth admin` running lifecycle policies) are seen once an entry is
+//! older than [`MAX_AGE`]; garbage collection's grace period is far longer than that, so a
+//! cached manifest never outlives the blobs it names.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use berth_types::{Digest, Reference, RepositoryName};
 use bytes::Bytes;
@@ -22,10 +25,13 @@ pub struct Manifest {
     pub payload: Bytes,
 }
 
+/// How long a cached answer is used before the database is asked again.
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(5);
+
 #[derive(Default)]
 struct Inner {
     generations: HashMap<RepositoryName, u64>,
-    items: HashMap<RepositoryName, HashMap<Reference, Arc<Manifest>>>,
+    items: HashMap<RepositoryName, HashMap<Reference, (Instant, Arc<Manifest>)>>,
     len: usize,
 }
 
@@ -46,7 +52,9 @@ impl ManifestCache {
     /// A cached answer, or the generation to pass to `fill` after reading the database.
     pub(crate) fn get(&self, repo: &RepositoryName, reference: &Reference) -> Result<Arc<Manifest>, u64> {
         let inner = self.lock();
-        if let Some(m) = inner.items.get(repo).and_then(|r| r.get(reference)) {
+        if let Some((at, m)) = inner.items.get(repo).and_then(|r| r.get(reference))
+            && at.elapsed() < MAX_AGE
+        {
             return Ok(Arc::clone(m));
         }
         Err(inner.generations.get(repo).copied().unwrap_or(0))
@@ -64,7 +72,8 @@ impl ManifestCache {
             inner.items.clear();
             inner.len = 0;
         }
-        if inner.items.entry(repo.clone()).or_default().insert(reference.clone(), Arc::clone(m)).is_none() {
+        let entry = (Instant::now(), Arc::clone(m));
+        if inner.items.entry(repo.clone()).or_default().insert(reference.clone(), entry).is_none() {
             inner.len += 1;
         }
     }

@@ -99,6 +99,17 @@ impl Registry {
         Ok(record)
     }
 
+    /// Creates account `id` unless it exists.
+    ///
+    /// # Errors
+    /// `InvalidParameter` for a malformed id, storage failures.
+    pub async fn ensure_account(&self, id: &str, name: &str) -> Result<()> {
+        match self.create_account(Some(id), name).await {
+            Ok(_) | Err(Error::EntityAlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// # Errors
     /// Storage failures.
     pub async fn accounts(&self) -> Result<Vec<AccountRecord>> {
@@ -234,10 +245,7 @@ impl Registry {
     /// # Errors
     /// Storage failures.
     pub async fn bootstrap_admin(&self, account: &str, id: &str, secret: &str) -> Result<()> {
-        match self.create_account(Some(account), "default").await {
-            Ok(_) | Err(Error::EntityAlreadyExists(_)) => {}
-            Err(e) => return Err(e),
-        }
+        self.ensure_account(account, "default").await?;
         match self.create_user(account, ADMIN_USER).await {
             Ok(_) | Err(Error::EntityAlreadyExists(_)) => {}
             Err(e) => return Err(e),

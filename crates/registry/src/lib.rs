@@ -7,6 +7,7 @@ pub mod authz;
 mod cache;
 mod error;
 pub mod identity;
+pub mod lifecycle;
 mod policies;
 mod ttl;
 
@@ -23,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 pub use authz::{Action, Authorizer, Caller, Origin, Principal, Target};
-pub use berth_meta::{ImageRecord, RepositoryRecord, RepositorySettings, TagStatus};
+pub use berth_meta::{Expiration, ImageRecord, RepositoryRecord, RepositorySettings, TagStatus};
 pub use cache::Manifest;
 pub use error::{BoxError, Error, PolicyKindName, Result};
 
@@ -74,6 +75,10 @@ pub struct Registry {
     authz: Authorizer,
     opts: Options,
     manifests: cache::ManifestCache,
+    /// Pulls since the last flush, by image: the latest time each (ECR's
+    /// `lastRecordedPullTime`, and lifecycle's `sinceImagePulled`).
+    pulls: Mutex<std::collections::HashMap<(RepositoryName, Digest), i64>>,
+    previews: lifecycle::Previews,
     /// Random per process. Saved hash states carry the epoch of the process that wrote them, so
     /// a session written before a restart (perhaps a crash that lost unsynced bytes) is checked
     /// against its bytes before it is trusted.
@@ -118,7 +123,16 @@ impl Registry {
     pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, authz: Authorizer, opts: Options) -> Self {
         let manifests = cache::ManifestCache::new(opts.manifest_cache_entries);
         let epoch = uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default();
-        Registry { blobs, meta, authz, opts, manifests, epoch }
+        Registry {
+            blobs,
+            meta,
+            authz,
+            opts,
+            manifests,
+            pulls: Mutex::default(),
+            previews: lifecycle::Previews::default(),
+            epoch,
+        }
     }
 
     fn create(&self) -> CreateRepo {
@@ -624,7 +638,10 @@ impl Registry {
     ) -> Result<Arc<Manifest>> {
         self.authorize(caller, Action::BatchGetImage, Target::Repository(repo), &[]).await?;
         let generation = match self.manifests.get(repo, reference) {
-            Ok(hit) => return Ok(hit),
+            Ok(hit) => {
+                self.note_pull(repo, &hit.digest);
+                return Ok(hit);
+            }
             Err(generation) => generation,
         };
         let record = self
@@ -638,7 +655,34 @@ impl Registry {
             payload: Bytes::from(record.payload),
         });
         self.manifests.fill(repo, reference, generation, &m);
+        self.note_pull(repo, &m.digest);
         Ok(m)
+    }
+
+    fn note_pull(&self, repo: &RepositoryName, digest: &Digest) {
+        let mut pulls = self.pulls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pulls.insert((repo.clone(), digest.clone()), now_ms());
+    }
+
+    /// Writes the pull times noted since the last flush; returns how many images it touched.
+    ///
+    /// # Errors
+    /// Storage failures (the times are then kept for the next flush).
+    pub async fn flush_pulls(&self) -> Result<usize> {
+        let taken = std::mem::take(&mut *self.pulls.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        let batch: Vec<_> = taken.into_iter().map(|((r, d), at)| (r, d, at)).collect();
+        if let Err(e) = self.meta.record_pulls(&batch).await {
+            let mut pulls = self.pulls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (r, d, at) in batch {
+                let slot = pulls.entry((r, d)).or_insert(at);
+                *slot = (*slot).max(at);
+            }
+            return Err(e.into());
+        }
+        Ok(batch.len())
     }
 
     /// Stores a manifest under a tag or its digest, after checking it parses, matches the digest

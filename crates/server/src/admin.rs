@@ -97,6 +97,34 @@ pub enum AdminCommand {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Apply lifecycle policies now (of one repository, or of all); prints what was expired.
+    LifecycleRun {
+        #[arg(long)]
+        repository: Option<String>,
+    },
+    /// What lifecycle policies expired, newest first.
+    LifecycleHistory {
+        #[arg(long)]
+        repository: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+fn expirations(list: &[berth_registry::Expiration]) -> serde_json::Value {
+    json!({ "Expired": list.iter().map(|e| json!({
+        "repositoryName": e.repository.as_str(),
+        "imageDigest": e.digest.as_str(),
+        "imageTags": e.tags,
+        "imagePushedAt": e.pushed_at,
+        "appliedRulePriority": e.rule_priority,
+        "expiredAt": e.expired_at,
+    })).collect::<Vec<_>>() })
+}
+
+fn repository(name: Option<&str>) -> anyhow::Result<Option<berth_types::RepositoryName>> {
+    name.map(|n| berth_types::RepositoryName::parse(n).map_err(|e| anyhow::anyhow!("repository {n:?}: {e}")))
+        .transpose()
 }
 
 fn print(v: &serde_json::Value) -> anyhow::Result<()> {
@@ -168,6 +196,17 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
                 })
                 .collect();
             print(&json!({ "Policies": docs }))
+        }
+        AdminCommand::LifecycleRun { repository: name } => {
+            let expired = match repository(name.as_deref())? {
+                Some(repo) => registry.lifecycle_run(&repo).await?,
+                None => registry.lifecycle_run_all().await?,
+            };
+            print(&expirations(&expired))
+        }
+        AdminCommand::LifecycleHistory { repository: name, limit } => {
+            let repo = repository(name.as_deref())?;
+            print(&expirations(&registry.lifecycle_history(repo.as_ref(), limit).await?))
         }
     }
 }

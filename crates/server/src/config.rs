@@ -27,6 +27,11 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Resolved manifests kept in memory (0 turns the cache off).
     pub manifest_cache_entries: usize,
+    /// How often pull times are written to the metadata store, in seconds (they show as
+    /// `lastRecordedPullTime` and drive `sinceImagePulled` lifecycle rules).
+    pub pull_flush_secs: u64,
+    /// How often lifecycle policies are applied, in seconds (ECR applies them within 24 hours).
+    pub lifecycle_interval_secs: u64,
     /// Log filter (`RUST_LOG` syntax), overridden by `RUST_LOG`.
     pub log: String,
     /// The AWS region this registry answers as.
@@ -49,6 +54,8 @@ impl Default for Config {
             upload_expiry_secs: 24 * 3600,
             sweep_interval_secs: 600,
             manifest_cache_entries: 10_000,
+            pull_flush_secs: 60,
+            lifecycle_interval_secs: 3600,
             log: "info".into(),
             region: "us-east-1".into(),
             account: None,
@@ -66,6 +73,8 @@ const KEYS: &[&str] = &[
     "upload_expiry_secs",
     "sweep_interval_secs",
     "manifest_cache_entries",
+    "pull_flush_secs",
+    "lifecycle_interval_secs",
     "log",
     "region",
     "account",

@@ -72,25 +72,24 @@ fn main() -> anyhow::Result<()> {
             let cfg = Config::load(config.as_deref(), Env::prefixed("BERTH_"), &flags)
                 .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-                let opened = open(&cfg).await?;
-                let result = admin::run(&opened.registry, &opened.identity.account, command).await;
-                opened.meta.close().await;
+                std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating {}", cfg.data.display()))?;
+                let account = identity::account(&cfg.data, cfg.account.as_deref())?;
+                let token_key = identity::token_key(&cfg.data)?;
+                let (registry, meta) = open(&cfg, &account, &token_key).await?;
+                let result = admin::run(&registry, &account, command).await;
+                meta.close().await;
                 result
             })
         }
     }
 }
 
-/// The registry over the configured backends, with its identity.
-struct Opened {
-    registry: Arc<Registry>,
-    meta: Arc<SqliteMeta>,
-    identity: identity::Identity,
-}
-
-async fn open(cfg: &Config) -> anyhow::Result<Opened> {
-    std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating {}", cfg.data.display()))?;
-    let identity = identity::load(&cfg.data, cfg.account.as_deref(), identity::admin_from_env())?;
+/// The registry over the configured backends, acting for `account` by default.
+async fn open(
+    cfg: &Config,
+    account: &str,
+    server_key: &berth_auth::TokenKey,
+) -> anyhow::Result<(Arc<Registry>, Arc<SqliteMeta>)> {
     let blobs = FsBlobStore::open(&cfg.data).context("opening blob store")?;
     let meta = SqliteMeta::open(&cfg.data.join("meta.db")).await.context("opening metadata database")?;
     let meta = Arc::new(meta);
@@ -100,11 +99,10 @@ async fn open(cfg: &Config) -> anyhow::Result<Opened> {
         upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         manifest_cache_entries: cfg.manifest_cache_entries,
     };
-    let authz = Authorizer::new(cfg.anonymous, &cfg.region, &identity.account, &identity.token_key);
+    let authz = Authorizer::new(cfg.anonymous, &cfg.region, account, server_key);
     let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
-    let (id, secret) = &identity.admin;
-    registry.bootstrap_admin(&identity.account, id, secret).await.context("recording the administrator")?;
-    Ok(Opened { registry, meta, identity })
+    registry.ensure_account(account, "default").await.context("recording the default account")?;
+    Ok((registry, meta))
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
@@ -117,7 +115,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if cfg.anonymous {
         tracing::warn!("anonymous access is on: anyone who can reach this port may pull and push through /v2");
     }
-    let Opened { registry, meta, identity } = open(&cfg).await?;
+    std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating {}", cfg.data.display()))?;
+    let identity = identity::load(&cfg.data, cfg.account.as_deref(), identity::admin_from_env())?;
+    let (registry, meta) = open(&cfg, &identity.account, &identity.token_key).await?;
+    let (id, secret) = &identity.admin;
+    registry.bootstrap_admin(&identity.account, id, secret).await.context("recording the administrator")?;
 
     let sweeper = {
         let registry = Arc::clone(&registry);
@@ -142,6 +144,35 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             region = cfg.region
         );
     }
+    let lifecycle = {
+        let registry = Arc::clone(&registry);
+        let every = Duration::from_secs(cfg.lifecycle_interval_secs.max(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                // Pull times first, so sinceImagePulled rules see the latest.
+                if let Err(e) = registry.flush_pulls().await {
+                    tracing::warn!(error = %e, "recording pull times failed");
+                }
+                if let Err(e) = registry.lifecycle_run_all().await {
+                    tracing::warn!(error = %e, "applying lifecycle policies failed");
+                }
+            }
+        })
+    };
+    let flush_registry = Arc::clone(&registry);
+    let pull_flusher = {
+        let registry = Arc::clone(&registry);
+        let every = Duration::from_secs(cfg.pull_flush_secs.max(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = registry.flush_pulls().await {
+                    tracing::warn!(error = %e, "recording pull times failed");
+                }
+            }
+        })
+    };
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
@@ -162,6 +193,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     http::serve(listener, app, shutdown_signal()).await;
     sweeper.abort();
+    pull_flusher.abort();
+    lifecycle.abort();
+    if let Err(e) = flush_registry.flush_pulls().await {
+        tracing::warn!(error = %e, "recording pull times failed");
+    }
     meta.close().await;
     tracing::info!("stopped");
     Ok(())

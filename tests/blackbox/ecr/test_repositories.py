@@ -169,8 +169,8 @@ def test_authentication_errors_are_the_ones_sdks_expect(berth):
 
 
 def test_unknown_and_unimplemented_operations_say_so(berth):
-    rc, _, err = aws(berth, "get-lifecycle-policy", "--repository-name", "x/y")
-    assert rc != 0 and "UnknownOperationException" in err and "GetLifecyclePolicy" in err
+    rc, _, err = aws(berth, "describe-image-scan-findings", "--repository-name", "x/y", "--image-id", "imageTag=v1")
+    assert rc != 0 and "UnknownOperationException" in err and "DescribeImageScanFindings" in err
     ecr = client(berth)
     with pytest.raises(ClientError) as e:
         ecr.describe_repositories(repositoryNames=["ok/name"], maxResults=5)
@@ -385,6 +385,21 @@ def test_every_implemented_operation_answers_in_the_model_shape(berth):
     ecr.list_tags_for_resource(resourceArn=arn)
     ecr.untag_resource(resourceArn=arn, tagKeys=["k"])
     ecr.describe_registry()
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "pull", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["ecr:BatchGetImage"]}]})
+    ecr.set_repository_policy(repositoryName="shape/app", policyText=policy)
+    ecr.get_repository_policy(repositoryName="shape/app")
+    ecr.delete_repository_policy(repositoryName="shape/app")
+    ecr.put_registry_policy(policyText=policy)
+    ecr.get_registry_policy()
+    ecr.delete_registry_policy()
+    lifecycle = json.dumps({"rules": [{"rulePriority": 1, "selection": {
+        "tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 5}, "action": {"type": "expire"}}]})
+    ecr.put_lifecycle_policy(repositoryName="shape/app", lifecyclePolicyText=lifecycle)
+    ecr.get_lifecycle_policy(repositoryName="shape/app")
+    ecr.start_lifecycle_policy_preview(repositoryName="shape/app")
+    ecr.get_lifecycle_policy_preview(repositoryName="shape/app")
+    ecr.delete_lifecycle_policy(repositoryName="shape/app")
     ecr.batch_delete_image(repositoryName="shape/app", imageIds=[{"imageTag": "v2"}, {"imageTag": "nope"}])
     ecr.delete_repository(repositoryName="shape/app", force=True)
 
@@ -392,7 +407,10 @@ def test_every_implemented_operation_answers_in_the_model_shape(berth):
               "BatchCheckLayerAvailability", "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload",
               "GetDownloadUrlForLayer", "GetAuthorizationToken", "PutImageTagMutability",
               "PutImageScanningConfiguration", "TagResource", "ListTagsForResource", "UntagResource",
-              "DescribeRegistry", "BatchDeleteImage", "DeleteRepository"}
+              "DescribeRegistry", "BatchDeleteImage", "DeleteRepository", "SetRepositoryPolicy",
+              "GetRepositoryPolicy", "DeleteRepositoryPolicy", "PutRegistryPolicy", "GetRegistryPolicy",
+              "DeleteRegistryPolicy", "PutLifecyclePolicy", "GetLifecyclePolicy", "StartLifecyclePolicyPreview",
+              "GetLifecyclePolicyPreview", "DeleteLifecyclePolicy"}
     assert set(raw) == served
     for op, body in raw.items():
         check_output(op, body)
