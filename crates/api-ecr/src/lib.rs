@@ -192,12 +192,28 @@ fn repository(api: &EcrApi, r: &RepositoryRecord) -> ecr::Repository {
             scan_on_push: Some(r.settings.scan_on_push),
         }),
         image_tag_mutability: Some(r.settings.tag_mutability.as_str().into()),
-        image_tag_mutability_exclusion_filters: None,
+        image_tag_mutability_exclusion_filters: exclusion_filters_out(&r.settings),
         registry_id: Some(owner.to_owned()),
         repository_arn: Some(format!("arn:aws:ecr:{}:{owner}:repository/{}", api.region, r.name)),
         repository_name: Some(r.name.to_string()),
         repository_uri: Some(format!("{}/{}", api.registry_host, r.name)),
     }
+}
+
+fn exclusion_filters(filters: Option<&[ecr::ImageTagMutabilityExclusionFilter]>) -> Vec<String> {
+    filters.unwrap_or_default().iter().map(|f| f.filter.clone()).collect()
+}
+
+fn exclusion_filters_out(s: &RepositorySettings) -> Option<Vec<ecr::ImageTagMutabilityExclusionFilter>> {
+    (!s.tag_mutability_exclusions.is_empty()).then(|| {
+        s.tag_mutability_exclusions
+            .iter()
+            .map(|f| ecr::ImageTagMutabilityExclusionFilter {
+                filter: f.clone(),
+                filter_type: ecr::ImageTagMutabilityExclusionFilterType::Wildcard,
+            })
+            .collect()
+    })
 }
 
 fn tag_status(s: Option<&ecr::TagStatus>) -> TagStatus {
@@ -325,15 +341,10 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::CreateRepository(i) => {
             let name = repo_name(&i.repository_name)?;
             own_registry(reg, caller, i.registry_id.as_ref())?;
-            if i.image_tag_mutability_exclusion_filters.as_ref().is_some_and(|f| !f.is_empty()) {
-                return Err(EcrError::new(
-                    "InvalidParameterException",
-                    "Berth does not support imageTagMutabilityExclusionFilters yet",
-                ));
-            }
             let defaults = RepositorySettings::default();
             let settings = RepositorySettings {
                 tag_mutability: i.image_tag_mutability.map_or(defaults.tag_mutability, |m| m.as_str().to_owned()),
+                tag_mutability_exclusions: exclusion_filters(i.image_tag_mutability_exclusion_filters.as_deref()),
                 scan_on_push: i.image_scanning_configuration.and_then(|c| c.scan_on_push).unwrap_or(false),
                 encryption_type: i
                     .encryption_configuration
@@ -541,16 +552,12 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::PutImageTagMutability(i) => {
             let repo = repo_name(&i.repository_name)?;
             let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            if i.image_tag_mutability_exclusion_filters.as_ref().is_some_and(|f| !f.is_empty()) {
-                return Err(EcrError::new(
-                    "InvalidParameterException",
-                    "Berth does not support imageTagMutabilityExclusionFilters yet",
-                ));
-            }
-            let record = reg.repository_set_tag_mutability(caller, &repo, i.image_tag_mutability.as_str()).await?;
+            let filters = exclusion_filters(i.image_tag_mutability_exclusion_filters.as_deref());
+            let record =
+                reg.repository_set_tag_mutability(caller, &repo, i.image_tag_mutability.as_str(), &filters).await?;
             json(&ecr::PutImageTagMutabilityResponse {
                 image_tag_mutability: Some(record.settings.tag_mutability.as_str().into()),
-                image_tag_mutability_exclusion_filters: None,
+                image_tag_mutability_exclusion_filters: exclusion_filters_out(&record.settings),
                 registry_id: Some(registry.clone()),
                 repository_name: Some(repo.to_string()),
             })

@@ -59,6 +59,10 @@ fn backend(e: rusqlite::Error) -> Error {
     }
 }
 
+fn split_lines(s: &str) -> Vec<String> {
+    s.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
 fn corrupt(what: &str) -> Error {
     Error::Backend(format!("stored {what} is invalid").into())
 }
@@ -200,7 +204,8 @@ fn ensure_repo(conn: &Connection, name: &RepositoryName, create: CreateRepo) -> 
         .map_err(backend)
 }
 
-const REPOSITORY_COLUMNS: &str = "name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner";
+const REPOSITORY_COLUMNS: &str =
+    "name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner, tag_mutability_exclusions";
 
 fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, RepositorySettings)> {
     Ok((
@@ -212,6 +217,7 @@ fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, Re
             encryption_type: r.get(4)?,
             kms_key: r.get(5)?,
             owner: r.get(6)?,
+            tag_mutability_exclusions: split_lines(&r.get::<_, String>(7)?),
         },
     ))
 }
@@ -323,8 +329,9 @@ impl RepoMeta for SqliteMeta {
             .write(move |c| {
                 c.prepare_cached(
                     "INSERT INTO repositories
-                     (name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     (name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner,
+                      tag_mutability_exclusions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -334,7 +341,8 @@ impl RepoMeta for SqliteMeta {
                         settings.scan_on_push,
                         settings.encryption_type,
                         settings.kms_key,
-                        settings.owner
+                        settings.owner,
+                        settings.tag_mutability_exclusions.join("\n")
                     ])
                 })
                 .map_err(backend)?;
@@ -377,9 +385,13 @@ impl RepoMeta for SqliteMeta {
                 let n = c
                     .prepare_cached(
                         "UPDATE repositories SET tag_mutability = coalesce(?2, tag_mutability),
-                         scan_on_push = coalesce(?3, scan_on_push) WHERE name = ?1",
+                         scan_on_push = coalesce(?3, scan_on_push),
+                         tag_mutability_exclusions = coalesce(?4, tag_mutability_exclusions) WHERE name = ?1",
                     )
-                    .and_then(|mut s| s.execute(params![name.as_str(), change.tag_mutability, change.scan_on_push]))
+                    .and_then(|mut s| {
+                        let exclusions = change.tag_mutability_exclusions.as_ref().map(|e| e.join("\n"));
+                        s.execute(params![name.as_str(), change.tag_mutability, change.scan_on_push, exclusions])
+                    })
                     .map_err(backend)?;
                 if n == 0 { Ok(None) } else { get_repository(c, &name) }
             })
@@ -672,16 +684,23 @@ fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<P
     }
     if let Some(tag) = &m.tag {
         // Decided inside the write transaction, so concurrent pushes cannot both move the tag.
-        let row: Option<(String, String)> = c
+        let row: Option<(String, String, String)> = c
             .prepare_cached(
-                "SELECT r.tag_mutability, t.digest FROM repositories r
+                "SELECT r.tag_mutability, r.tag_mutability_exclusions, t.digest FROM repositories r
                  JOIN tags t ON t.repository_id = r.id AND t.name = ?2 WHERE r.id = ?1",
             )
-            .and_then(|mut s| s.query_row(params![repo, tag.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .and_then(|mut s| {
+                s.query_row(params![repo, tag.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+            })
             .map_err(backend)?;
-        if let Some((mutability, existing)) = row
-            && mutability.starts_with("IMMUTABLE")
+        if let Some((tag_mutability, exclusions, existing)) = row
             && existing != m.digest.as_str()
+            && (RepositorySettings {
+                tag_mutability,
+                tag_mutability_exclusions: split_lines(&exclusions),
+                ..RepositorySettings::default()
+            })
+            .tag_is_immutable(tag.as_str())
         {
             return Ok(PutOutcome::TagImmutable { existing: Digest::parse(&existing).map_err(|_| corrupt("digest"))? });
         }

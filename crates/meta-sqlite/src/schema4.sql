@@ -49,3 +49,5 @@ CREATE TABLE lifecycle_expirations (
     expired_at    INTEGER NOT NULL
 );
 CREATE INDEX lifecycle_expirations_repository ON lifecycle_expirations(repository, id);
+-- Tag-mutability exclusion filters, one per line.
+ALTER TABLE repositories ADD COLUMN tag_mutability_exclusions TEXT NOT NULL DEFAULT '';

@@ -38,8 +38,11 @@ pub enum CreateRepo {
 /// Settings of a repository (ECR's `imageTagMutability`, scan-on-push and encryption).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositorySettings {
-    /// `MUTABLE`, `IMMUTABLE` or a later ECR value, kept as given.
+    /// `MUTABLE`, `IMMUTABLE`, `IMMUTABLE_WITH_EXCLUSION` or `MUTABLE_WITH_EXCLUSION`.
     pub tag_mutability: String,
+    /// Wildcard filters (`*`) naming the tags that are the exception to `tag_mutability` in
+    /// its `..._WITH_EXCLUSION` forms.
+    pub tag_mutability_exclusions: Vec<String>,
     pub scan_on_push: bool,
     /// `AES256` or `KMS`.
     pub encryption_type: String,
@@ -49,10 +52,49 @@ pub struct RepositorySettings {
     pub owner: Option<String>,
 }
 
+impl RepositorySettings {
+    /// Whether `tag`, once it names an image, may not be moved to another one.
+    #[must_use]
+    pub fn tag_is_immutable(&self, tag: &str) -> bool {
+        let excluded = || self.tag_mutability_exclusions.iter().any(|f| wildcard_match(f, tag));
+        match self.tag_mutability.as_str() {
+            "IMMUTABLE" => true,
+            "IMMUTABLE_WITH_EXCLUSION" => !excluded(),
+            "MUTABLE_WITH_EXCLUSION" => excluded(),
+            _ => false,
+        }
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+#[must_use]
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
+}
+
 impl Default for RepositorySettings {
     fn default() -> Self {
         RepositorySettings {
             tag_mutability: "MUTABLE".into(),
+            tag_mutability_exclusions: Vec::new(),
             scan_on_push: false,
             encryption_type: "AES256".into(),
             kms_key: None,
@@ -65,6 +107,8 @@ impl Default for RepositorySettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepositorySettingsChange {
     pub tag_mutability: Option<String>,
+    /// Replaces the exclusion filters (set together with `tag_mutability`).
+    pub tag_mutability_exclusions: Option<Vec<String>>,
     pub scan_on_push: Option<bool>,
 }
 
@@ -273,3 +317,36 @@ pub trait ImageMeta: Send + Sync {
 
 pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta {}
 impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta> MetaStore for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_and_tag_mutability() {
+        for (p, t, want) in [
+            ("latest*", "latest", true),
+            ("latest*", "latest-1", true),
+            ("*-rc*", "1.0-rc2", true),
+            ("*-rc*", "1.0", false),
+            ("dev", "dev", true),
+            ("dev", "dev1", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+        ] {
+            assert_eq!(wildcard_match(p, t), want, "{p} ~ {t}");
+        }
+        let s = |m: &str| RepositorySettings {
+            tag_mutability: m.into(),
+            tag_mutability_exclusions: vec!["latest*".into()],
+            ..RepositorySettings::default()
+        };
+        assert!(s("IMMUTABLE").tag_is_immutable("latest"));
+        assert!(!s("MUTABLE").tag_is_immutable("v1"));
+        assert!(!s("IMMUTABLE_WITH_EXCLUSION").tag_is_immutable("latest"));
+        assert!(s("IMMUTABLE_WITH_EXCLUSION").tag_is_immutable("v1"));
+        assert!(s("MUTABLE_WITH_EXCLUSION").tag_is_immutable("latest-2"));
+        assert!(!s("MUTABLE_WITH_EXCLUSION").tag_is_immutable("v1"));
+    }
+}

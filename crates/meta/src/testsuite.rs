@@ -58,6 +58,7 @@ pub async fn run(store: &dyn MetaStore) {
         encryption_type: "KMS".into(),
         kms_key: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
         owner: Some("111122223333".into()),
+        tag_mutability_exclusions: vec![],
     };
     let s1 = repo("settings/one");
     let rec = store.create_repository_with(&s1, &settings).await.unwrap();
@@ -199,13 +200,47 @@ pub async fn run(store: &dyn MetaStore) {
     );
     assert!(store.resolve(&imm, &Reference::Digest(second.digest.clone())).await.unwrap().is_none());
     let mutable = crate::RepositorySettings::default();
-    let to_mutable = crate::RepositorySettingsChange { tag_mutability: Some("MUTABLE".into()), scan_on_push: None };
+    let to_mutable = crate::RepositorySettingsChange { tag_mutability: Some("MUTABLE".into()), ..Default::default() };
     assert_eq!(store.update_repository(&imm, &to_mutable).await.unwrap().unwrap().settings, mutable);
     assert_eq!(store.put_manifest(&second, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
     assert!(store.update_repository(&repo("no/such"), &to_mutable).await.unwrap().is_none());
-    let scan = crate::RepositorySettingsChange { tag_mutability: None, scan_on_push: Some(true) };
+    let scan = crate::RepositorySettingsChange { scan_on_push: Some(true), ..Default::default() };
     let changed = store.update_repository(&imm, &scan).await.unwrap().unwrap().settings;
-    assert_eq!(changed, crate::RepositorySettings { scan_on_push: true, ..mutable }, "one change leaves the rest");
+    assert_eq!(
+        changed,
+        crate::RepositorySettings { scan_on_push: true, ..mutable.clone() },
+        "one change leaves the rest"
+    );
+
+    // Exclusion filters: immutable except tags matching `latest*` (and the reverse).
+    let except = crate::RepositorySettingsChange {
+        tag_mutability: Some("IMMUTABLE_WITH_EXCLUSION".into()),
+        tag_mutability_exclusions: Some(vec!["latest*".into(), "dev".into()]),
+        ..Default::default()
+    };
+    let settings = store.update_repository(&imm, &except).await.unwrap().unwrap().settings;
+    assert_eq!(settings.tag_mutability_exclusions, ["latest*", "dev"]);
+    for (tag, first, second) in [("latest-x", "e1", "e2"), ("release", "e3", "e4")] {
+        let one = manifest(&imm, first, vec![d1.clone()], Some(tag));
+        assert_eq!(store.put_manifest(&one, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+        let two = manifest(&imm, second, vec![d1.clone()], Some(tag));
+        let outcome = store.put_manifest(&two, CreateRepo::No).await.unwrap();
+        if tag == "release" {
+            assert_eq!(outcome, PutOutcome::TagImmutable { existing: one.digest.clone() }, "{tag}");
+        } else {
+            assert_eq!(outcome, PutOutcome::Stored, "{tag} is excluded, so it moves");
+        }
+    }
+    let reverse = crate::RepositorySettingsChange {
+        tag_mutability: Some("MUTABLE_WITH_EXCLUSION".into()),
+        tag_mutability_exclusions: Some(vec!["release".into()]),
+        ..Default::default()
+    };
+    store.update_repository(&imm, &reverse).await.unwrap();
+    let moved = manifest(&imm, "e5", vec![d1.clone()], Some("latest-x"));
+    assert_eq!(store.put_manifest(&moved, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    let refused = manifest(&imm, "e6", vec![d1.clone()], Some("release"));
+    assert!(matches!(store.put_manifest(&refused, CreateRepo::No).await.unwrap(), PutOutcome::TagImmutable { .. }));
 
     // Images as ECR lists them.
     let all = store.list_images(&a, crate::TagStatus::Any, &page(None, None)).await.unwrap();

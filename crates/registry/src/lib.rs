@@ -88,6 +88,28 @@ pub struct Registry {
 /// Most resource tags a repository may carry (ECR's limit).
 pub const MAX_RESOURCE_TAGS: usize = 50;
 
+/// ECR's rules for tag mutability and its exclusion filters: the `..._WITH_EXCLUSION` modes
+/// take 1 to 5 wildcard filters of 1 to 128 characters `[0-9a-zA-Z._*-]`, the others none.
+fn check_tag_mutability(mutability: &str, exclusions: &[String]) -> Result<()> {
+    let invalid = |m: String| Err(Error::InvalidParameter(m));
+    let with_exclusion = mutability.ends_with("_WITH_EXCLUSION");
+    if with_exclusion && !(1..=5).contains(&exclusions.len()) {
+        return invalid(format!("{mutability} needs 1 to 5 imageTagMutabilityExclusionFilters"));
+    }
+    if !with_exclusion && !exclusions.is_empty() {
+        return invalid(format!(
+            "imageTagMutabilityExclusionFilters apply only to the _WITH_EXCLUSION modes, not {mutability}"
+        ));
+    }
+    for f in exclusions {
+        let ok = (1..=128).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"._*-".contains(&b));
+        if !ok {
+            return invalid(format!("exclusion filter {f:?} must be 1 to 128 characters of [0-9a-zA-Z._*-]"));
+        }
+    }
+    Ok(())
+}
+
 /// A body of one chunk already in memory.
 #[must_use]
 pub fn single_chunk(data: Vec<u8>) -> ByteStream {
@@ -178,6 +200,7 @@ impl Registry {
         if tags.len() > MAX_RESOURCE_TAGS {
             return Err(Error::TooManyTags(MAX_RESOURCE_TAGS));
         }
+        check_tag_mutability(&settings.tag_mutability, &settings.tag_mutability_exclusions)?;
         let settings = RepositorySettings { owner: Some(self.account_of(caller).to_owned()), ..settings.clone() };
         let record = match self.meta.create_repository_with(name, &settings).await {
             Ok(r) => r,
@@ -776,8 +799,14 @@ impl Registry {
         caller: &Caller,
         repo: &RepositoryName,
         mutability: &str,
+        exclusions: &[String],
     ) -> Result<RepositoryRecord> {
-        let change = RepositorySettingsChange { tag_mutability: Some(mutability.to_owned()), scan_on_push: None };
+        check_tag_mutability(mutability, exclusions)?;
+        let change = RepositorySettingsChange {
+            tag_mutability: Some(mutability.to_owned()),
+            tag_mutability_exclusions: Some(exclusions.to_vec()),
+            ..RepositorySettingsChange::default()
+        };
         self.repository_change(caller, repo, Action::PutImageTagMutability, &change).await
     }
 
@@ -791,7 +820,8 @@ impl Registry {
         repo: &RepositoryName,
         scan_on_push: bool,
     ) -> Result<RepositoryRecord> {
-        let change = RepositorySettingsChange { tag_mutability: None, scan_on_push: Some(scan_on_push) };
+        let change =
+            RepositorySettingsChange { scan_on_push: Some(scan_on_push), ..RepositorySettingsChange::default() };
         self.repository_change(caller, repo, Action::PutImageScanningConfiguration, &change).await
     }
 

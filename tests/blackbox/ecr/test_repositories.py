@@ -314,6 +314,41 @@ def test_put_image_and_tag_immutability_on_both_apis(berth):
     ecr.delete_repository(repositoryName="imm/app", force=True)
 
 
+def test_tag_mutability_exclusion_filters_on_both_apis(berth):
+    ecr = client(berth)
+    out = ecr.create_repository(repositoryName="excl/app", imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+                                imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "latest*"}])
+    check_output("CreateRepository", {k: v for k, v in out.items() if k != "ResponseMetadata"})
+    assert out["repository"]["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": "latest*"}]
+    push_image(berth.url, "excl/app", ["latest", "v1"], "excl-a")
+    b = push_image(berth.url, "excl/app", ["latest"], "excl-b")  # an excluded tag moves through /v2
+    manifest_b = requests.get(f"{berth.url}/v2/excl/app/manifests/{b}", timeout=10).text
+    r = requests.put(f"{berth.url}/v2/excl/app/manifests/v1", data=manifest_b, timeout=10,
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "TAG_INVALID"
+    with pytest.raises(ClientError) as e:
+        ecr.put_image(repositoryName="excl/app", imageManifest=manifest_b, imageTag="v1")
+    assert e.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"
+    # The reverse: mutable, except release tags.
+    out = ecr.put_image_tag_mutability(repositoryName="excl/app", imageTagMutability="MUTABLE_WITH_EXCLUSION",
+                                       imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD",
+                                                                            "filter": "release-*"}])
+    assert out["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": "release-*"}]
+    ecr.put_image(repositoryName="excl/app", imageManifest=manifest_b, imageTag="v1")
+    push_image(berth.url, "excl/app", ["release-1"], "excl-c")
+    with pytest.raises(ClientError) as e:
+        ecr.put_image(repositoryName="excl/app", imageManifest=manifest_b, imageTag="release-1")
+    assert e.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"
+    # Filters belong to the _WITH_EXCLUSION modes only, and those need at least one.
+    for extra in [{"imageTagMutability": "IMMUTABLE",
+                   "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "x"}]},
+                  {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION"}]:
+        with pytest.raises(ClientError) as e:
+            ecr.put_image_tag_mutability(repositoryName="excl/app", **extra)
+        assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+    ecr.delete_repository(repositoryName="excl/app", force=True)
+
+
 def test_resource_tags_registry_and_scanning_configuration(berth):
     ecr = client(berth)
     arn = ecr.create_repository(repositoryName="tags/app", tags=[{"Key": "team", "Value": "blue"}])["repository"][
