@@ -405,7 +405,9 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             let repo = repo_name(&i.repository_name)?;
             scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
             let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
-            let page = reg.images(caller, &repo, status, &page_request(i.max_results, i.next_token)).await?;
+            let page = reg
+                .images(caller, Action::ListImages, &repo, status, &page_request(i.max_results, i.next_token))
+                .await?;
             let mut ids = Vec::new();
             for image in &page.items {
                 if image.tags.is_empty() {
@@ -425,14 +427,25 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                         let r = reference(image_id).map_err(|f| {
                             EcrError::new("InvalidParameterException", f.failure_reason.unwrap_or_default())
                         })?;
-                        details.push(image_detail(&registry, &repo, &reg.image(caller, &repo, &r).await?));
+                        details.push(image_detail(
+                            &registry,
+                            &repo,
+                            &reg.image(caller, Action::DescribeImages, &repo, &r).await?,
+                        ));
                     }
                     (details, None)
                 }
                 None => {
                     let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
-                    let page =
-                        reg.images(caller, &repo, status, &page_request(i.max_results, i.next_token.clone())).await?;
+                    let page = reg
+                        .images(
+                            caller,
+                            Action::DescribeImages,
+                            &repo,
+                            status,
+                            &page_request(i.max_results, i.next_token.clone()),
+                        )
+                        .await?;
                     (page.items.iter().map(|im| image_detail(&registry, &repo, im)).collect(), page.next)
                 }
             };
@@ -464,7 +477,8 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     Err(e) => return Err(e.into()),
                 };
                 if let (Some(tag), Reference::Digest(_)) = (&image_id.image_tag, &r) {
-                    let tagged = reg.image(caller, &repo, &Reference::Digest(m.digest.clone())).await?;
+                    let tagged =
+                        reg.image(caller, Action::BatchGetImage, &repo, &Reference::Digest(m.digest.clone())).await?;
                     if !tagged.tags.iter().any(|t| t.as_str() == tag) {
                         failures.push(failure(
                             image_id,
@@ -538,7 +552,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     i.image_digest.as_deref(),
                 )
                 .await?;
-            let stored = reg.image(caller, &repo, &Reference::Digest(put.digest.clone())).await?;
+            let stored = reg.image(caller, Action::PutImage, &repo, &Reference::Digest(put.digest.clone())).await?;
             json(&ecr::PutImageResponse {
                 image: Some(ecr::Image {
                     image_id: Some(id(&put.digest, tag.as_ref().map(Tag::as_str))),

@@ -914,20 +914,27 @@ impl Registry {
     pub async fn images(
         &self,
         caller: &Caller,
+        action: Action,
         repo: &RepositoryName,
         status: TagStatus,
         page: &PageRequest,
     ) -> Result<Page<ImageRecord>> {
-        self.authorize(caller, Action::ListImages, Target::Repository(repo), &[]).await?;
+        self.authorize(caller, action, Target::Repository(repo), &[]).await?;
         self.meta.list_images(repo, status, page).await.map_err(Self::missing_repo(repo))
     }
 
-    /// One image, by tag or digest.
+    /// One image, by tag or digest, for a caller allowed `action`.
     ///
     /// # Errors
     /// `RepositoryNotFound`, `ImageNotFound`.
-    pub async fn image(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<ImageRecord> {
-        self.authorize(caller, Action::ListImages, Target::Repository(repo), &[]).await?;
+    pub async fn image(
+        &self,
+        caller: &Caller,
+        action: Action,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<ImageRecord> {
+        self.authorize(caller, action, Target::Repository(repo), &[]).await?;
         let not_found = || Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() };
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
