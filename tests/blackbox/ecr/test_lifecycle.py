@@ -6,7 +6,6 @@ Berth-only (it starts berth with administrator credentials of its own).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import spawn_berth
+from ecr.oci import push_image as push, wait_for
 
 KEY, SECRET = "AKIABERTHLIFECYCLE01", "berth-lifecycle-secret"
 
@@ -43,26 +43,6 @@ def admin(data, *args) -> dict:
                        env=env)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
-
-
-def push(url: str, repo: str, tags: list[str], seed: str) -> str:
-    """Pushes a small image through /v2 (the server runs anonymous) under each tag, or untagged."""
-    layer, cfg = f"layer {seed}".encode(), json.dumps({"seed": seed}).encode()
-    for blob in (layer, cfg):
-        d = "sha256:" + hashlib.sha256(blob).hexdigest()
-        assert requests.post(f"{url}/v2/{repo}/blobs/uploads/?digest={d}", data=blob, timeout=10).status_code == 201
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": "sha256:" + hashlib.sha256(cfg).hexdigest(), "size": len(cfg)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(), "size": len(layer)}]}).encode()
-    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    for ref in tags or [digest]:
-        r = requests.put(f"{url}/v2/{repo}/manifests/{ref}", data=manifest, timeout=10,
-                         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-        assert r.status_code == 201, r.text
-    return digest
 
 
 def rule(priority, tag_status, count_type, number, **selection):
@@ -179,13 +159,10 @@ def test_the_worker_applies_policies_on_its_schedule(tmp_path):
         new = push(berth.url, repo, [], "w2")
         ecr.put_lifecycle_policy(repositoryName=repo,
                                  lifecyclePolicyText=policy(rule(1, "untagged", "imageCountMoreThan", 1)))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            left = {d["imageDigest"] for d in ecr.describe_images(repositoryName=repo)["imageDetails"]}
-            if left == {new}:
-                break
-            time.sleep(0.2)
-        assert left == {new}, f"the worker did not expire {old}"
+        def left():
+            return {d["imageDigest"] for d in ecr.describe_images(repositoryName=repo)["imageDetails"]}
+
+        assert wait_for(lambda: left() == {new}, seconds=30), f"the worker did not expire {old}"
     finally:
         berth.stop()
 
@@ -200,23 +177,15 @@ def test_pull_times_are_recorded(tmp_path):
         never = push(berth.url, repo, ["b"], "p2")
         before = time.time()
         assert requests.get(f"{berth.url}/v2/{repo}/manifests/a", timeout=10).status_code == 200
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            details = {d["imageDigest"]: d for d in ecr.describe_images(repositoryName=repo)["imageDetails"]}
-            if "lastRecordedPullTime" in details[pulled]:
-                break
-            time.sleep(0.2)
-        when = details[pulled]["lastRecordedPullTime"].timestamp()
+        def details():
+            return {d["imageDigest"]: d for d in ecr.describe_images(repositoryName=repo)["imageDetails"]}
+
+        assert wait_for(lambda: "lastRecordedPullTime" in details()[pulled])
+        when = details()[pulled]["lastRecordedPullTime"].timestamp()
         assert before - 2 <= when <= time.time() + 2
-        assert "lastRecordedPullTime" not in details[never]
+        assert "lastRecordedPullTime" not in details()[never]
         # BatchGetImage is a pull too.
         ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "b"}])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            details = {d["imageDigest"]: d for d in ecr.describe_images(repositoryName=repo)["imageDetails"]}
-            if "lastRecordedPullTime" in details[never]:
-                break
-            time.sleep(0.2)
-        assert "lastRecordedPullTime" in details[never]
+        assert wait_for(lambda: "lastRecordedPullTime" in details()[never])
     finally:
         berth.stop()

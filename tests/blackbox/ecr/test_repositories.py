@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import spawn_berth
+from ecr.oci import push_image
 
 KEY, SECRET = "AKIABERTHTEST0000001", "berth-test-secret-key"
 MODEL = botocore.session.get_session().get_service_model("ecr")
@@ -196,27 +197,6 @@ def test_first_start_writes_credentials_the_aws_cli_can_use(tmp_path):
         assert json.loads(r.stdout)["repositories"] == []
     finally:
         p.stop()
-
-
-def push_image(url: str, repo: str, tags: list[str], seed: str) -> str:
-    """Pushes a small OCI image through /v2 (anonymous in this module) and tags it."""
-    layer = f"layer {seed}".encode()
-    cfg = json.dumps({"seed": seed}).encode()
-    for blob in (layer, cfg):
-        d = "sha256:" + hashlib.sha256(blob).hexdigest()
-        assert requests.post(f"{url}/v2/{repo}/blobs/uploads/?digest={d}", data=blob, timeout=10).status_code == 201
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": "sha256:" + hashlib.sha256(cfg).hexdigest(), "size": len(cfg)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(), "size": len(layer)}]}).encode()
-    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    for ref in tags or [digest]:
-        r = requests.put(f"{url}/v2/{repo}/manifests/{ref}", data=manifest, timeout=10,
-                         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-        assert r.status_code == 201, r.text
-    return digest
 
 
 def test_image_operations_with_boto3(berth):
