@@ -3,6 +3,8 @@
 //!
 //! Not a test: it asserts nothing about speed. It prints, and a person reads.
 
+mod authz;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -51,6 +53,10 @@ struct Args {
     /// Signed ECR API requests per operation in the control-plane run (0 skips it).
     #[arg(long, default_value_t = 20000)]
     ecr_requests: usize,
+    /// Only the authorization run: this many manifest GETs by a read-only user on a secured
+    /// Berth, without and with a 20-statement repository policy (0: the default run).
+    #[arg(long, default_value_t = 0)]
+    authz_gets: usize,
 }
 
 const BENCH_KEY: &str = "AKIABERTHBENCH000001";
@@ -572,6 +578,9 @@ async fn big_blob(server: &Server, gib: u64) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.authz_gets > 0 {
+        return authz::run(&args.berth, args.authz_gets).await;
+    }
     let big = random_bytes(args.size_mib << 20, 7);
     let big_digest = Digest::of(Algorithm::Sha256, &big);
 
