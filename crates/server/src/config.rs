@@ -37,6 +37,7 @@ pub struct Config {
     /// The AWS region this registry answers as.
     pub region: String,
     /// The 12-digit account id of the registry; generated on first start when unset.
+    #[serde(deserialize_with = "account_id")]
     pub account: Option<String>,
     /// `host:port` clients use to reach this server (for `repositoryUri`); the listen address
     /// when unset.
@@ -62,6 +63,22 @@ impl Default for Config {
             public_address: None,
         }
     }
+}
+
+/// An account id as text, also when a layer read it as a number (`BERTH_ACCOUNT=123456789012`
+/// comes through the environment layer as an integer, and one with a leading zero loses it).
+fn account_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Option::<Id>::deserialize(d)? {
+        None => None,
+        Some(Id::Text(s)) => Some(s),
+        Some(Id::Number(n)) => Some(format!("{n:012}")),
+    })
 }
 
 const KEYS: &[&str] = &[
@@ -131,6 +148,9 @@ mod tests {
             let c = Config::load(Some(Path::new("berth.toml")), Env::prefixed("BERTH_"), &flags)
                 .map_err(|e| e.to_string())?;
             assert_eq!(c.data, PathBuf::from("/from/flag"));
+            jail.set_env("BERTH_ACCOUNT", "012345678901");
+            let c = Config::load(None, Env::prefixed("BERTH_"), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.account.as_deref(), Some("012345678901"), "digits stay an id");
             jail.create_file("bad.toml", "listne = \"x\"")?;
             assert!(Config::load(Some(Path::new("bad.toml")), Env::prefixed("BERTH_"), &flags).is_err());
             Ok(())

@@ -738,8 +738,6 @@ def test_secret_access_keys_are_not_stored_in_plaintext(world):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: BERTH_ACCOUNT=123456789012 is read as an integer by the "
-                   "environment layer ('invalid type: found unsigned int, expected a string')")
 def test_berth_account_from_the_environment(tmp_path):
     """BERTH_ACCOUNT names the default account; account ids are 12 digits, leading zeros
     included."""
