@@ -5,6 +5,7 @@
 //! commit survives power loss. All SQL of this backend lives in this crate; `rusqlite` never
 //! appears in a public signature.
 
+mod gc;
 mod writer;
 
 use std::collections::HashMap;
@@ -119,6 +120,7 @@ impl SqliteMeta {
                     return Err(Error::Backend(format!("cannot use WAL journal (got {mode})").into()));
                 }
                 migrate(&conn)?;
+                gc::migrate(&conn)?;
                 Ok(conn)
             }
         })

@@ -6,8 +6,11 @@
 use async_trait::async_trait;
 use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId};
 
+mod gc;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+
+pub use gc::{Collected, GcMeta, LinkTarget, RepositoryUsage, Reservation, StorageUsage};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -257,5 +260,5 @@ pub trait ImageMeta: Send + Sync {
     ) -> Result<Vec<Referrer>>;
 }
 
-pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta {}
-impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta> MetaStore for T {}
+pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta + GcMeta {}
+impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta + GcMeta> MetaStore for T {}
