@@ -9,6 +9,8 @@
 //! The tables live in `schema5.sql`, applied on every open with `CREATE … IF NOT EXISTS`,
 //! independently of the numbered migrations and `PRAGMA user_version`.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use berth_meta::{Collected, GcMeta, LinkTarget, RepositoryUsage, Reservation, Result, StorageUsage};
 use berth_types::{Digest, RepositoryName, now_ms};
@@ -21,26 +23,33 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(include_str!("schema5.sql")).map_err(backend)
 }
 
-/// Blobs after `?1` that no manifest references and that were last touched before `?2`, at
-/// most `?3`, in digest order.
+/// Blobs after `?1` that no manifest references and that were last touched before `?2`, in
+/// digest order.
 const CANDIDATES_SQL: &str = "
     SELECT b.digest, b.size FROM blobs b LEFT JOIN gc_touches t ON t.digest = b.digest
     WHERE b.digest > ?1 AND max(b.created_at, coalesce(t.touched_at, b.created_at)) < ?2
       AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.target = b.digest AND r.kind = 0)
-    ORDER BY b.digest LIMIT ?3";
+    ORDER BY b.digest";
 
-fn candidates(c: &Connection, after: &str, cutoff: i64, limit: usize) -> Result<Vec<Collected>> {
+/// Up to `limit` candidates that are not in `exclude`.
+fn candidates(
+    c: &Connection,
+    after: &str,
+    cutoff: i64,
+    limit: usize,
+    exclude: &HashSet<Digest>,
+) -> Result<Vec<Collected>> {
     let mut stmt = c.prepare_cached(CANDIDATES_SQL).map_err(backend)?;
-    let rows = stmt
-        .query_map(params![after, cutoff, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })
-        .map_err(backend)?;
-    rows.map(|row| {
-        let (digest, size) = row.map_err(backend)?;
-        Ok(Collected { digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?, size: to_u64(size) })
-    })
-    .collect()
+    let mut rows = stmt.query(params![after, cutoff]).map_err(backend)?;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = rows.next().map_err(backend)? else { break };
+        let digest = Digest::parse(&row.get::<_, String>(0).map_err(backend)?).map_err(|_| corrupt("digest"))?;
+        if !exclude.contains(&digest) {
+            out.push(Collected { digest, size: to_u64(row.get(1).map_err(backend)?) });
+        }
+    }
+    Ok(out)
 }
 
 fn exists(c: &Connection, sql: &str, digest: &str) -> Result<bool> {
@@ -166,15 +175,17 @@ impl GcMeta for SqliteMeta {
         now_ms: i64,
         after: Option<&Digest>,
         limit: usize,
+        exclude: &[Digest],
     ) -> Result<Vec<Collected>> {
         let after = after.map_or_else(String::new, |d| d.as_str().to_owned());
         let probe = after.clone();
-        if self.readers.read(move |c| candidates(c, &probe, cutoff_ms, 1)).await?.is_empty() {
+        if self.readers.read(move |c| candidates(c, &probe, cutoff_ms, 1, &HashSet::new())).await?.is_empty() {
             return Ok(Vec::new());
         }
+        let exclude: HashSet<Digest> = exclude.iter().cloned().collect();
         self.writer
             .write(move |c| {
-                let taken = candidates(c, &after, cutoff_ms, limit)?;
+                let taken = candidates(c, &after, cutoff_ms, limit, &exclude)?;
                 for b in &taken {
                     bury(c, b.digest.as_str(), now_ms)?;
                 }
@@ -254,16 +265,25 @@ impl GcMeta for SqliteMeta {
             .await
     }
 
-    async fn forget_touches(&self, cutoff_ms: i64) -> Result<u64> {
+    async fn forget_touches(&self, cutoff_ms: i64, exclude: &[Digest]) -> Result<u64> {
+        let exclude: HashSet<Digest> = exclude.iter().cloned().collect();
         self.writer
             .write(move |c| {
-                c.prepare_cached(
-                    "DELETE FROM gc_touches WHERE touched_at < ?1
-                     AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = gc_touches.digest)",
-                )
-                .and_then(|mut s| s.execute([cutoff_ms]))
-                .map(|n| n as u64)
-                .map_err(backend)
+                let stale: Vec<String> = c
+                    .prepare_cached(
+                        "SELECT t.digest FROM gc_touches t WHERE t.touched_at < ?1
+                         AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = t.digest)",
+                    )
+                    .and_then(|mut s| s.query_map([cutoff_ms], |r| r.get(0))?.collect())
+                    .map_err(backend)?;
+                let mut delete = c.prepare_cached("DELETE FROM gc_touches WHERE digest = ?1").map_err(backend)?;
+                let mut n = 0;
+                for d in stale {
+                    if !Digest::parse(&d).is_ok_and(|d| exclude.contains(&d)) {
+                        n += delete.execute([d.as_str()]).map_err(backend)? as u64;
+                    }
+                }
+                Ok(n)
             })
             .await
     }

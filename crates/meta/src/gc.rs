@@ -71,15 +71,16 @@ pub trait GcMeta: Send + Sync {
     /// Marks a blob touched at `now_ms` unless it was touched at `fresh_after_ms` or later, or
     /// is being collected. Need not be durable.
     async fn touch_blob(&self, digest: &Digest, now_ms: i64, fresh_after_ms: i64) -> Result<()>;
-    /// Takes up to `limit` blobs after `after` (in digest order) that no manifest references
-    /// and that were last touched before `cutoff_ms`: removes their records and links and
-    /// leaves a tombstone for each, all in one transaction.
+    /// Takes up to `limit` blobs after `after` (in digest order) that no manifest references,
+    /// that were last touched before `cutoff_ms` and that are not in `exclude`: removes their
+    /// records and links and leaves a tombstone for each, all in one transaction.
     async fn collect_blobs(
         &self,
         cutoff_ms: i64,
         now_ms: i64,
         after: Option<&Digest>,
         limit: usize,
+        exclude: &[Digest],
     ) -> Result<Vec<Collected>>;
     /// Of `digests` found in the blob store, takes those without a record that were touched
     /// before `cutoff_ms`, leaving a tombstone for each; marks the untouched ones touched at
@@ -89,8 +90,9 @@ pub trait GcMeta: Send + Sync {
     async fn tombstones(&self, limit: usize) -> Result<Vec<Digest>>;
     /// Removes tombstones once their bytes are gone.
     async fn finish_tombstones(&self, digests: &[Digest]) -> Result<()>;
-    /// Forgets touch marks older than `cutoff_ms` of digests without a record. Returns how many.
-    async fn forget_touches(&self, cutoff_ms: i64) -> Result<u64>;
+    /// Forgets touch marks older than `cutoff_ms` of digests without a record, except those in
+    /// `exclude`. Returns how many.
+    async fn forget_touches(&self, cutoff_ms: i64, exclude: &[Digest]) -> Result<u64>;
     /// Bytes used per repository and in total.
     async fn storage_usage(&self) -> Result<StorageUsage>;
 }

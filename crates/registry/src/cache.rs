@@ -7,6 +7,13 @@
 //! fills the cache if the generation is unchanged, so an answer read before a write can never
 //! be cached after it. This holds within one process; several nodes on one database must not
 //! share cached answers and run with the cache off.
+//!
+//! Garbage collection relies on this too: a pull served a manifest from here never outlives
+//! the manifest's deletion by more than the time between that commit and `invalidate`, and
+//! deleting a manifest touches its blobs, which then stay for the grace period (`gc.rs`).
+//! Another node's cache is not invalidated by a delete here, so with several nodes a stale
+//! entry could name blobs already collected: one more reason they run with the cache off (or
+//! would need cross-node invalidation, e.g. a generation column read on each hit).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
