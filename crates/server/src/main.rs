@@ -3,6 +3,7 @@
 mod config;
 mod http;
 mod identity;
+mod workers;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -72,6 +73,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         max_manifest_bytes: cfg.max_manifest_bytes,
         upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         manifest_cache_entries: cfg.manifest_cache_entries,
+        gc_grace_ms: i64::try_from(cfg.gc_grace_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
     };
     if cfg.anonymous {
         tracing::warn!("anonymous access is on: anyone who can reach this port may pull and push through /v2");
@@ -92,6 +94,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
+
+    let workers = workers::start(Arc::clone(&registry), &cfg);
 
     let identity = identity::load(&cfg.data, cfg.account.as_deref(), identity::admin_from_env())?;
     if let Some(path) = &identity.created_file {
@@ -123,6 +127,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     http::serve(listener, app, shutdown_signal()).await;
     sweeper.abort();
+    workers.stop().await;
     meta.close().await;
     tracing::info!("stopped");
     Ok(())
