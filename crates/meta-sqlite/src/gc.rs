@@ -266,6 +266,20 @@ impl GcMeta for SqliteMeta {
     }
 
     async fn forget_touches(&self, cutoff_ms: i64, exclude: &[Digest]) -> Result<u64> {
+        let any = self
+            .readers
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT 1 FROM gc_touches t WHERE t.touched_at < ?1
+                     AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = t.digest)",
+                )
+                .and_then(|mut s| s.exists([cutoff_ms]))
+                .map_err(backend)
+            })
+            .await?;
+        if !any {
+            return Ok(0);
+        }
         let exclude: HashSet<Digest> = exclude.iter().cloned().collect();
         self.writer
             .write(move |c| {

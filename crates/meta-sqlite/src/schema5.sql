@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS gc_touches (
     digest      TEXT    NOT NULL UNIQUE,
     touched_at  INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS gc_touches_touched ON gc_touches(touched_at);
 -- Digests whose records garbage collection removed and whose bytes are being deleted. While a
 -- tombstone exists, nothing may place bytes of the digest.
 CREATE TABLE IF NOT EXISTS gc_tombstones (

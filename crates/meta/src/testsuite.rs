@@ -327,7 +327,7 @@ pub async fn run_gc(store: &dyn MetaStore) {
     let taken = store.collect_blobs(later, later, None, 100, &[]).await.unwrap();
     assert_eq!(taken.iter().map(|c| &c.digest).collect::<Vec<_>>(), vec![&shared]);
     assert_eq!(store.blob_in_repository(&b, &shared).await.unwrap(), None, "links in every repository go");
-    store.finish_tombstones(&[shared.clone()]).await.unwrap();
+    store.finish_tombstones(std::slice::from_ref(&shared)).await.unwrap();
 
     // Bytes nobody recorded: first seen now, taken once the grace has passed since.
     let orphan = digest("gc orphan bytes");
