@@ -116,7 +116,8 @@ pub struct GcReport {
 /// Serializes runs within the process, and knows which digests this process is storing.
 #[derive(Default)]
 pub(crate) struct GcState {
-    running: tokio::sync::Mutex<()>,
+    /// Held by the run in progress; holds when the orphan sweep last ran.
+    running: tokio::sync::Mutex<Option<i64>>,
     /// Digests between their reservation and their record, with how many stores of each are
     /// in flight. A run never takes them, however long storing takes (see `Reserved`).
     storing: Mutex<HashMap<Digest, usize>>,
@@ -166,7 +167,8 @@ impl Registry {
     /// # Errors
     /// Storage failures. Whatever was not finished is finished by the next run.
     pub async fn gc_run_once(&self, now_ms: i64) -> Result<GcReport> {
-        let _running = self.gc.running.lock().await;
+        let mut orphans_swept_at = self.gc.running.lock().await;
+        let started = std::time::Instant::now();
         let cutoff = now_ms.saturating_sub(self.opts.gc_grace_ms);
         let mut report = GcReport::default();
 
@@ -200,7 +202,28 @@ impl Registry {
             }
         }
 
-        // Bytes no record names (a crash between placing bytes and recording them).
+        // Bytes no record names (a crash between placing bytes and recording them). They are
+        // taken once the grace has passed since a sweep first saw them, so sweeping more often
+        // than every half grace gains nothing and costs a walk of the whole store.
+        if orphans_swept_at.is_none_or(|t| now_ms - t >= self.opts.gc_grace_ms / 2) {
+            *orphans_swept_at = Some(now_ms);
+            self.sweep_orphans(now_ms, cutoff, &mut report).await?;
+            // Only right after a sweep: the sweep took every unrecorded digest with bytes and a
+            // mark before the cutoff, so such marks left now name no bytes (or bytes placed
+            // after the listing under a reservation older than the grace, which forgetting
+            // voids: their record is refused and the next sweep sees the bytes afresh).
+            report.touches_forgotten = self.meta.forget_touches(cutoff, &self.gc.in_flight()).await?;
+        }
+
+        if report != GcReport::default() {
+            tracing::info!(?report, elapsed_ms = started.elapsed().as_millis(), "garbage collection");
+        } else {
+            tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "garbage collection found nothing to do");
+        }
+        Ok(report)
+    }
+
+    async fn sweep_orphans(&self, now_ms: i64, cutoff: i64, report: &mut GcReport) -> Result<()> {
         let mut listing = self.blobs.list();
         let mut found = Vec::with_capacity(BATCH);
         loop {
@@ -220,13 +243,7 @@ impl Registry {
                 break;
             }
         }
-        drop(listing);
-
-        report.touches_forgotten = self.meta.forget_touches(cutoff, &self.gc.in_flight()).await?;
-        if report != GcReport::default() {
-            tracing::info!(?report, "garbage collection");
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// Steps 2 and 3: deletes the bytes of tombstoned digests, then their tombstones.
