@@ -665,7 +665,11 @@ async fn gc_overhead(bin: &PathBuf, n: usize, interval_secs: u64) -> anyhow::Res
         writeln!(out, "{:<28} {:>12.1} {:>12.1} {:>7.2}x {:>8}", "push images/s", off.0, on.0, on.0 / off.0, ">=0.9x");
     let _ =
         writeln!(out, "{:<28} {:>12.1} {:>12.1} {:>7.2}x {:>8}", "pull images/s", off.1, on.1, on.1 / off.1, ">=0.9x");
-    let every = if interval_secs == 0 { "10 ms apart".to_owned() } else { format!("every {interval_secs} s") };
+    let every = if interval_secs == 0 {
+        "back to back (10 ms apart, throttled to a tenth of a core)".to_owned()
+    } else {
+        format!("every {interval_secs} s")
+    };
     let _ = writeln!(out, "(with gc: collection runs {every}, grace 1 s, garbage from deleted images present)");
     Ok(out)
 }

@@ -14,6 +14,11 @@ use crate::config::Config;
 /// Pause between runs when the interval is 0 ("continuously").
 const CONTINUOUS_PAUSE: Duration = Duration::from_millis(10);
 
+/// The throttle (Garage's "tranquility"): after a run that took `t`, the next starts no sooner
+/// than `TRANQUILITY * t` later, so that back-to-back collection uses at most a tenth of a
+/// core and requests keep the rest.
+const TRANQUILITY: u32 = 9;
+
 pub(crate) struct Workers {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -36,6 +41,7 @@ async fn gc_loop(registry: Arc<Registry>, every: Duration, mut stopped: watch::R
         // Spawned and awaited, so that a shutdown waits for a run in progress instead of
         // dropping it midway (see `gc_run_once`).
         let reg = Arc::clone(&registry);
+        let started = tokio::time::Instant::now();
         match tokio::spawn(async move { reg.gc_run_once(now_ms()).await }).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed; the next run resumes it"),
@@ -43,7 +49,7 @@ async fn gc_loop(registry: Arc<Registry>, every: Duration, mut stopped: watch::R
         }
         tokio::select! {
             _ = stopped.changed() => return,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(every.max(started.elapsed() * TRANQUILITY)) => {}
         }
     }
 }
