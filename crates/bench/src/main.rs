@@ -57,6 +57,13 @@ struct Args {
     /// Berth, without and with a 20-statement repository policy (0: the default run).
     #[arg(long, default_value_t = 0)]
     authz_gets: usize,
+    /// Images pushed and pulled through Berth with garbage collection running continuously,
+    /// and again without it, reporting the ratio (0 skips this run).
+    #[arg(long, default_value_t = 0)]
+    gc_images: usize,
+    /// `gc_interval_secs` of the run with garbage collection (0: back to back, 10 ms apart).
+    #[arg(long, default_value_t = 0)]
+    gc_interval_secs: u64,
 }
 
 const BENCH_KEY: &str = "AKIABERTHBENCH000001";
@@ -147,6 +154,10 @@ struct Server {
 
 impl Server {
     fn berth(bin: &PathBuf) -> anyhow::Result<Server> {
+        Self::berth_with(bin, &[])
+    }
+
+    fn berth_with(bin: &PathBuf, env: &[(&str, &str)]) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir_in(".")?;
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--anonymous", "--data"])
@@ -156,6 +167,7 @@ impl Server {
             .env("BERTH_CREATE_ON_PUSH", "true")
             .env("BERTH_ADMIN_ACCESS_KEY_ID", BENCH_KEY)
             .env("BERTH_ADMIN_SECRET_ACCESS_KEY", BENCH_SECRET)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -575,6 +587,99 @@ async fn big_blob(server: &Server, gib: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Push and pull throughput of whole images (a 64 KiB layer of their own, a shared config,
+/// a manifest), c16: images pushed per second, images pulled per second. Before the timed
+/// part, a quarter as many images are pushed and deleted, so that a collector has work.
+async fn image_throughput(server: &Server, n: usize) -> anyhow::Result<(f64, f64)> {
+    let c = Arc::new(Client::new(&server.url));
+    let config = Bytes::from_static(b"{}");
+    let config_digest = Digest::of(Algorithm::Sha256, &config);
+    let push = |repo: &'static str, i: usize| {
+        let c = Arc::clone(&c);
+        let (config, config_digest) = (config.clone(), config_digest.clone());
+        async move {
+            let layer = random_bytes(64 * 1024, 50_000 + i as u64 + if repo == "bench/churn" { 1 << 32 } else { 0 });
+            let layer_digest = Digest::of(Algorithm::Sha256, &layer);
+            c.push_whole(repo, reqwest::Body::from(config), &config_digest).await?;
+            c.push_whole(repo, reqwest::Body::from(layer.clone()), &layer_digest).await?;
+            let body = manifest(&config_digest, &layer_digest, layer.len(), "gc");
+            c.put_manifest(repo, &format!("i{i}"), body).await?;
+            anyhow::Ok(())
+        }
+    };
+    eprintln!("[{}] {} images pushed and deleted", server.name, n / 4);
+    stream::iter(0..n / 4).map(|i| push("bench/churn", i)).buffer_unordered(16).try_collect::<Vec<()>>().await?;
+    for i in 0..n / 4 {
+        let r = c.http.delete(format!("{}/v2/bench/churn/manifests/i{i}", c.base)).send().await?;
+        if r.status() != 202 {
+            bail!("DELETE manifest: {}", r.status());
+        }
+    }
+    eprintln!("[{}] {n} images pushed, then pulled", server.name);
+    let t = Instant::now();
+    stream::iter(0..n).map(|i| push("bench/gc", i)).buffer_unordered(16).try_collect::<Vec<()>>().await?;
+    let pushed = n as f64 / t.elapsed().as_secs_f64();
+    let accept = "application/vnd.oci.image.manifest.v1+json";
+    let t = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            async move {
+                let r = c
+                    .http
+                    .get(format!("{}/v2/bench/gc/manifests/i{i}", c.base))
+                    .header("accept", accept)
+                    .send()
+                    .await?;
+                if r.status() != 200 {
+                    bail!("GET manifest: {}", r.status());
+                }
+                let m: serde_json::Value = r.json().await?;
+                for d in [&m["config"]["digest"], &m["layers"][0]["digest"]] {
+                    let d = Digest::parse(d.as_str().unwrap_or_default())?;
+                    c.pull("bench/gc", &d, false).await?;
+                }
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok((pushed, n as f64 / t.elapsed().as_secs_f64()))
+}
+
+/// Image push and pull throughput with garbage collection running continuously (a run every
+/// 10 ms, 1 s grace), as a ratio to the same run without it.
+async fn gc_overhead(bin: &PathBuf, n: usize, interval_secs: u64) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let mut figures = Vec::new();
+    let interval = interval_secs.to_string();
+    for (name, env) in [
+        ("without gc", [("BERTH_GC_INTERVAL_SECS", "1000000"), ("BERTH_GC_GRACE_SECS", "1")]),
+        ("with gc", [("BERTH_GC_INTERVAL_SECS", interval.as_str()), ("BERTH_GC_GRACE_SECS", "1")]),
+    ] {
+        let server = Server::berth_with(bin, &env)?;
+        eprintln!("[berth, {name}]");
+        figures.push(image_throughput(&server, n).await?);
+    }
+    let (off, on) = (figures[0], figures[1]);
+    let mut out = format!(
+        "\n{:<28} {:>12} {:>12} {:>8} {:>8}\n",
+        "berth images c16 (64 KiB)", "without gc", "with gc", "ratio", "target"
+    );
+    let _ =
+        writeln!(out, "{:<28} {:>12.1} {:>12.1} {:>7.2}x {:>8}", "push images/s", off.0, on.0, on.0 / off.0, ">=0.9x");
+    let _ =
+        writeln!(out, "{:<28} {:>12.1} {:>12.1} {:>7.2}x {:>8}", "pull images/s", off.1, on.1, on.1 / off.1, ">=0.9x");
+    let every = if interval_secs == 0 {
+        "back to back (10 ms apart, throttled to a tenth of a core)".to_owned()
+    } else {
+        format!("every {interval_secs} s")
+    };
+    let _ = writeln!(out, "(with gc: collection runs {every}, grace 1 s, garbage from deleted images present)");
+    Ok(out)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -614,6 +719,9 @@ async fn main() -> anyhow::Result<()> {
     println!("(ratio: berth over distribution; for peak RSS, distribution over berth)");
     if let Some(lines) = control {
         print!("{lines}");
+    }
+    if args.gc_images > 0 {
+        print!("{}", gc_overhead(&args.berth, args.gc_images, args.gc_interval_secs).await?);
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use berth_blobstore::{BlobBody, BlobRead, BlobStore, BoxError, ByteRange, ByteSt
 use berth_types::{Digest, UploadId};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
 
 const WRITE_BATCH: usize = 1024 * 1024;
@@ -247,6 +248,44 @@ impl BlobStore for FsBlobStore {
     async fn delete(&self, digest: &Digest) -> Result<()> {
         remove_if_exists(self.blob_path(digest)).await
     }
+
+    fn list(&self) -> BoxStream<'_, Result<Digest>> {
+        let root = self.root.join("blobs");
+        let (tx, rx) = mpsc::channel::<Result<Digest>>(256);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = walk_blobs(&root, &tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+    }
+}
+
+/// Sends the digest of every file under `blobs/<algorithm>/<2 hex>/`; stops early when the
+/// receiver is gone. Names that are not digests are skipped.
+fn walk_blobs(root: &Path, tx: &mpsc::Sender<Result<Digest>>) -> Result<()> {
+    for alg in fs::read_dir(root)? {
+        let alg = alg?;
+        let Some(alg_name) = alg.file_name().to_str().map(str::to_owned) else { continue };
+        for prefix in fs::read_dir(alg.path())? {
+            let prefix = prefix?;
+            let entries = match fs::read_dir(prefix.path()) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for e in entries {
+                let name = e?.file_name();
+                let Some(d) = name.to_str().and_then(|n| Digest::parse(&format!("{alg_name}:{n}")).ok()) else {
+                    continue;
+                };
+                if tx.blocking_send(Ok(d)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Moves a finished upload file into place durably: its data synced (by `sync`), renamed, the

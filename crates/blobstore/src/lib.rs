@@ -143,4 +143,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn uploads(&self) -> Result<Vec<(UploadId, i64)>>;
     /// Removes a blob's bytes; succeeds when there are none. Only garbage collection calls it.
     async fn delete(&self, digest: &Digest) -> Result<()>;
+    /// Every stored blob, in no particular order, streamed (garbage collection sweeps bytes
+    /// that no record names). A blob stored or deleted while the stream runs may or may not
+    /// appear.
+    fn list(&self) -> BoxStream<'_, Result<Digest>>;
 }

@@ -87,4 +87,13 @@ pub async fn run(store: &dyn BlobStore) {
     store.delete(&digest).await.unwrap();
     store.delete(&digest).await.unwrap();
     assert!(store.stat(&digest).await.unwrap().is_none());
+
+    // Listing: every stored blob once, whatever its algorithm.
+    let sha512 = Digest::of(Algorithm::Sha512, b"other algorithm");
+    store.put_small(&sha512, Bytes::from_static(b"other algorithm")).await.unwrap();
+    let mut listed: Vec<Digest> = store.list().map(|d| d.expect("list item")).collect().await;
+    listed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut expected = vec![small_digest, empty, sha512];
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(listed, expected);
 }

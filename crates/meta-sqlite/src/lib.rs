@@ -5,6 +5,7 @@
 //! commit survives power loss. All SQL of this backend lives in this crate; `rusqlite` never
 //! appears in a public signature.
 
+mod gc;
 mod identity;
 mod writer;
 
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema2.sql"),
     include_str!("schema3.sql"),
     include_str!("schema4.sql"),
+    include_str!("schema5.sql"),
 ];
 
 /// Most sessions without bytes held in memory at once.

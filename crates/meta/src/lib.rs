@@ -6,10 +6,12 @@
 use async_trait::async_trait;
 use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId};
 
+mod gc;
 mod identity;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
+pub use gc::{Collected, GcMeta, LinkTarget, RepositoryUsage, Reservation, StorageUsage};
 pub use identity::{
     AccessKeyRecord, AccountRecord, Expiration, IdentityMeta, PolicyMeta, RepositoryPolicyKind, UserRecord,
 };
@@ -170,7 +172,8 @@ pub trait BlobIndex: Send + Sync {
     /// Size of `digest` if the repository holds it.
     async fn blob_in_repository(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
     /// Records a stored blob and links it into `repo`. `NotFound` if the repository is missing
-    /// and may not be created.
+    /// and may not be created. Takes no part in garbage collection's protocol: the core records
+    /// new blobs with `GcMeta::link_reserved`.
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64, create: CreateRepo) -> Result<()>;
     /// Links a blob that `from` holds into `to`; `false` when `from` does not hold it.
     async fn mount_blob(
@@ -203,7 +206,8 @@ pub trait UploadMeta: Send + Sync {
     /// Advances a session from `from_offset`; `Conflict` if another append moved it first.
     /// Progress need not be durable: after a crash a session may be found at an earlier offset.
     async fn advance_upload(&self, id: &UploadId, from_offset: u64, to_offset: u64, hash_state: &[u8]) -> Result<()>;
-    /// Ends a session by recording its blob in the repository, in one transaction.
+    /// Ends a session by recording its blob in the repository, in one transaction. Takes no part
+    /// in garbage collection's protocol: the core uses `GcMeta::link_reserved`.
     async fn complete_upload(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<()>;
     /// Removes a session; `false` if there was none.
     async fn delete_upload(&self, id: &UploadId) -> Result<bool>;
@@ -315,8 +319,8 @@ pub trait ImageMeta: Send + Sync {
     ) -> Result<Vec<Referrer>>;
 }
 
-pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta {}
-impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta> MetaStore for T {}
+pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta + GcMeta {}
+impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta + GcMeta> MetaStore for T {}
 
 #[cfg(test)]
 mod tests {

@@ -391,3 +391,125 @@ async fn policies(store: &dyn MetaStore) {
     assert_eq!(store.lifecycle_history(None, 1).await.unwrap(), vec![e("y", 50)]);
     assert!(store.lifecycle_history(Some(&repo("other/x")), 10).await.unwrap().is_empty());
 }
+
+/// Garbage-collection metadata (`GcMeta`), against a fresh, empty store. Each ordering of a
+/// collection against a push is written out, as the rule in `berth_registry::gc` argues them.
+///
+/// # Panics
+/// On the first behaviour that breaks the `GcMeta` contract.
+pub async fn run_gc(store: &dyn MetaStore) {
+    use crate::{LinkTarget, Reservation};
+    let now = berth_types::now_ms();
+    let later = now + 1_000_000_000;
+    let a = repo("gc/one");
+    let b = repo("gc/two");
+    store.create_repository(&a).await.unwrap();
+    store.create_repository(&b).await.unwrap();
+    let granted = |r: Reservation| match r {
+        Reservation::Granted(t) => t,
+        Reservation::Collecting => panic!("reservation refused"),
+    };
+
+    // A reserved blob is linked while its reservation holds.
+    let shared = digest("gc shared layer");
+    let t = granted(store.reserve_blob(&shared, now).await.unwrap());
+    let to_a = LinkTarget::Repository(a.clone(), CreateRepo::No);
+    assert!(store.link_reserved(&to_a, &shared, 10, t).await.unwrap());
+    assert_eq!(store.blob_in_repository(&a, &shared).await.unwrap(), Some(10));
+    assert!(store.mount_blob(&a, &b, &shared, CreateRepo::No).await.unwrap());
+
+    // Within the grace nothing goes; referenced blobs never go.
+    assert!(store.collect_blobs(now - 1, now, None, 100, &[]).await.unwrap().is_empty());
+    let m = manifest(&a, "gc manifest", vec![shared.clone()], Some("v1"));
+    assert_eq!(store.put_manifest(&m, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    assert!(store.collect_blobs(later, now, None, 100, &[]).await.unwrap().is_empty());
+
+    // Push first, then collection: the collection sees the reference (above). Collection
+    // first, then push: the push finds the blob gone from the repository and stores nothing.
+    let lone = digest("gc lone layer");
+    let t = granted(store.reserve_blob(&lone, now).await.unwrap());
+    assert!(store.link_reserved(&to_a, &lone, 4, t).await.unwrap());
+    // A digest the caller excludes (being stored right now) is left alone.
+    assert!(store.collect_blobs(later, now, None, 100, std::slice::from_ref(&lone)).await.unwrap().is_empty());
+    let taken = store.collect_blobs(later, now, None, 100, &[]).await.unwrap();
+    assert_eq!(taken, vec![crate::Collected { digest: lone.clone(), size: 4 }]);
+    assert_eq!(store.blob_in_repository(&a, &lone).await.unwrap(), None);
+    let m2 = manifest(&a, "gc manifest 2", vec![lone.clone()], None);
+    assert_eq!(
+        store.put_manifest(&m2, CreateRepo::No).await.unwrap(),
+        PutOutcome::MissingReferences(vec![lone.clone()])
+    );
+
+    // While the tombstone stands nothing may place the digest's bytes; an older reservation
+    // is void for good, even after the tombstone goes.
+    assert_eq!(store.reserve_blob(&lone, now).await.unwrap(), Reservation::Collecting);
+    assert!(!store.link_reserved(&to_a, &lone, 4, t).await.unwrap());
+    store.touch_blob(&lone, later, later).await.unwrap();
+    assert_eq!(store.tombstones(10).await.unwrap(), vec![lone.clone()]);
+    store.finish_tombstones(std::slice::from_ref(&lone)).await.unwrap();
+    assert!(store.tombstones(10).await.unwrap().is_empty());
+    let t2 = granted(store.reserve_blob(&lone, now).await.unwrap());
+    assert_ne!(t2, t);
+    assert!(!store.link_reserved(&to_a, &lone, 4, t).await.unwrap());
+
+    // A reservation taken by a collection between reserve and link is refused.
+    assert_eq!(store.forget_touches(later, std::slice::from_ref(&lone)).await.unwrap(), 0);
+    assert_eq!(store.forget_touches(later, &[]).await.unwrap(), 1);
+    assert!(!store.link_reserved(&to_a, &lone, 4, t2).await.unwrap());
+    let t3 = granted(store.reserve_blob(&lone, now).await.unwrap());
+    assert!(store.link_reserved(&to_a, &lone, 4, t3).await.unwrap());
+
+    // A check by a client refreshes an old mark, so the blob outlives the check by the grace.
+    store.touch_blob(&lone, later, later - 10).await.unwrap();
+    assert!(store.collect_blobs(later, later, None, 100, &[]).await.unwrap().is_empty());
+    assert_eq!(store.collect_blobs(later + 1, later, None, 100, &[]).await.unwrap().len(), 1);
+    store.finish_tombstones(std::slice::from_ref(&lone)).await.unwrap();
+
+    // Deleting the last manifest that references a blob touches it: it goes only after the
+    // grace, counted from the deletion.
+    let before_delete = berth_types::now_ms() - 1;
+    assert!(store.delete_manifest(&a, &m.digest).await.unwrap());
+    assert!(store.collect_blobs(before_delete, later, None, 100, &[]).await.unwrap().is_empty());
+    let taken = store.collect_blobs(later, later, None, 100, &[]).await.unwrap();
+    assert_eq!(taken.iter().map(|c| &c.digest).collect::<Vec<_>>(), vec![&shared]);
+    assert_eq!(store.blob_in_repository(&b, &shared).await.unwrap(), None, "links in every repository go");
+    store.finish_tombstones(std::slice::from_ref(&shared)).await.unwrap();
+
+    // Bytes nobody recorded: first seen now, taken once the grace has passed since.
+    let orphan = digest("gc orphan bytes");
+    let recorded = digest("gc recorded");
+    let t = granted(store.reserve_blob(&recorded, now).await.unwrap());
+    assert!(store.link_reserved(&to_a, &recorded, 3, t).await.unwrap());
+    let found = vec![orphan.clone(), recorded.clone()];
+    assert!(store.claim_orphans(&found, now - 1, now).await.unwrap().is_empty());
+    assert!(store.claim_orphans(&found, now, now).await.unwrap().is_empty());
+    assert_eq!(store.claim_orphans(&found, now + 1, now + 1).await.unwrap(), vec![orphan.clone()]);
+    assert_eq!(store.reserve_blob(&orphan, now).await.unwrap(), Reservation::Collecting);
+    store.finish_tombstones(&[orphan]).await.unwrap();
+
+    // Storage use: distinct referenced blobs plus manifests, per repository.
+    let layer = digest("gc usage layer");
+    for r in [&a, &b] {
+        let t = granted(store.reserve_blob(&layer, now).await.unwrap());
+        assert!(store.link_reserved(&LinkTarget::Repository(r.clone(), CreateRepo::No), &layer, 100, t).await.unwrap());
+    }
+    let m3 = manifest(&a, "gc usage", vec![layer.clone(), recorded.clone()], Some("u"));
+    assert_eq!(store.put_manifest(&m3, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    let m4 = manifest(&b, "gc usage b", vec![layer.clone()], Some("u"));
+    assert_eq!(store.put_manifest(&m4, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    let usage = store.storage_usage().await.unwrap();
+    let ua = usage.repositories.iter().find(|u| u.name == a).unwrap();
+    assert_eq!((ua.manifests, ua.manifest_bytes, ua.blobs, ua.blob_bytes), (1, m3.payload.len() as u64, 2, 103));
+    let ub = usage.repositories.iter().find(|u| u.name == b).unwrap();
+    assert_eq!((ub.manifests, ub.blobs, ub.blob_bytes), (1, 1, 100));
+    assert_eq!((usage.blobs, usage.blob_bytes), (2, 103));
+    assert_eq!(usage.manifest_bytes, (m3.payload.len() + m4.payload.len()) as u64);
+
+    // Deleting a repository unreferences its blobs; shared ones stay referenced elsewhere.
+    let record = store.get_repository(&a).await.unwrap().unwrap();
+    assert_eq!(store.delete_repository(&a, true).await.unwrap(), crate::DeleteRepository::Deleted(record));
+    let taken = store.collect_blobs(later, later, None, 100, &[]).await.unwrap();
+    assert_eq!(taken.iter().map(|c| &c.digest).collect::<Vec<_>>(), vec![&recorded]);
+    assert_eq!(store.blob_in_repository(&b, &layer).await.unwrap(), Some(100));
+    store.finish_tombstones(&[recorded]).await.unwrap();
+}

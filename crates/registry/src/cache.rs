@@ -9,6 +9,9 @@
 //! the same database, or `berth admin` running lifecycle policies) are seen once an entry is
 //! older than [`MAX_AGE`]; garbage collection's grace period is far longer than that, so a
 //! cached manifest never outlives the blobs it names.
+//!
+//! Garbage collection relies on this too: deleting a manifest touches its blobs, which then
+//! stay for the grace period (`gc.rs`), far longer than a cached entry lives.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,7 @@
 pub mod authz;
 mod cache;
 mod error;
+mod gc;
 pub mod identity;
 pub mod lifecycle;
 mod policies;
@@ -15,7 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use berth_blobstore::{BlobRead, BlobStore, ByteRange, ByteStream};
 use berth_meta::{
-    CreateRepo, DeleteRepository, MetaStore, NewManifest, PutOutcome, Referrer, RepositorySettingsChange, UploadSession,
+    CreateRepo, DeleteRepository, LinkTarget, MetaStore, NewManifest, PutOutcome, Referrer, RepositorySettingsChange,
+    UploadSession,
 };
 use berth_types::{
     Algorithm, Digest, Hasher, Page, PageRequest, ParsedManifest, Reference, RepositoryName, Tag, UploadId, now_ms,
@@ -25,8 +27,10 @@ use futures_util::StreamExt;
 
 pub use authz::{Action, Authorizer, Caller, Origin, Principal, Target};
 pub use berth_meta::{Expiration, ImageRecord, RepositoryRecord, RepositorySettings, TagStatus};
+pub use berth_meta::{RepositoryUsage, StorageUsage};
 pub use cache::Manifest;
 pub use error::{BoxError, Error, PolicyKindName, Result};
+pub use gc::GcReport;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -38,6 +42,8 @@ pub struct Options {
     pub upload_expiry_ms: i64,
     /// Resolved manifests kept in memory (0: no cache). Only for a single node.
     pub manifest_cache_entries: usize,
+    /// How long an unreferenced blob is kept after it was last touched (see `gc`).
+    pub gc_grace_ms: i64,
 }
 
 impl Default for Options {
@@ -47,6 +53,7 @@ impl Default for Options {
             max_manifest_bytes: 4 * 1024 * 1024,
             upload_expiry_ms: 24 * 3600 * 1000,
             manifest_cache_entries: 10_000,
+            gc_grace_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -79,6 +86,7 @@ pub struct Registry {
     /// `lastRecordedPullTime`, and lifecycle's `sinceImagePulled`).
     pulls: Mutex<std::collections::HashMap<(RepositoryName, Digest), i64>>,
     previews: lifecycle::Previews,
+    gc: gc::GcState,
     /// Random per process. Saved hash states carry the epoch of the process that wrote them, so
     /// a session written before a restart (perhaps a crash that lost unsynced bytes) is checked
     /// against its bytes before it is trusted.
@@ -153,6 +161,7 @@ impl Registry {
             manifests,
             pulls: Mutex::default(),
             previews: lifecycle::Previews::default(),
+            gc: gc::GcState::default(),
             epoch,
         }
     }
@@ -301,7 +310,11 @@ impl Registry {
     /// `BlobNotFound` when the repository does not hold it.
     pub async fn blob_stat(&self, caller: &Caller, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
         self.authorize(caller, Action::BatchCheckLayerAvailability, Target::Repository(repo), &[]).await?;
-        self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))
+        let size =
+            self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
+        // A client that finds the blob skips its upload and references it soon.
+        self.touch(digest).await;
+        Ok(size)
     }
 
     /// Streams a blob, or the inclusive range of it that `range` picks once the blob's size is
@@ -361,6 +374,9 @@ impl Registry {
             return Ok(None);
         }
         let mounted = self.meta.mount_blob(from, to, digest, self.create()).await.map_err(Self::missing_repo(to))?;
+        if mounted {
+            self.touch(digest).await;
+        }
         Ok(mounted.then(|| digest.clone()))
     }
 
@@ -402,9 +418,10 @@ impl Registry {
         if !self.opts.create_on_push && !self.meta.repository_exists(repo).await? {
             return Err(Error::RepositoryNotFound(repo.clone()));
         }
+        let target = LinkTarget::Repository(repo.clone(), self.create());
         if let Some(len) = expected_len.filter(|n| *n <= SMALL_BLOB) {
-            let size = self.store_small(digest, body, len).await?;
-            self.meta.link_blob(repo, digest, size, self.create()).await.map_err(Self::missing_repo(repo))?;
+            let (size, reserved) = self.store_small(digest, body, len).await?;
+            self.record_reserved(&target, digest, size, reserved).await?;
             return Ok(digest.clone());
         }
         let id = UploadId::generate();
@@ -415,8 +432,9 @@ impl Registry {
             let len = written?;
             check_len(expected_len, len)?;
             verify(&hasher.finish(), digest)?;
+            let reserved = self.reserve(digest).await?;
             let size = self.blobs.upload_commit(&id, digest).await?;
-            self.meta.link_blob(repo, digest, size, self.create()).await.map_err(Self::missing_repo(repo))?;
+            self.record_reserved(&target, digest, size, reserved).await?;
             Ok(digest.clone())
         }
         .await;
@@ -426,15 +444,17 @@ impl Registry {
         result
     }
 
-    /// Receives a small blob of known length in memory, verifies it and stores it in one step.
-    async fn store_small(&self, digest: &Digest, body: ByteStream, len: u64) -> Result<u64> {
+    /// Receives a small blob of known length in memory, verifies it and stores it in one step
+    /// under a reservation. Returns its size and the reservation.
+    async fn store_small(&self, digest: &Digest, body: ByteStream, len: u64) -> Result<(u64, gc::Reserved<'_>)> {
         let data = collect_limited(body, usize::try_from(len).unwrap_or(usize::MAX)).await.map_err(|e| match e {
             Error::ManifestTooLarge(_) => Error::SizeInvalid(format!("body is longer than {len} bytes")),
             other => other,
         })?;
         check_len(Some(len), data.len() as u64)?;
         verify(&Digest::of(digest.algorithm(), &data), digest)?;
-        Ok(self.blobs.put_small(digest, data).await?)
+        let reserved = self.reserve(digest).await?;
+        Ok((self.blobs.put_small(digest, data).await?, reserved))
     }
 
     async fn discard_bytes(&self, id: &UploadId) {
@@ -561,11 +581,11 @@ impl Registry {
             None if s.offset == 0 => Some((futures_util::stream::empty().boxed(), Some(0))),
             other => other,
         };
-        let size = match last_chunk {
+        let (size, reserved) = match last_chunk {
             // The whole blob in this one request: receive it in memory and store it in one step.
             Some((body, Some(len))) if s.offset == 0 && len <= SMALL_BLOB => {
                 match self.store_small(digest, body, len).await {
-                    Ok(size) => size,
+                    Ok(stored) => stored,
                     Err(e) => {
                         self.meta.delete_upload(id).await?;
                         return Err(e);
@@ -593,15 +613,14 @@ impl Registry {
                     self.discard_bytes(id).await;
                     return Err(e);
                 }
-                self.blobs.upload_commit(id, digest).await?
+                let reserved = self.reserve(digest).await?;
+                (self.blobs.upload_commit(id, digest).await?, reserved)
             }
         };
-        match self.meta.complete_upload(id, digest, size).await {
-            Ok(()) => Ok(digest.clone()),
-            // Completed concurrently by a retry of the same request: the blob is linked.
-            Err(berth_meta::Error::NotFound) => Err(Error::UploadNotFound),
-            Err(e) => Err(e.into()),
-        }
+        // `UploadNotFound` when completed concurrently by a retry of the same request: the blob
+        // is linked.
+        self.record_reserved(&LinkTarget::Upload(id.clone()), digest, size, reserved).await?;
+        Ok(digest.clone())
     }
 
     /// Cancels an upload and drops its bytes.

@@ -32,6 +32,12 @@ pub struct Config {
     pub pull_flush_secs: u64,
     /// How often lifecycle policies are applied, in seconds (ECR applies them within 24 hours).
     pub lifecycle_interval_secs: u64,
+    /// How often garbage collection runs, in seconds (0: continuously, for tests and
+    /// benchmarks).
+    pub gc_interval_secs: u64,
+    /// How long a blob no manifest references is kept after it was last touched (uploaded,
+    /// checked, mounted, or its last referencing manifest deleted), in seconds.
+    pub gc_grace_secs: u64,
     /// Log filter (`RUST_LOG` syntax), overridden by `RUST_LOG`.
     pub log: String,
     /// The AWS region this registry answers as.
@@ -57,6 +63,8 @@ impl Default for Config {
             manifest_cache_entries: 10_000,
             pull_flush_secs: 60,
             lifecycle_interval_secs: 3600,
+            gc_interval_secs: 3600,
+            gc_grace_secs: 24 * 3600,
             log: "info".into(),
             region: "us-east-1".into(),
             account: None,
@@ -92,6 +100,8 @@ const KEYS: &[&str] = &[
     "manifest_cache_entries",
     "pull_flush_secs",
     "lifecycle_interval_secs",
+    "gc_interval_secs",
+    "gc_grace_secs",
     "log",
     "region",
     "account",
@@ -153,6 +163,21 @@ mod tests {
             assert_eq!(c.account.as_deref(), Some("012345678901"), "digits stay an id");
             jail.create_file("bad.toml", "listne = \"x\"")?;
             assert!(Config::load(Some(Path::new("bad.toml")), Env::prefixed("BERTH_"), &flags).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+    fn garbage_collection_keys() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, Env::prefixed("BERTH_"), &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!((c.gc_interval_secs, c.gc_grace_secs), (3600, 86400));
+            jail.set_env("BERTH_GC_INTERVAL_SECS", "5");
+            jail.create_file("gc.toml", "gc_grace_secs = 60")?;
+            let c = Config::load(Some(Path::new("gc.toml")), Env::prefixed("BERTH_"), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!((c.gc_interval_secs, c.gc_grace_secs), (5, 60));
             Ok(())
         });
     }

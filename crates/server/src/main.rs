@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod http;
 mod identity;
+mod workers;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -98,6 +99,7 @@ async fn open(
         max_manifest_bytes: cfg.max_manifest_bytes,
         upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         manifest_cache_entries: cfg.manifest_cache_entries,
+        gc_grace_ms: i64::try_from(cfg.gc_grace_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
     };
     let authz = Authorizer::new(cfg.anonymous, &cfg.region, account, server_key);
     let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
@@ -120,6 +122,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (registry, meta) = open(&cfg, &identity.account, &identity.token_key).await?;
     let (id, secret) = &identity.admin;
     registry.bootstrap_admin(&identity.account, id, secret).await.context("recording the administrator")?;
+    let workers = workers::start(Arc::clone(&registry), &cfg);
 
     let sweeper = {
         let registry = Arc::clone(&registry);
@@ -198,6 +201,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Err(e) = flush_registry.flush_pulls().await {
         tracing::warn!(error = %e, "recording pull times failed");
     }
+    workers.stop().await;
     meta.close().await;
     tracing::info!("stopped");
     Ok(())
