@@ -97,6 +97,9 @@ pub enum AdminCommand {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Storage used, per repository and in total (blobs shared by repositories count in each,
+    /// and once in the total).
+    Storage,
     /// Apply lifecycle policies now (of one repository, or of all); prints what was expired.
     LifecycleRun {
         #[arg(long)]
@@ -196,6 +199,21 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
                 })
                 .collect();
             print(&json!({ "Policies": docs }))
+        }
+        AdminCommand::Storage => {
+            let u = registry.storage_usage().await?;
+            print(&json!({
+                "Repositories": u.repositories.iter().map(|r| json!({
+                    "repositoryName": r.name.as_str(),
+                    "manifests": r.manifests,
+                    "manifestBytes": r.manifest_bytes,
+                    "blobs": r.blobs,
+                    "blobBytes": r.blob_bytes,
+                })).collect::<Vec<_>>(),
+                "TotalBlobs": u.blobs,
+                "TotalBlobBytes": u.blob_bytes,
+                "TotalManifestBytes": u.manifest_bytes,
+            }))
         }
         AdminCommand::LifecycleRun { repository: name } => {
             let expired = match repository(name.as_deref())? {

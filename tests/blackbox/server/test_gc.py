@@ -7,7 +7,9 @@ targets.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -41,6 +43,15 @@ def pull(oci: OciClient, repo: str, tag: str) -> None:
         b = oci.get_blob(repo, desc["digest"])
         assert b.status_code == 200, (desc["digest"], b.status_code)
         assert verify_digest(b.content, desc["digest"])
+
+
+def storage(data: Path) -> dict:
+    binary = os.environ.get("BERTH_BIN") or str(Path(__file__).resolve().parents[3] / "target" / "debug" / "berth")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+    r = subprocess.run([binary, "admin", "--data", str(data), "storage"], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
 
 
 def test_deleted_image_blobs_leave_the_disk_after_the_grace_shared_ones_stay(tmp_path):
@@ -79,6 +90,12 @@ def test_deleted_image_blobs_leave_the_disk_after_the_grace_shared_ones_stay(tmp
             assert blob_path(data, digest_of(blob)).exists()
         assert oci.get_blob(repo, digest_of(unique)).status_code == 404
         pull(oci, repo, "kept")
+        # `berth admin storage` shows what the repository holds now.
+        usage = storage(data)
+        (app,) = [r for r in usage["Repositories"] if r["repositoryName"] == repo]
+        assert app["manifests"] == 1 and app["blobs"] == 2
+        assert app["blobBytes"] == len(config) + len(shared)
+        assert usage["TotalBlobBytes"] == len(config) + len(shared)
         # The collected blob can be pushed again and used.
         oci.push_blob(repo, unique)
         oci.push_manifest(repo, "again", doomed, MT_OCI_MANIFEST)
