@@ -83,3 +83,66 @@ impl IntoResponse for EcrError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use berth_registry::{Action, Error, PolicyKindName};
+    use berth_types::{Algorithm, Digest, RepositoryName};
+
+    use super::EcrError;
+
+    /// Codes every AWS JSON service answers with, outside any one service's model.
+    const COMMON: &[&str] = &["AccessDeniedException", "UnrecognizedClientException", "ValidationException"];
+
+    #[test]
+    fn every_core_error_has_a_code_of_the_model_and_a_status() {
+        let repo = RepositoryName::parse("team/app").unwrap();
+        let d = Digest::of(Algorithm::Sha256, b"x");
+        let all = vec![
+            Error::NameInvalid("n".into()),
+            Error::TagInvalid("t".into()),
+            Error::DigestInvalid("d".into()),
+            Error::RepositoryNotFound(repo.clone()),
+            Error::RepositoryAlreadyExists(repo.clone()),
+            Error::RepositoryNotEmpty(repo.clone()),
+            Error::ImageNotFound { repository: repo.clone(), reference: "v1".into() },
+            Error::BlobNotFound(d.clone()),
+            Error::ManifestBlobUnknown(vec![d.clone()]),
+            Error::ManifestInvalid("m".into()),
+            Error::TooManyTags(50),
+            Error::TagImmutable { repository: repo.clone(), tag: "v1".into() },
+            Error::ImageAlreadyExists { repository: repo.clone(), digest: d.clone(), tag: "v1".into() },
+            Error::ImageDigestMismatch { expected: "e".into(), actual: d.clone() },
+            Error::ManifestTooLarge(1),
+            Error::UploadNotFound,
+            Error::UploadRangeInvalid { offset: 1 },
+            Error::RangeNotSatisfiable { size: 1 },
+            Error::SizeInvalid("s".into()),
+            Error::Unsupported("u".into()),
+            Error::InvalidParameter("p".into()),
+            Error::EntityNotFound("user x".into()),
+            Error::EntityAlreadyExists("user x".into()),
+            Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: "team/app".into() },
+            Error::PolicyNotFound { kind: PolicyKindName::Registry, scope: "111122223333".into() },
+            Error::PolicyNotFound { kind: PolicyKindName::Lifecycle, scope: "team/app".into() },
+            Error::PolicyNotFound { kind: PolicyKindName::LifecyclePreview, scope: "team/app".into() },
+            Error::Unauthenticated,
+            Error::AccessDenied { action: Action::PutImage, resource: "arn:aws:ecr:r:1:repository/x".into() },
+            Error::BodyFailed("cut".into()),
+            Error::Internal("disk on fire".into()),
+        ];
+        for e in all {
+            let shown = format!("{e:?}");
+            let w = EcrError::from(e);
+            let modelled = berth_ecr_model::ecr::ERRORS.iter().any(|i| i.code == w.code);
+            assert!(modelled || COMMON.contains(&w.code), "{shown}: {} is not an ECR error code", w.code);
+            assert!(!w.message.is_empty(), "{shown}");
+            if w.code == "ServerException" {
+                assert_eq!(w.status, 500);
+                assert!(!w.message.contains("fire"), "internal detail leaked: {}", w.message);
+            } else {
+                assert_eq!(w.status, 400, "{shown}");
+            }
+        }
+    }
+}
