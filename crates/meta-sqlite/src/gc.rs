@@ -27,16 +27,29 @@ const CANDIDATES_SQL: &str = "
       AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.target = b.digest AND r.kind = 0)
     ORDER BY b.digest";
 
-/// Up to `limit` candidates that are not in `exclude`.
+/// The same rule, reading only blobs whose touch mark is at least `?3` (through its index).
+const RECENT_CANDIDATES_SQL: &str = "
+    SELECT b.digest, b.size FROM gc_touches t JOIN blobs b ON b.digest = t.digest
+    WHERE t.touched_at >= ?3 AND b.digest > ?1 AND max(b.created_at, t.touched_at) < ?2
+      AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.target = b.digest AND r.kind = 0)
+    ORDER BY b.digest";
+
+/// Up to `limit` candidates that are not in `exclude` (touched since `since`, if given).
 fn candidates(
     c: &Connection,
     after: &str,
     cutoff: i64,
     limit: usize,
     exclude: &HashSet<Digest>,
+    since: Option<i64>,
 ) -> Result<Vec<Collected>> {
-    let mut stmt = c.prepare_cached(CANDIDATES_SQL).map_err(backend)?;
-    let mut rows = stmt.query(params![after, cutoff]).map_err(backend)?;
+    let mut stmt =
+        c.prepare_cached(if since.is_some() { RECENT_CANDIDATES_SQL } else { CANDIDATES_SQL }).map_err(backend)?;
+    let mut rows = match since {
+        Some(t) => stmt.query(params![after, cutoff, t]),
+        None => stmt.query(params![after, cutoff]),
+    }
+    .map_err(backend)?;
     let mut out = Vec::new();
     while out.len() < limit {
         let Some(row) = rows.next().map_err(backend)? else { break };
@@ -172,16 +185,19 @@ impl GcMeta for SqliteMeta {
         after: Option<&Digest>,
         limit: usize,
         exclude: &[Digest],
+        touched_since: Option<i64>,
     ) -> Result<Vec<Collected>> {
         let after = after.map_or_else(String::new, |d| d.as_str().to_owned());
         let probe = after.clone();
-        if self.readers.read(move |c| candidates(c, &probe, cutoff_ms, 1, &HashSet::new())).await?.is_empty() {
+        let found =
+            self.readers.read(move |c| candidates(c, &probe, cutoff_ms, 1, &HashSet::new(), touched_since)).await?;
+        if found.is_empty() {
             return Ok(Vec::new());
         }
         let exclude: HashSet<Digest> = exclude.iter().cloned().collect();
         self.writer
             .write(move |c| {
-                let taken = candidates(c, &after, cutoff_ms, limit, &exclude)?;
+                let taken = candidates(c, &after, cutoff_ms, limit, &exclude, touched_since)?;
                 for b in &taken {
                     bury(c, b.digest.as_str(), now_ms)?;
                 }

@@ -73,7 +73,9 @@ pub trait GcMeta: Send + Sync {
     async fn touch_blob(&self, digest: &Digest, now_ms: i64, fresh_after_ms: i64) -> Result<()>;
     /// Takes up to `limit` blobs after `after` (in digest order) that no manifest references,
     /// that were last touched before `cutoff_ms` and that are not in `exclude`: removes their
-    /// records and links and leaves a tombstone for each, all in one transaction.
+    /// records and links and leaves a tombstone for each, all in one transaction. With
+    /// `touched_since`, only blobs whose touch mark is that recent are looked at (an
+    /// incremental run: the rule is checked all the same, only fewer blobs are read).
     async fn collect_blobs(
         &self,
         cutoff_ms: i64,
@@ -81,6 +83,7 @@ pub trait GcMeta: Send + Sync {
         after: Option<&Digest>,
         limit: usize,
         exclude: &[Digest],
+        touched_since: Option<i64>,
     ) -> Result<Vec<Collected>>;
     /// Of `digests` found in the blob store, takes those without a record that were touched
     /// before `cutoff_ms`, leaving a tombstone for each; marks the untouched ones touched at

@@ -419,10 +419,10 @@ pub async fn run_gc(store: &dyn MetaStore) {
     assert!(store.mount_blob(&a, &b, &shared, CreateRepo::No).await.unwrap());
 
     // Within the grace nothing goes; referenced blobs never go.
-    assert!(store.collect_blobs(now - 1, now, None, 100, &[]).await.unwrap().is_empty());
+    assert!(store.collect_blobs(now - 1, now, None, 100, &[], None).await.unwrap().is_empty());
     let m = manifest(&a, "gc manifest", vec![shared.clone()], Some("v1"));
     assert_eq!(store.put_manifest(&m, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
-    assert!(store.collect_blobs(later, now, None, 100, &[]).await.unwrap().is_empty());
+    assert!(store.collect_blobs(later, now, None, 100, &[], None).await.unwrap().is_empty());
 
     // Push first, then collection: the collection sees the reference (above). Collection
     // first, then push: the push finds the blob gone from the repository and stores nothing.
@@ -430,8 +430,11 @@ pub async fn run_gc(store: &dyn MetaStore) {
     let t = granted(store.reserve_blob(&lone, now).await.unwrap());
     assert!(store.link_reserved(&to_a, &lone, 4, t).await.unwrap());
     // A digest the caller excludes (being stored right now) is left alone.
-    assert!(store.collect_blobs(later, now, None, 100, std::slice::from_ref(&lone)).await.unwrap().is_empty());
-    let taken = store.collect_blobs(later, now, None, 100, &[]).await.unwrap();
+    assert!(store.collect_blobs(later, now, None, 100, std::slice::from_ref(&lone), None).await.unwrap().is_empty());
+    // An incremental run reads only blobs touched since the last cutoff: `lone` was touched
+    // before `later`, so a run looking from `later` on does not see it; one from before does.
+    assert!(store.collect_blobs(later, now, None, 100, &[], Some(later)).await.unwrap().is_empty());
+    let taken = store.collect_blobs(later, now, None, 100, &[], Some(now - 1)).await.unwrap();
     assert_eq!(taken, vec![crate::Collected { digest: lone.clone(), size: 4 }]);
     assert_eq!(store.blob_in_repository(&a, &lone).await.unwrap(), None);
     let m2 = manifest(&a, "gc manifest 2", vec![lone.clone()], None);
@@ -461,16 +464,16 @@ pub async fn run_gc(store: &dyn MetaStore) {
 
     // A check by a client refreshes an old mark, so the blob outlives the check by the grace.
     store.touch_blob(&lone, later, later - 10).await.unwrap();
-    assert!(store.collect_blobs(later, later, None, 100, &[]).await.unwrap().is_empty());
-    assert_eq!(store.collect_blobs(later + 1, later, None, 100, &[]).await.unwrap().len(), 1);
+    assert!(store.collect_blobs(later, later, None, 100, &[], None).await.unwrap().is_empty());
+    assert_eq!(store.collect_blobs(later + 1, later, None, 100, &[], None).await.unwrap().len(), 1);
     store.finish_tombstones(std::slice::from_ref(&lone)).await.unwrap();
 
     // Deleting the last manifest that references a blob touches it: it goes only after the
     // grace, counted from the deletion.
     let before_delete = berth_types::now_ms() - 1;
     assert!(store.delete_manifest(&a, &m.digest).await.unwrap());
-    assert!(store.collect_blobs(before_delete, later, None, 100, &[]).await.unwrap().is_empty());
-    let taken = store.collect_blobs(later, later, None, 100, &[]).await.unwrap();
+    assert!(store.collect_blobs(before_delete, later, None, 100, &[], None).await.unwrap().is_empty());
+    let taken = store.collect_blobs(later, later, None, 100, &[], None).await.unwrap();
     assert_eq!(taken.iter().map(|c| &c.digest).collect::<Vec<_>>(), vec![&shared]);
     assert_eq!(store.blob_in_repository(&b, &shared).await.unwrap(), None, "links in every repository go");
     store.finish_tombstones(std::slice::from_ref(&shared)).await.unwrap();
@@ -508,7 +511,7 @@ pub async fn run_gc(store: &dyn MetaStore) {
     // Deleting a repository unreferences its blobs; shared ones stay referenced elsewhere.
     let record = store.get_repository(&a).await.unwrap().unwrap();
     assert_eq!(store.delete_repository(&a, true).await.unwrap(), crate::DeleteRepository::Deleted(record));
-    let taken = store.collect_blobs(later, later, None, 100, &[]).await.unwrap();
+    let taken = store.collect_blobs(later, later, None, 100, &[], None).await.unwrap();
     assert_eq!(taken.iter().map(|c| &c.digest).collect::<Vec<_>>(), vec![&recorded]);
     assert_eq!(store.blob_in_repository(&b, &layer).await.unwrap(), Some(100));
     store.finish_tombstones(&[recorded]).await.unwrap();

@@ -116,11 +116,19 @@ pub struct GcReport {
 /// Serializes runs within the process, and knows which digests this process is storing.
 #[derive(Default)]
 pub(crate) struct GcState {
-    /// Held by the run in progress; holds when the orphan sweep last ran.
-    running: tokio::sync::Mutex<Option<i64>>,
+    /// Held by the run in progress; holds what later runs need of earlier ones.
+    running: tokio::sync::Mutex<Runs>,
     /// Digests between their reservation and their record, with how many stores of each are
     /// in flight. A run never takes them, however long storing takes (see `Reserved`).
     storing: Mutex<HashMap<Digest, usize>>,
+}
+
+/// When the last orphan sweep and the last full scan ran, and the cutoff of the last run.
+#[derive(Default)]
+struct Runs {
+    orphans_swept_at: Option<i64>,
+    full_scan_at: Option<i64>,
+    last_cutoff: Option<i64>,
 }
 
 impl GcState {
@@ -167,7 +175,7 @@ impl Registry {
     /// # Errors
     /// Storage failures. Whatever was not finished is finished by the next run.
     pub async fn gc_run_once(&self, now_ms: i64) -> Result<GcReport> {
-        let mut orphans_swept_at = self.gc.running.lock().await;
+        let mut runs = self.gc.running.lock().await;
         let started = std::time::Instant::now();
         let cutoff = now_ms.saturating_sub(self.opts.gc_grace_ms);
         let mut report = GcReport::default();
@@ -185,12 +193,22 @@ impl Registry {
             }
         }
 
-        // Unreferenced blobs past the grace.
+        // Unreferenced blobs past the grace. A blob that was no candidate at the last run's
+        // cutoff can only be one now if its touch mark is at least that cutoff: it was then
+        // either touched after it (so its mark is later), or referenced, and losing its last
+        // reference touches it. So between full scans (at least every half grace, which also
+        // bounds the delay if clocks of several nodes disagree) a run reads only blobs touched
+        // since the last cutoff. The rule itself is checked in the transaction either way.
+        let full = runs.full_scan_at.is_none_or(|t| now_ms - t >= self.opts.gc_grace_ms / 2);
+        let touched_since = if full { None } else { runs.last_cutoff };
+        if full {
+            runs.full_scan_at = Some(now_ms);
+        }
         let mut after: Option<Digest> = None;
         loop {
             let in_flight = self.gc.in_flight();
             let taken: Vec<Collected> =
-                self.meta.collect_blobs(cutoff, now_ms, after.as_ref(), BATCH, &in_flight).await?;
+                self.meta.collect_blobs(cutoff, now_ms, after.as_ref(), BATCH, &in_flight, touched_since).await?;
             let Some(last) = taken.last() else { break };
             after = Some(last.digest.clone());
             let digests: Vec<Digest> = taken.iter().map(|c| c.digest.clone()).collect();
@@ -205,8 +223,9 @@ impl Registry {
         // Bytes no record names (a crash between placing bytes and recording them). They are
         // taken once the grace has passed since a sweep first saw them, so sweeping more often
         // than every half grace gains nothing and costs a walk of the whole store.
-        if orphans_swept_at.is_none_or(|t| now_ms - t >= self.opts.gc_grace_ms / 2) {
-            *orphans_swept_at = Some(now_ms);
+        runs.last_cutoff = Some(cutoff);
+        if runs.orphans_swept_at.is_none_or(|t| now_ms - t >= self.opts.gc_grace_ms / 2) {
+            runs.orphans_swept_at = Some(now_ms);
             self.sweep_orphans(now_ms, cutoff, &mut report).await?;
             // Only right after a sweep: the sweep took every unrecorded digest with bytes and a
             // mark before the cutoff, so such marks left now name no bytes (or bytes placed

@@ -201,7 +201,7 @@ async fn tombstones_of_a_run_that_stopped_midway_are_finished_and_block_uploads_
     let data = vec![9u8; 10_000];
     push_blob(&env.reg, &r, &data).await.unwrap();
     let later = now_ms() + 10_000;
-    let taken = env.meta.collect_blobs(later - 1_000, later, None, 10, &[]).await.unwrap();
+    let taken = env.meta.collect_blobs(later - 1_000, later, None, 10, &[], None).await.unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(env.blobs.stat(&d(&data)).await.unwrap(), Some(10_000), "the crash came before the bytes went");
 
