@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -97,31 +97,6 @@ fn admin(bin: &Path, data: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
-fn secured_berth(bin: &Path, dir: tempfile::TempDir) -> anyhow::Result<Server> {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .env("BERTH_ADMIN_ACCESS_KEY_ID", BENCH_KEY)
-        .env("BERTH_ADMIN_SECRET_ACCESS_KEY", BENCH_SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let out = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("berth: listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx.recv_timeout(std::time::Duration::from_secs(20)).context("berth did not report its address")?;
-    Ok(Server { name: "berth (secured)", url, child, _dir: dir })
-}
-
 /// Nineteen statements that do not match the reader's pulls (other principals, conditions that
 /// are false, other actions), then the Allow that does.
 fn twenty_statements(account: &str) -> String {
@@ -191,7 +166,7 @@ pub async fn run(bin: &Path, n: usize) -> anyhow::Result<()> {
     let (reader_key, reader_secret) = (field("aws_access_key_id")?, field("aws_secret_access_key")?);
     let account = std::fs::read_to_string(data.join("account-id"))?.trim().to_owned();
 
-    let server = secured_berth(bin, dir)?;
+    let server = Server::spawn_berth(bin, dir, "berth (secured)", &[], &[])?;
     let base = server.url.clone();
     let admin_creds = (BENCH_KEY, BENCH_SECRET);
     let plain = reqwest::Client::builder().no_proxy().build()?;

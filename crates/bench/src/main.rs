@@ -153,18 +153,31 @@ struct Server {
 }
 
 impl Server {
-    fn berth(bin: &PathBuf) -> anyhow::Result<Server> {
+    fn berth(bin: &std::path::Path) -> anyhow::Result<Server> {
         Self::berth_with(bin, &[])
     }
 
-    fn berth_with(bin: &PathBuf, env: &[(&str, &str)]) -> anyhow::Result<Server> {
-        let dir = tempfile::tempdir_in(".")?;
+    fn berth_with(bin: &std::path::Path, env: &[(&str, &str)]) -> anyhow::Result<Server> {
+        // Distribution creates repositories on push and asks for no credentials; let Berth do
+        // the same for the comparison.
+        let env: Vec<_> = [("BERTH_CREATE_ON_PUSH", "true")].into_iter().chain(env.iter().copied()).collect();
+        Self::spawn_berth(bin, tempfile::tempdir_in(".")?, "berth", &["--anonymous"], &env)
+    }
+
+    /// Starts `berth serve` on `dir` with the bench's administrator, extra flags and environment.
+    fn spawn_berth(
+        bin: &std::path::Path,
+        dir: tempfile::TempDir,
+        name: &'static str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
         let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--anonymous", "--data"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(flags)
+            .arg("--data")
             .arg(dir.path())
             .env("RUST_LOG", "warn")
-            // Distribution creates repositories on push; let Berth do the same for the comparison.
-            .env("BERTH_CREATE_ON_PUSH", "true")
             .env("BERTH_ADMIN_ACCESS_KEY_ID", BENCH_KEY)
             .env("BERTH_ADMIN_SECRET_ACCESS_KEY", BENCH_SECRET)
             .envs(env.iter().copied())
@@ -182,7 +195,7 @@ impl Server {
             }
         });
         let url = rx.recv_timeout(Duration::from_secs(20)).context("berth did not report its address")?;
-        Ok(Server { name: "berth", url, child, _dir: dir })
+        Ok(Server { name, url, child, _dir: dir })
     }
 
     async fn distribution(bin: &PathBuf) -> anyhow::Result<Server> {
@@ -650,7 +663,7 @@ async fn image_throughput(server: &Server, n: usize) -> anyhow::Result<(f64, f64
 
 /// Image push and pull throughput with garbage collection running continuously (a run every
 /// 10 ms, 1 s grace), as a ratio to the same run without it.
-async fn gc_overhead(bin: &PathBuf, n: usize, interval_secs: u64) -> anyhow::Result<String> {
+async fn gc_overhead(bin: &std::path::Path, n: usize, interval_secs: u64) -> anyhow::Result<String> {
     use std::fmt::Write as _;
     let mut figures = Vec::new();
     let interval = interval_secs.to_string();
