@@ -127,7 +127,12 @@ mod tests {
             Error::PolicyNotFound { kind: PolicyKindName::Lifecycle, scope: "team/app".into() },
             Error::PolicyNotFound { kind: PolicyKindName::LifecyclePreview, scope: "team/app".into() },
             Error::Unauthenticated,
-            Error::AccessDenied { action: Action::PutImage, resource: "arn:aws:ecr:r:1:repository/x".into() },
+            Error::AccessDenied {
+                action: Action::PutImage,
+                resource: "arn:aws:ecr:r:1:repository/x".into(),
+                principal: "arn:aws:iam::1:user/u".into(),
+                reason: "because no identity-based policy allows the ecr:PutImage action".into(),
+            },
             Error::BodyFailed("cut".into()),
             Error::Internal("disk on fire".into()),
         ];

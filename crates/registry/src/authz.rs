@@ -261,7 +261,20 @@ impl Registry {
         };
         match iam::authorize(&identity_refs, &resource_policies, &owner, &request) {
             Decision::Allow => Ok(()),
-            Decision::Deny | Decision::NotApplicable => Err(Error::AccessDenied { action, resource }),
+            Decision::Deny | Decision::NotApplicable => {
+                // Why, in AWS's words (worked out only on this path).
+                let denies = |ps: &[&Policy]| ps.iter().any(|x| x.evaluate(&request) == Decision::Deny);
+                let reason = if denies(&identity_refs) {
+                    "with an explicit deny in an identity-based policy".to_owned()
+                } else if denies(&resource_policies) {
+                    "with an explicit deny in a resource-based policy".to_owned()
+                } else if p.account == owner || identity_refs.iter().all(|x| x.evaluate(&request) != Decision::Allow) {
+                    format!("because no identity-based policy allows the {action} action")
+                } else {
+                    format!("because no resource-based policy allows the {action} action")
+                };
+                Err(Error::AccessDenied { action, resource, principal: p.arn.clone(), reason })
+            }
         }
     }
 

@@ -82,8 +82,8 @@ pub enum Error {
     PolicyNotFound { kind: PolicyKindName, scope: String },
     #[error("authentication required")]
     Unauthenticated,
-    #[error("not authorized to perform {action} on {resource}")]
-    AccessDenied { action: Action, resource: String },
+    #[error("User: {principal} is not authorized to perform: {action} on resource: {resource} {reason}")]
+    AccessDenied { action: Action, resource: String, principal: String, reason: String },
     #[error("request body failed: {0}")]
     BodyFailed(#[source] BoxError),
     #[error("internal error")]

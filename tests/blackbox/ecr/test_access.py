@@ -206,6 +206,11 @@ def denied(call, action: str, resource: str | None = None, code: str = "AccessDe
     assert action in err["Message"], err
     if resource:
         assert resource in err["Message"], err
+    if code == "AccessDeniedException":
+        # AWS's wording: who, what, on what, and why.
+        assert re.match(r"User: arn:aws:iam::\d{12}:user/\S+ is not authorized to perform: ecr:\w+ on resource: \S+ "
+                        r"(with an explicit deny in an? (identity|resource)-based policy|because no "
+                        r"(identity|resource)-based policy allows the ecr:\w+ action)$", err["Message"]), err
     return err["Message"]
 
 
