@@ -284,8 +284,6 @@ fn image_detail(registry: &str, repo: &RepositoryName, i: &ImageRecord) -> ecr::
 
 /// The part size ECR tells clients to upload in.
 const PART_SIZE: i64 = 20 * 1024 * 1024;
-/// How long a `GetDownloadUrlForLayer` URL works.
-const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
 
 fn upload_id(s: &str) -> Result<UploadId, EcrError> {
     UploadId::parse(s).map_err(|_| EcrError::new("UploadNotFoundException", format!("upload {s} does not exist")))
@@ -673,7 +671,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                 return Err(EcrError::new("UnrecognizedClientException", "download URLs need a signed request"));
             };
             let path = format!("/v2/{repo}/blobs/{digest}");
-            let query = api.token_key.sign_url(&path, &p.account, &p.arn, SystemTime::now() + DOWNLOAD_URL_TTL);
+            let query = api.token_key.sign_url(&path, &p.account, &p.arn, SystemTime::now() + berth_auth::URL_TTL);
             json(&ecr::GetDownloadUrlForLayerResponse {
                 download_url: Some(format!("http://{}{path}?{query}", api.registry_host)),
                 layer_digest: Some(digest.to_string()),

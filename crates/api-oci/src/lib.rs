@@ -66,7 +66,13 @@ fn caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
         return Err(unauthorized("the user name must be AWS"));
     };
     let claims = api.token_key.verify(token, std::time::SystemTime::now()).map_err(|e| unauthorized(&e.to_string()))?;
-    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal, origin: origin(req) }))
+    let issued_at_ms = issued_at(claims.expires, berth_auth::TOKEN_TTL);
+    Ok(Caller::Principal(Principal {
+        account: claims.account,
+        arn: claims.principal,
+        origin: origin(req),
+        issued_at_ms,
+    }))
 }
 
 /// A GET or HEAD of a URL signed by `GetDownloadUrlForLayer` acts as the principal that asked
@@ -83,7 +89,19 @@ fn signed_url_caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
         .token_key
         .verify_url(req.uri().path(), credential, expires, signature, std::time::SystemTime::now())
         .map_err(|e| unauthorized(&format!("signed URL: {e}")))?;
-    Ok(Caller::Principal(Principal { account: claims.account, arn: claims.principal, origin: origin(req) }))
+    let issued_at_ms = issued_at(claims.expires, berth_auth::URL_TTL);
+    Ok(Caller::Principal(Principal {
+        account: claims.account,
+        arn: claims.principal,
+        origin: origin(req),
+        issued_at_ms,
+    }))
+}
+
+/// When a token or URL valid for `ttl` until `expires` was made, in ms since the epoch.
+fn issued_at(expires: std::time::SystemTime, ttl: std::time::Duration) -> Option<i64> {
+    let issued = expires.checked_sub(ttl)?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(issued.as_millis()).ok()
 }
 
 /// Where the request came from (the listener records the peer address).

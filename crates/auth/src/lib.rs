@@ -75,7 +75,7 @@ pub fn iso8601(t: std::time::SystemTime) -> String {
 }
 
 pub use seal::{SealKey, random_bytes};
-pub use token::{TOKEN_TTL, TokenClaims, TokenError, TokenKey, URL_CREDENTIAL, URL_EXPIRES, URL_SIGNATURE};
+pub use token::{TOKEN_TTL, TokenClaims, TokenError, TokenKey, URL_CREDENTIAL, URL_EXPIRES, URL_SIGNATURE, URL_TTL};
 
 /// Largest `Authorization` header accepted (bytes); longer ones are refused before parsing.
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;

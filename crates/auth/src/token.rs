@@ -18,6 +18,8 @@ use subtle::ConstantTimeEq;
 
 /// How long a token is valid: ECR's 12 hours.
 pub const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How long a signed download URL (`GetDownloadUrlForLayer`) works.
+pub const URL_TTL: Duration = Duration::from_secs(3600);
 const CONTEXT: &[u8] = b"berth registry token v1\n";
 
 /// The server's secret for registry tokens. Never printed.

@@ -34,6 +34,10 @@ pub struct Principal {
     pub account: String,
     pub arn: String,
     pub origin: Origin,
+    /// For a registry token or signed URL: when it was made (ms). One made before its user
+    /// was (re)created speaks for nobody: a user deleted and made again under the same name
+    /// does not inherit the old user's tokens.
+    pub issued_at_ms: Option<i64>,
 }
 
 impl Principal {
@@ -47,7 +51,7 @@ impl Principal {
         else {
             return None;
         };
-        Some(Principal { account: account.to_owned(), arn: arn.to_owned(), origin })
+        Some(Principal { account: account.to_owned(), arn: arn.to_owned(), origin, issued_at_ms: None })
     }
 
     /// The user name, for a user principal.
@@ -144,7 +148,8 @@ pub struct Authorizer {
     region: String,
     default_account: String,
     pub(crate) keys: Keys,
-    identities: TtlCache<String, Policies>,
+    /// Per principal ARN: when its user was created (`None`: no such user) and its policies.
+    identities: TtlCache<String, (Option<i64>, Policies)>,
     repos: TtlCache<RepositoryName, RepoAuth>,
     registries: TtlCache<String, Option<Arc<Policy>>>,
 }
@@ -278,18 +283,30 @@ impl Registry {
         }
     }
 
-    /// The caller's identity policies, parsed.
+    /// The caller's identity policies, parsed; none for a token made before its user existed.
     async fn identity_policies(&self, p: &crate::Principal) -> Result<Policies> {
-        if let Some(hit) = self.authz.identities.get(&p.arn) {
-            return Ok(hit);
-        }
-        let docs = match p.user() {
-            Some(user) => self.meta.user_policies(&p.account, user).await?,
-            None => Vec::new(),
+        let (created, policies) = match self.authz.identities.get(&p.arn) {
+            Some(hit) => hit,
+            None => {
+                let (created, docs) = match p.user() {
+                    Some(user) => {
+                        let users = self.meta.list_users(&p.account).await?;
+                        let created = users.iter().find(|u| u.name == user).map(|u| u.created_at);
+                        (created, self.meta.user_policies(&p.account, user).await?)
+                    }
+                    None => (None, Vec::new()),
+                };
+                let parsed = Arc::new(parse_all(docs.iter().map(|(_, d)| d.as_str()), PolicyKind::Identity, &p.arn));
+                self.authz.identities.insert(p.arn.clone(), (created, Arc::clone(&parsed)));
+                (created, parsed)
+            }
         };
-        let parsed = Arc::new(parse_all(docs.iter().map(|(_, d)| d.as_str()), PolicyKind::Identity, &p.arn));
-        self.authz.identities.insert(p.arn.clone(), Arc::clone(&parsed));
-        Ok(parsed)
+        // Tokens carry whole seconds: compare in seconds, so a token made in the second its
+        // user was created still works.
+        match (p.issued_at_ms, created) {
+            (Some(issued), Some(created)) if issued.div_euclid(1000) < created.div_euclid(1000) => Ok(Arc::default()),
+            _ => Ok(policies),
+        }
     }
 
     /// Owner, policy and tags of a repository; a missing repository is taken to belong to the

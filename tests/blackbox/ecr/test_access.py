@@ -674,6 +674,32 @@ def test_deleted_access_key_stops_working(world):
     assert answer() == "UnrecognizedClientException"
 
 
+def test_a_recreated_user_does_not_inherit_the_old_users_tokens(world):
+    """A registry token speaks for the user it was made for: once that user is deleted and a
+    new one is made under the same name, the old token is refused while the new user's works."""
+    repo = new_repo(world, "access/recreated")
+    push_image(world, repo, "v1", "recreated")
+    first = new_user(world.data, "phoenix", world.account, ["AmazonEC2ContainerRegistryReadOnly"])
+    world.users["phoenix"] = first
+    r = v2(world, "GET", f"{repo}/manifests/v1", world.token("phoenix"))
+    assert r.status_code == 200, r.text
+    old = world.token("phoenix")
+    time.sleep(1.1)  # tokens carry whole seconds; the new user is made in a later one
+    admin(world.data, "delete-user", "--user", "phoenix")
+    world.users["phoenix"] = new_user(world.data, "phoenix", world.account, ["AmazonEC2ContainerRegistryReadOnly"])
+    assert wait_for(lambda: v2(world, "GET", f"{repo}/manifests/v1", old).status_code == 403, 15), \
+        "the deleted user's token still works for the new user of the same name"
+    new = wait_for(lambda: _token_or_none(world, "phoenix"), 15)
+    assert new and v2(world, "GET", f"{repo}/manifests/v1", new).status_code == 200
+
+
+def _token_or_none(world, who):
+    try:
+        return world.token(who)
+    except ClientError:
+        return None
+
+
 # ---------------------------------------------------------------------------------------------
 # 6. condition keys
 # ---------------------------------------------------------------------------------------------
