@@ -112,8 +112,9 @@ class BerthProcess:
 
 
 def spawn_berth(data_dir, extra_args=(), *, bin_path=None, timeout: float = 20.0,
-                log_path=None, env=None) -> BerthProcess:
-    """Start ``berth serve`` on 127.0.0.1:0 with ``--data data_dir --anonymous``.
+                log_path=None, env=None, anonymous: bool = True) -> BerthProcess:
+    """Start ``berth serve`` on 127.0.0.1:0 with ``--data data_dir`` and, unless
+    ``anonymous`` is false, ``--anonymous``.
 
     Waits (at most ``timeout`` seconds) for the stdout line
     ``berth: listening on http://127.0.0.1:PORT``. stderr (logs) is appended
@@ -130,7 +131,7 @@ def spawn_berth(data_dir, extra_args=(), *, bin_path=None, timeout: float = 20.0
         log_path = data_dir.parent / f"berth-{data_dir.name}-{int(time.time() * 1000)}.log"
     log_path = Path(log_path)
     cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--data", str(data_dir),
-           "--anonymous", *extra_args]
+           *(["--anonymous"] if anonymous else []), *extra_args]
     log_fh = open(log_path, "ab")
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_fh,

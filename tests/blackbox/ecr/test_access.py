@@ -28,12 +28,12 @@ from botocore.exceptions import ClientError
 
 from ecr.oci import wait_for
 from tools.containers import Podman
+from conftest import spawn_berth
 from tools.dockerd import DockerDaemon, DockerUnavailable
 from tools.images import layer_tar, prng_bytes
 
 ADMIN_KEY, ADMIN_SECRET = "AKIABERTHACCESS00001", "berth-access-admin-secret"
 ACCOUNT_B, ACCOUNT_C = "210987654321", "333344445555"
-READY = re.compile(r"^berth: listening on (http://\S+)\s*$")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 
@@ -171,24 +171,9 @@ def world(tmp_path_factory):
         "bob": new_user(data, "bob", ACCOUNT_B, ["AmazonEC2ContainerRegistryReadOnly"]),
         "carol": new_user(data, "carol", ACCOUNT_C, ["AmazonEC2ContainerRegistryReadOnly"]),
     }
-    log = open(data.parent / "berth.log", "ab")
-    proc = subprocess.Popen([berth_binary(), "serve", "--listen", "127.0.0.1:0", "--data", str(data)],
-                            env=server_env(), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
-    log.close()
-    url = None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and url is None:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = READY.match(line)
-        url = m.group(1) if m else None
-    if url is None:
-        proc.kill()
-        pytest.fail(f"berth did not start; log:\n{(data.parent / 'berth.log').read_text()[-3000:]}")
-    yield World(url, data, account, users)
-    proc.terminate()
-    proc.wait(timeout=30)
+    proc = spawn_berth(data, env=server_env(), anonymous=False)
+    yield World(proc.url, data, account, users)
+    proc.stop()
 
 
 # ---------------------------------------------------------------------------------------------

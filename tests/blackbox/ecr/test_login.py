@@ -16,36 +16,22 @@ import boto3
 import pytest
 import requests
 
+from conftest import spawn_berth
 from tools.dockerd import DockerDaemon, DockerUnavailable
 from tools.images import layer_tar
 
 KEY, SECRET = "AKIABERTHLOGIN000001", "berth-login-secret"
-READY = re.compile(r"^berth: listening on (http://\S+)\s*$")
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     """Berth with authentication on both APIs and no anonymous access."""
-    from conftest import DEFAULT_BERTH_BIN  # noqa: PLC0415
-    binary = os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
     data = tmp_path_factory.mktemp("login") / "data"
     env = dict(os.environ, BERTH_ADMIN_ACCESS_KEY_ID=KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=SECRET,
                BERTH_CREATE_ON_PUSH="false")
-    log = open(data.parent / "berth.log", "ab")
-    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data", str(data)], env=env,
-                            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
-    url = None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and url is None:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = READY.match(line)
-        url = m.group(1) if m else None
-    assert url, "berth did not start"
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    proc = spawn_berth(data, env=env, anonymous=False)
+    yield proc.url
+    proc.stop()
 
 
 def aws_env():
