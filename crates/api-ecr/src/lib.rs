@@ -728,7 +728,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::GetRepositoryPolicy(i) => {
             let repo = repo_name(&i.repository_name)?;
             let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let (text, _) = reg.repository_policy_get(caller, &repo).await?;
+            let text = reg.repository_policy_get(caller, &repo).await?;
             json(&ecr::GetRepositoryPolicyResponse {
                 policy_text: Some(text),
                 registry_id: Some(registry),
@@ -738,7 +738,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::DeleteRepositoryPolicy(i) => {
             let repo = repo_name(&i.repository_name)?;
             let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let (text, _) = reg.repository_policy_delete(caller, &repo).await?;
+            let text = reg.repository_policy_delete(caller, &repo).await?;
             json(&ecr::DeleteRepositoryPolicyResponse {
                 policy_text: Some(text),
                 registry_id: Some(registry),

@@ -365,15 +365,6 @@ impl Registry {
     pub async fn registry_of(&self, caller: &Caller, name: &RepositoryName) -> Result<String> {
         Ok(self.repo_auth(name, self.account_of(caller)).await?.owner)
     }
-
-    /// The account that owns `name`, if it exists.
-    pub(crate) async fn owner_of(&self, name: &RepositoryName) -> Result<Option<String>> {
-        Ok(self
-            .meta
-            .get_repository(name)
-            .await?
-            .map(|r| r.settings.owner.unwrap_or_else(|| self.authz.default_account.clone())))
-    }
 }
 
 #[cfg(test)]

@@ -232,14 +232,6 @@ impl Registry {
         }
     }
 
-    /// The account that owns a repository; `RepositoryNotFound` if it does not exist.
-    ///
-    /// # Errors
-    /// `RepositoryNotFound`.
-    pub async fn repository_owner(&self, name: &RepositoryName) -> Result<String> {
-        self.owner_of(name).await?.ok_or_else(|| Error::RepositoryNotFound(name.clone()))
-    }
-
     /// The named repositories (each must exist), or a page of all of them.
     ///
     /// # Errors

@@ -24,11 +24,11 @@ fn validate(text: &str) -> Result<()> {
 }
 
 impl Registry {
-    /// Sets a repository's access policy after validating it; returns the owner account.
+    /// Sets a repository's access policy after validating it.
     ///
     /// # Errors
     /// `InvalidParameter` with the reason, `RepositoryNotFound`.
-    pub async fn repository_policy_set(&self, caller: &Caller, repo: &RepositoryName, text: &str) -> Result<String> {
+    pub async fn repository_policy_set(&self, caller: &Caller, repo: &RepositoryName, text: &str) -> Result<()> {
         self.authorize(caller, Action::SetRepositoryPolicy, Target::Repository(repo), &[]).await?;
         validate(text)?;
         self.meta
@@ -36,29 +36,27 @@ impl Registry {
             .await
             .map_err(Self::missing_repo(repo))?;
         self.forget_repository(repo);
-        self.repository_owner(repo).await
+        Ok(())
     }
 
-    /// A repository's access policy and its owner account.
+    /// A repository's access policy.
     ///
     /// # Errors
     /// `RepositoryNotFound`, `PolicyNotFound`.
-    pub async fn repository_policy_get(&self, caller: &Caller, repo: &RepositoryName) -> Result<(String, String)> {
+    pub async fn repository_policy_get(&self, caller: &Caller, repo: &RepositoryName) -> Result<String> {
         self.authorize(caller, Action::GetRepositoryPolicy, Target::Repository(repo), &[]).await?;
-        let text = self
-            .meta
+        self.meta
             .repository_policy(repo, RepositoryPolicyKind::Access)
             .await
             .map_err(Self::missing_repo(repo))?
-            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: repo.to_string() })?;
-        Ok((text, self.repository_owner(repo).await?))
+            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: repo.to_string() })
     }
 
-    /// Deletes a repository's access policy, returning it and the owner account.
+    /// Deletes a repository's access policy, returning it.
     ///
     /// # Errors
     /// `RepositoryNotFound`, `PolicyNotFound`.
-    pub async fn repository_policy_delete(&self, caller: &Caller, repo: &RepositoryName) -> Result<(String, String)> {
+    pub async fn repository_policy_delete(&self, caller: &Caller, repo: &RepositoryName) -> Result<String> {
         self.authorize(caller, Action::DeleteRepositoryPolicy, Target::Repository(repo), &[]).await?;
         let previous = self
             .meta
@@ -66,9 +64,7 @@ impl Registry {
             .await
             .map_err(Self::missing_repo(repo))?;
         self.forget_repository(repo);
-        let text = previous
-            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: repo.to_string() })?;
-        Ok((text, self.repository_owner(repo).await?))
+        previous.ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: repo.to_string() })
     }
 
     /// Sets the caller's account's registry policy after validating it; returns the account.
