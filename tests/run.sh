@@ -20,4 +20,4 @@ target="${CARGO_TARGET_DIR:-target}"
 "$target/debug/berth-bench" --berth "$target/debug/berth" --size-mib 8 --small-blobs 50 \
   --manifests 20 --manifest-gets 200 --tags 100 --ecr-requests 200 --gc-images 50 | tail -24
 export BERTH_BIN="$target/debug/berth"
-(cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr)
+(cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr hostile)
