@@ -56,6 +56,11 @@ impl From<Error> for EcrError {
             },
             Error::Unauthenticated => "UnrecognizedClientException",
             Error::AccessDenied { .. } => "AccessDeniedException",
+            Error::LimitExceeded(_) => "LimitExceededException",
+            Error::BlobDamaged(_) => "LayerInaccessibleException",
+            Error::StorageFull => {
+                return EcrError { code: "ServerException", message, status: StatusCode::INSUFFICIENT_STORAGE };
+            }
             Error::Internal(source) => {
                 tracing::error!(error = %source, source = ?source, "internal error");
                 return EcrError::new("ServerException", "internal error");

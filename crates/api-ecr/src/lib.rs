@@ -596,7 +596,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                         layer_size: Some(i64::try_from(size).unwrap_or(i64::MAX)),
                         media_type: None,
                     }),
-                    Err(berth_registry::Error::BlobNotFound(_)) => {
+                    Err(berth_registry::Error::BlobNotFound(_) | berth_registry::Error::BlobDamaged(_)) => {
                         failures.push(fail(ecr::LayerFailureCode::MissingLayerDigest, "Could not find layer"));
                     }
                     Err(e) => return Err(e.into()),

@@ -40,6 +40,9 @@ codes! {
     RANGE_INVALID = "RANGE_INVALID", RANGE_NOT_SATISFIABLE;
     TOOMANYREQUESTS = "TOOMANYREQUESTS", TOO_MANY_REQUESTS;
     UNKNOWN = "UNKNOWN", INTERNAL_SERVER_ERROR;
+    // The spec has no code for a full disk; distribution answers UNKNOWN, with 500. Berth keeps
+    // the code and says what happened with 507 and a message.
+    STORAGE_FULL = "UNKNOWN", INSUFFICIENT_STORAGE;
 }
 
 /// An error response in the spec's shape, plus any headers the code needs.
@@ -107,6 +110,9 @@ impl From<Error> for OciError {
             }
             Error::AccessDenied { .. } => plain(DENIED),
             Error::BodyFailed(_) => plain(BLOB_UPLOAD_INVALID),
+            Error::LimitExceeded(_) => plain(TOOMANYREQUESTS),
+            Error::StorageFull => plain(STORAGE_FULL),
+            Error::BlobDamaged(d) => OciError { detail: Some(json!({ "digest": d.as_str() })), ..plain(BLOB_UNKNOWN) },
             Error::Internal(source) => {
                 tracing::error!(error = %source, source = ?source, "internal error");
                 OciError::new(UNKNOWN, "internal error")

@@ -2,16 +2,23 @@
 //!
 //! Layout under the root (documented here and nowhere else):
 //! - `blobs/<algorithm>/<first two hex>/<hex>`: committed blobs, immutable, content-addressed;
-//! - `uploads/<uuid>`: bytes of upload sessions in progress.
+//! - `uploads/<uuid>`: bytes of upload sessions in progress;
+//! - `quarantine/<algorithm>-<hex>-<ms>`: bytes found not to hash to their name, kept aside.
+//!
+//! One writer per upload: an append registers its upload until its writer thread has closed
+//! the file, and commits and aborts refuse an upload that is still being written, so no
+//! late write can land in a file after it was renamed into the blob store.
 //!
 //! Durability: appends are not synced (the core checks an upload's bytes against its saved hash
 //! state after a restart); a commit syncs the file, renames it into place and syncs the
 //! directory, so a committed blob survives power loss. Bytes past the session's recorded offset
 //! (a crash mid-append) are truncated by the next append.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use berth_blobstore::{BlobBody, BlobRead, BlobStore, BoxError, ByteRange, ByteStream, Error, Result};
@@ -25,6 +32,21 @@ const WRITE_BATCH: usize = 1024 * 1024;
 
 pub struct FsBlobStore {
     root: PathBuf,
+    /// Uploads whose append is writing right now.
+    writing: Arc<Mutex<HashSet<UploadId>>>,
+}
+
+/// An upload marked as being written; unmarked when dropped (by the writer thread, after the
+/// file is closed).
+struct Writing {
+    set: Arc<Mutex<HashSet<UploadId>>>,
+    id: UploadId,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
+    }
 }
 
 impl FsBlobStore {
@@ -34,12 +56,24 @@ impl FsBlobStore {
     /// When the directories cannot be created.
     pub fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
-        for d in ["blobs/sha256", "blobs/sha512", "uploads"] {
+        for d in ["blobs/sha256", "blobs/sha512", "uploads", "quarantine"] {
             fs::create_dir_all(root.join(d))?;
         }
         sync_dir(&root)?;
         sync_dir(&root.join("blobs"))?;
-        Ok(FsBlobStore { root })
+        Ok(FsBlobStore { root, writing: Arc::default() })
+    }
+
+    fn start_writing(&self, id: &UploadId) -> Result<Writing> {
+        let mut set = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !set.insert(id.clone()) {
+            return Err(Error::UploadBusy);
+        }
+        Ok(Writing { set: Arc::clone(&self.writing), id: id.clone() })
+    }
+
+    fn is_writing(&self, id: &UploadId) -> bool {
+        self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(id)
     }
 
     fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -162,8 +196,15 @@ impl BlobStore for FsBlobStore {
 
     async fn upload_append(&self, id: &UploadId, at: u64, mut body: ByteStream) -> Result<u64> {
         let path = self.upload_path(id);
+        let writing = self.start_writing(id)?;
         let (tx, rx) = mpsc::channel(32);
-        let writer = tokio::task::spawn_blocking(move || write_upload(&path, at, rx));
+        // The mark goes with the thread: even if this future is dropped (the client went away),
+        // the upload stays marked until the file is closed.
+        let writer = tokio::task::spawn_blocking(move || {
+            let result = write_upload(&path, at, rx);
+            drop(writing);
+            result
+        });
         let mut body_error = None;
         while let Some(item) = body.next().await {
             match item {
@@ -202,6 +243,9 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64> {
+        if self.is_writing(id) {
+            return Err(Error::UploadBusy);
+        }
         let src = self.upload_path(id);
         let dst = self.blob_path(digest);
         blocking(move || install(&src, &dst, |f| f.sync_data())).await
@@ -211,8 +255,12 @@ impl BlobStore for FsBlobStore {
         let src = self.upload_path(&UploadId::generate());
         let dst = self.blob_path(digest);
         blocking(move || {
-            if let Ok(m) = fs::metadata(&dst) {
-                return Ok(m.len());
+            // An existing copy is kept only when its bytes are these (a small read); a damaged
+            // or planted one is replaced.
+            if fs::metadata(&dst).is_ok_and(|m| m.len() == data.len() as u64)
+                && fs::read(&dst).is_ok_and(|held| held == data)
+            {
+                return Ok(data.len() as u64);
             }
             let mut f = File::create(&src)?;
             let result =
@@ -226,6 +274,9 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn upload_abort(&self, id: &UploadId) -> Result<()> {
+        if self.is_writing(id) {
+            return Err(Error::UploadBusy);
+        }
         remove_if_exists(self.upload_path(id)).await
     }
 
@@ -247,6 +298,19 @@ impl BlobStore for FsBlobStore {
 
     async fn delete(&self, digest: &Digest) -> Result<()> {
         remove_if_exists(self.blob_path(digest)).await
+    }
+
+    async fn quarantine(&self, digest: &Digest) -> Result<()> {
+        let src = self.blob_path(digest);
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let dir = self.root.join("quarantine");
+        let dst = dir.join(format!("{}-{}-{ms}", digest.algorithm().as_str(), digest.hex()));
+        blocking(move || match fs::rename(&src, &dst) {
+            Ok(()) => Ok(sync_dir(&dir)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        })
+        .await
     }
 
     fn list(&self) -> BoxStream<'_, Result<Digest>> {
@@ -289,7 +353,8 @@ fn walk_blobs(root: &Path, tx: &mpsc::Sender<Result<Digest>>) -> Result<()> {
 }
 
 /// Moves a finished upload file into place durably: its data synced (by `sync`), renamed, the
-/// directory synced. If the blob already exists the upload file is dropped instead.
+/// directory synced. An existing blob file is replaced: the new bytes were verified against the
+/// digest as they arrived, the old ones may have been damaged since.
 fn install(src: &Path, dst: &Path, sync: impl FnOnce(&File) -> std::io::Result<()>) -> Result<u64> {
     let f = File::open(src)?;
     install_open(&f, src, dst, sync)
@@ -297,10 +362,6 @@ fn install(src: &Path, dst: &Path, sync: impl FnOnce(&File) -> std::io::Result<(
 
 /// `install` for a file the caller already has open.
 fn install_open(f: &File, src: &Path, dst: &Path, sync: impl FnOnce(&File) -> std::io::Result<()>) -> Result<u64> {
-    if let Ok(m) = fs::metadata(dst) {
-        fs::remove_file(src)?;
-        return Ok(m.len());
-    }
     let len = f.metadata()?.len();
     sync(f)?;
     let dir = dst.parent().ok_or_else(|| backend("blob path has no parent"))?;

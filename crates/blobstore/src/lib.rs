@@ -26,13 +26,23 @@ pub enum Error {
     UploadOffset { requested: u64, actual: u64 },
     #[error("request body failed: {0}")]
     Body(#[source] BoxError),
+    /// Another request is writing this upload's bytes right now (one writer per upload).
+    #[error("another request is writing this upload")]
+    UploadBusy,
+    /// The storage has no room left (a full disk or quota). Nothing was stored.
+    #[error("storage is full: {0}")]
+    StorageFull(#[source] BoxError),
     #[error("storage backend failed: {0}")]
     Backend(#[source] BoxError),
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::NotFound { Error::NotFound } else { Error::Backend(Box::new(e)) }
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound,
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => Error::StorageFull(Box::new(e)),
+            _ => Error::Backend(Box::new(e)),
+        }
     }
 }
 
@@ -124,6 +134,7 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Streams a blob, or the inclusive `range` of it (`InvalidRange` when out of bounds).
     async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobRead>;
     /// Appends `body` to upload `id` at byte offset `at` (the upload is created when `at` is 0).
+    /// One append per upload at a time: `UploadBusy` while another is writing.
     /// Bytes past `at` from an earlier failed append are discarded first. On any error nothing
     /// past `at` remains. Returns the new length. The bytes need not be durable until
     /// `upload_commit`: after a crash an upload may hold fewer bytes than were appended.
@@ -131,18 +142,25 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Streams the bytes of an upload so far (used to re-hash with another algorithm).
     async fn upload_read(&self, id: &UploadId) -> Result<ByteStream>;
     /// Durably moves upload `id` to blob `digest` (the caller has verified the digest). If the
-    /// blob already exists the upload is simply dropped. Returns the blob's size.
+    /// blob already exists it is replaced by these verified bytes, so a damaged or planted copy
+    /// is never trusted. `UploadBusy` while an append to `id` is still writing. Returns the
+    /// blob's size.
     async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64>;
     /// Durably stores a small blob whose bytes are all in memory and already verified against
-    /// `digest`, in one step. Returns its size.
+    /// `digest`, in one step; an existing copy whose bytes differ is replaced. Returns its size.
     async fn put_small(&self, digest: &Digest, data: Bytes) -> Result<u64>;
-    /// Drops an upload's bytes; succeeds when there are none.
+    /// Drops an upload's bytes; succeeds when there are none. `UploadBusy` while an append to
+    /// `id` is still writing.
     async fn upload_abort(&self, id: &UploadId) -> Result<()>;
     /// Ids of uploads holding bytes, with the time of their last write (ms since the epoch),
     /// so that debris of uploads whose session is gone can be swept.
     async fn uploads(&self) -> Result<Vec<(UploadId, i64)>>;
     /// Removes a blob's bytes; succeeds when there are none. Only garbage collection calls it.
     async fn delete(&self, digest: &Digest) -> Result<()>;
+    /// Moves a blob whose bytes were found not to hash to its digest out of the store, keeping
+    /// them aside for inspection; succeeds when there are none. A later push of the right
+    /// bytes stores the blob again.
+    async fn quarantine(&self, digest: &Digest) -> Result<()>;
     /// Every stored blob, in no particular order, streamed (garbage collection sweeps bytes
     /// that no record names). A blob stored or deleted while the stream runs may or may not
     /// appear.

@@ -57,6 +57,7 @@ fn backend(e: rusqlite::Error) -> Error {
         {
             Error::Conflict(msg.clone().unwrap_or_else(|| e.to_string()))
         }
+        _ if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => Error::StorageFull(e.to_string()),
         _ => Error::Backend(Box::new(e)),
     }
 }
@@ -520,6 +521,27 @@ impl BlobIndex for SqliteMeta {
             repo,
         )
         .await
+    }
+
+    async fn recorded_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<(Digest, u64)>> {
+        let after = after.map_or_else(String::new, |d| d.as_str().to_owned());
+        self.readers
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached("SELECT digest, size FROM blobs WHERE digest > ?1 ORDER BY digest LIMIT ?2")
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .map_err(backend)?;
+                rows.map(|row| {
+                    let (d, size) = row.map_err(backend)?;
+                    Ok((Digest::parse(&d).map_err(|_| corrupt("blob digest"))?, to_u64(size)))
+                })
+                .collect()
+            })
+            .await
     }
 }
 

@@ -19,7 +19,7 @@ const MAX_BATCH: usize = 256;
 
 type Run = Box<dyn FnOnce(&Connection) -> bool + Send>;
 /// Answers the caller: `None` when the job's transaction committed, else why it did not.
-type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
+type Deliver = Box<dyn FnOnce(Option<(bool, String)>) + Send>;
 
 struct Job {
     run: Run,
@@ -81,12 +81,13 @@ impl Writer {
             *fill.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
             keep
         });
-        let deliver: Deliver = Box::new(move |failure: Option<String>| {
+        let deliver: Deliver = Box::new(move |failure: Option<(bool, String)>| {
             let result = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
             let outcome = match (result, failure) {
                 (Some(Err(e)), _) => Err(e),
                 (Some(Ok(v)), None) => Ok(v),
-                (Some(Ok(_)) | None, Some(why)) => {
+                (Some(Ok(_)) | None, Some((true, why))) => Err(Error::StorageFull(why)),
+                (Some(Ok(_)) | None, Some((false, why))) => {
                     Err(Error::Backend(format!("metadata transaction failed: {why}").into()))
                 }
                 (None, None) => Err(stopped()),
@@ -128,7 +129,10 @@ fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
         // In WAL mode, NORMAL commits without syncing the log; the next FULL commit syncs it,
         // earlier frames included.
         let sync = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
-        let failure = conn.execute_batch(sync).and_then(|()| run_batch(conn, runs)).err().map(|e| e.to_string());
+        let failure = conn.execute_batch(sync).and_then(|()| run_batch(conn, runs)).err().map(|e| {
+            let full = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+            (full, e.to_string())
+        });
         for deliver in delivers {
             deliver(failure.clone());
         }

@@ -24,6 +24,9 @@ pub enum Error {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database has no room left; the write was not made.
+    #[error("metadata storage is full: {0}")]
+    StorageFull(String),
     #[error("metadata backend failed: {0}")]
     Backend(#[source] BoxError),
 }
@@ -185,6 +188,9 @@ pub trait BlobIndex: Send + Sync {
     ) -> Result<bool>;
     /// Removes a blob from a repository; `false` if it was not there.
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
+    /// Up to `limit` recorded blobs after `after`, in digest order, with their sizes (the
+    /// scrubber reads each back).
+    async fn recorded_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<(Digest, u64)>>;
 }
 
 /// An upload in progress: bytes so far and the saved hash state over them.

@@ -83,6 +83,16 @@ pub async fn run(store: &dyn MetaStore) {
     assert_eq!(store.blob_in_repository(&b, &d1).await.unwrap(), Some(6));
     assert!(store.unlink_blob(&b, &d1).await.unwrap());
     assert!(!store.unlink_blob(&b, &d1).await.unwrap());
+    // Recorded blobs are listed once each, in digest order, in pages.
+    let d3 = digest("layer3");
+    store.link_blob(&a, &d3, 9, CreateRepo::No).await.unwrap();
+    let mut want = vec![(d1.clone(), 6), (d3.clone(), 9)];
+    want.sort();
+    assert_eq!(store.recorded_blobs(None, 10).await.unwrap(), want);
+    assert_eq!(store.recorded_blobs(None, 1).await.unwrap(), want[..1]);
+    assert_eq!(store.recorded_blobs(Some(&want[0].0), 10).await.unwrap(), want[1..]);
+    assert!(store.recorded_blobs(Some(&want[1].0), 10).await.unwrap().is_empty());
+    assert!(store.unlink_blob(&a, &d3).await.unwrap());
 
     // Upload sessions.
     let id = UploadId::generate();

@@ -86,6 +86,16 @@ pub enum Error {
     AccessDenied { action: Action, resource: String, principal: String, reason: String },
     #[error("request body failed: {0}")]
     BodyFailed(#[source] BoxError),
+    /// A per-principal or per-account limit (open upload sessions) is reached.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The storage underneath has no room left; nothing of the request was stored.
+    #[error("the registry's storage is full; nothing was stored, retry once space is freed")]
+    StorageFull,
+    /// A blob is recorded but its stored bytes are missing or do not match its record; a push
+    /// of the blob stores it again.
+    #[error("the stored bytes of blob {0} are missing or damaged; push the blob again to repair it")]
+    BlobDamaged(Digest),
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
@@ -99,6 +109,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<berth_meta::Error> for Error {
     fn from(e: berth_meta::Error) -> Self {
         match e {
+            berth_meta::Error::StorageFull(why) => {
+                tracing::warn!(error = %why, "metadata storage is full");
+                Error::StorageFull
+            }
             berth_meta::Error::NotFound | berth_meta::Error::Conflict(_) | berth_meta::Error::Backend(_) => {
                 Error::Internal(Box::new(e))
             }
@@ -110,6 +124,14 @@ impl From<berth_blobstore::Error> for Error {
     fn from(e: berth_blobstore::Error) -> Self {
         match e {
             berth_blobstore::Error::Body(b) => Error::BodyFailed(b),
+            berth_blobstore::Error::StorageFull(why) => {
+                tracing::warn!(error = %why, "blob storage is full");
+                Error::StorageFull
+            }
+            // Reached only on completion or cancellation (appends answer with the session's
+            // offset): a session whose bytes another request is still writing is not this
+            // request's to end.
+            berth_blobstore::Error::UploadBusy => Error::UploadNotFound,
             berth_blobstore::Error::NotFound
             | berth_blobstore::Error::InvalidRange
             | berth_blobstore::Error::UploadOffset { .. }

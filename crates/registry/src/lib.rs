@@ -10,6 +10,8 @@ mod gc;
 pub mod identity;
 pub mod lifecycle;
 mod policies;
+mod scrub;
+mod sessions;
 mod ttl;
 
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,8 @@ pub use berth_meta::{RepositoryUsage, StorageUsage};
 pub use cache::Manifest;
 pub use error::{BoxError, Error, PolicyKindName, Result};
 pub use gc::GcReport;
+pub use scrub::ScrubReport;
+pub use sessions::UploadLimits;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -44,6 +48,8 @@ pub struct Options {
     pub manifest_cache_entries: usize,
     /// How long an unreferenced blob is kept after it was last touched (see `gc`).
     pub gc_grace_ms: i64,
+    /// Open upload sessions per principal and per account, and the life of an empty one.
+    pub upload_limits: UploadLimits,
 }
 
 impl Default for Options {
@@ -54,6 +60,7 @@ impl Default for Options {
             upload_expiry_ms: 24 * 3600 * 1000,
             manifest_cache_entries: 10_000,
             gc_grace_ms: 24 * 3600 * 1000,
+            upload_limits: UploadLimits::default(),
         }
     }
 }
@@ -87,6 +94,7 @@ pub struct Registry {
     pulls: Mutex<std::collections::HashMap<(RepositoryName, Digest), i64>>,
     previews: lifecycle::Previews,
     gc: gc::GcState,
+    sessions: sessions::Sessions,
     /// Random per process. Saved hash states carry the epoch of the process that wrote them, so
     /// a session written before a restart (perhaps a crash that lost unsynced bytes) is checked
     /// against its bytes before it is trusted.
@@ -154,6 +162,7 @@ impl Registry {
         let manifests = cache::ManifestCache::new(opts.manifest_cache_entries);
         let epoch = uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default();
         Registry {
+            sessions: sessions::Sessions::new(opts.upload_limits),
             blobs,
             meta,
             authz,
@@ -166,8 +175,22 @@ impl Registry {
         }
     }
 
-    fn create(&self) -> CreateRepo {
-        if self.opts.create_on_push { CreateRepo::IfMissing } else { CreateRepo::No }
+    /// With `create_on_push`, a push to a repository that does not exist creates it, owned by
+    /// the pusher's account, when the pusher may create repositories (`ecr:CreateRepository`).
+    async fn create_on_push(&self, caller: &Caller, repo: &RepositoryName) -> Result<()> {
+        if !self.opts.create_on_push || self.meta.repository_exists(repo).await? {
+            return Ok(());
+        }
+        self.authorize(caller, Action::CreateRepository, Target::Repository(repo), &[]).await?;
+        let settings = RepositorySettings { owner: Some(self.account_of(caller).to_owned()), ..Default::default() };
+        match self.meta.create_repository_with(repo, &settings).await {
+            // Conflict: another push created it first.
+            Ok(_) | Err(berth_meta::Error::Conflict(_)) => {
+                self.forget_repository(repo);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Maps "the repository is missing" from a store write into the domain error.
@@ -304,6 +327,11 @@ impl Registry {
         self.authorize(caller, Action::BatchCheckLayerAvailability, Target::Repository(repo), &[]).await?;
         let size =
             self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
+        // A client that finds the blob skips its upload, so its bytes must be there: missing or
+        // cut short, the client is told to push it again, which stores it anew.
+        if self.blobs.stat(digest).await? != Some(size) {
+            return Err(self.damaged(digest, "missing or of the wrong size"));
+        }
         // A client that finds the blob skips its upload and references it soon.
         self.touch(digest).await;
         Ok(size)
@@ -325,10 +353,22 @@ impl Registry {
         let size =
             self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
         match self.blobs.read(digest, range(size)?).await {
-            Ok(r) => Ok(r),
-            Err(berth_blobstore::Error::InvalidRange) => Err(Error::RangeNotSatisfiable { size }),
+            Ok(r) if r.size == size => Ok(r),
+            Ok(_) => Err(self.damaged(digest, "of the wrong size")),
+            Err(berth_blobstore::Error::NotFound) => Err(self.damaged(digest, "missing")),
+            Err(berth_blobstore::Error::InvalidRange) => match self.blobs.stat(digest).await? {
+                Some(held) if held != size => Err(self.damaged(digest, "of the wrong size")),
+                _ => Err(Error::RangeNotSatisfiable { size }),
+            },
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A blob whose stored bytes are not what its record says: logged, and reported to the
+    /// client as needing a push (which stores the bytes anew).
+    fn damaged(&self, digest: &Digest, how: &str) -> Error {
+        tracing::error!(%digest, "stored bytes of a recorded blob are {how}; a push of the blob will repair it");
+        Error::BlobDamaged(digest.clone())
     }
 
     /// Checks that the caller may read a blob the repository holds, without reading it.
@@ -365,7 +405,8 @@ impl Registry {
         if self.authorize(caller, Action::GetDownloadUrlForLayer, Target::Repository(from), &[]).await.is_err() {
             return Ok(None);
         }
-        let mounted = self.meta.mount_blob(from, to, digest, self.create()).await.map_err(Self::missing_repo(to))?;
+        self.create_on_push(caller, to).await?;
+        let mounted = self.meta.mount_blob(from, to, digest, CreateRepo::No).await.map_err(Self::missing_repo(to))?;
         if mounted {
             self.touch(digest).await;
         }
@@ -380,6 +421,7 @@ impl Registry {
     /// `RepositoryNotFound` when the repository is missing and may not be created.
     pub async fn upload_start(&self, caller: &Caller, repo: &RepositoryName) -> Result<UploadStatus> {
         self.authorize(caller, Action::InitiateLayerUpload, Target::Repository(repo), &[]).await?;
+        self.create_on_push(caller, repo).await?;
         let now = now_ms();
         let session = UploadSession {
             id: UploadId::generate(),
@@ -388,8 +430,22 @@ impl Registry {
             hash_state: self.seal(&Hasher::new(Algorithm::Sha256)),
             created_at: now,
         };
-        self.meta.create_upload(&session, self.create()).await.map_err(Self::missing_repo(repo))?;
-        Ok(UploadStatus { id: session.id, offset: 0 })
+        let principal = match caller {
+            Caller::Principal(p) => p.arn.as_str(),
+            Caller::Anonymous => "anonymous",
+        };
+        self.sessions.open(&session.id, principal, self.account_of(caller), now)?;
+        match self.meta.create_upload(&session, CreateRepo::No).await {
+            Ok(()) => Ok(UploadStatus { id: session.id, offset: 0 }),
+            Err(e) => {
+                self.sessions.close(&session.id);
+                Err(match e {
+                    berth_meta::Error::NotFound => Error::RepositoryNotFound(repo.clone()),
+                    berth_meta::Error::Conflict(m) => Error::LimitExceeded(m),
+                    other => other.into(),
+                })
+            }
+        }
     }
 
     /// Stores a whole blob from one request body (`POST ?digest=`), verifying its digest while
@@ -407,10 +463,11 @@ impl Registry {
     ) -> Result<Digest> {
         self.authorize(caller, Action::InitiateLayerUpload, Target::Repository(repo), &[]).await?;
         self.authorize(caller, Action::CompleteLayerUpload, Target::Repository(repo), &[]).await?;
-        if !self.opts.create_on_push && !self.meta.repository_exists(repo).await? {
+        self.create_on_push(caller, repo).await?;
+        if !self.meta.repository_exists(repo).await? {
             return Err(Error::RepositoryNotFound(repo.clone()));
         }
-        let target = LinkTarget::Repository(repo.clone(), self.create());
+        let target = LinkTarget::Repository(repo.clone(), CreateRepo::No);
         if let Some(len) = expected_len.filter(|n| *n <= SMALL_BLOB) {
             let (size, reserved) = self.store_small(digest, body, len).await?;
             self.record_reserved(&target, digest, size, reserved).await?;
@@ -512,6 +569,8 @@ impl Registry {
             Err(berth_blobstore::Error::UploadOffset { .. } | berth_blobstore::Error::NotFound) => {
                 return Err(Error::UploadNotFound);
             }
+            // The bytes of an earlier request of this session are still being written.
+            Err(berth_blobstore::Error::UploadBusy) => return Err(Error::UploadRangeInvalid { offset: s.offset }),
             Err(e) => return Err(e.into()),
         };
         let (hasher, counted) = take(state);
@@ -519,7 +578,12 @@ impl Registry {
             return Err(Error::Internal("upload length disagrees with bytes received".into()));
         }
         match self.meta.advance_upload(&s.id, s.offset, len, &self.seal(&hasher)).await {
-            Ok(()) => Ok((len, hasher)),
+            Ok(()) => {
+                if len > 0 {
+                    self.sessions.received(&s.id);
+                }
+                Ok((len, hasher))
+            }
             Err(berth_meta::Error::Conflict(_)) => Err(Error::UploadRangeInvalid { offset: s.offset }),
             Err(e) => Err(e.into()),
         }
@@ -538,6 +602,13 @@ impl Registry {
         body: ByteStream,
     ) -> Result<UploadStatus> {
         self.authorize(caller, Action::UploadLayerPart, Target::Repository(repo), &[]).await?;
+        // One request per session at a time: a second one (a retry racing the first, or an
+        // attacker's held request) is told where the session stands, as for an out-of-order
+        // chunk.
+        let Some(_held) = self.sessions.hold(id) else {
+            let s = self.session(repo, id).await?;
+            return Err(Error::UploadRangeInvalid { offset: s.offset });
+        };
         let s = self.session(repo, id).await?;
         let (offset, _) = self.append(&s, start, body).await?;
         Ok(UploadStatus { id: id.clone(), offset })
@@ -567,7 +638,26 @@ impl Registry {
         last_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<Digest> {
         self.authorize(caller, Action::CompleteLayerUpload, Target::Repository(repo), &[]).await?;
+        // A session another request is working on (a concurrent completion, most likely) is not
+        // this request's to complete.
+        let _held = self.sessions.hold(id).ok_or(Error::UploadNotFound)?;
         let s = self.session(repo, id).await?;
+        let result = self.complete_held(&s, digest, last_chunk).await;
+        if !matches!(result, Err(Error::UploadRangeInvalid { .. } | Error::BodyFailed(_))) {
+            // Completed, or the session was dropped (a wrong digest): it no longer counts.
+            self.sessions.close(id);
+        }
+        result
+    }
+
+    /// `upload_complete` for a session this request holds.
+    async fn complete_held(
+        &self,
+        s: &UploadSession,
+        digest: &Digest,
+        last_chunk: Option<(ByteStream, Option<u64>)>,
+    ) -> Result<Digest> {
+        let id = &s.id;
         let last_chunk = match last_chunk {
             // Nothing was ever appended and nothing comes now: the blob is empty.
             None if s.offset == 0 => Some((futures_util::stream::empty().boxed(), Some(0))),
@@ -586,8 +676,8 @@ impl Registry {
             }
             last_chunk => {
                 let hasher = match last_chunk {
-                    Some((body, _)) => self.append(&s, None, body).await?.1,
-                    None => self.session_hasher(&s).await?,
+                    Some((body, _)) => self.append(s, None, body).await?.1,
+                    None => self.session_hasher(s).await?,
                 };
                 let actual = if hasher.algorithm() == digest.algorithm() {
                     hasher.finish()
@@ -621,10 +711,12 @@ impl Registry {
     /// `UploadNotFound`.
     pub async fn upload_cancel(&self, caller: &Caller, repo: &RepositoryName, id: &UploadId) -> Result<()> {
         self.authorize(caller, Action::UploadLayerPart, Target::Repository(repo), &[]).await?;
+        let _held = self.sessions.hold(id).ok_or(Error::UploadNotFound)?;
         self.session(repo, id).await?;
         if !self.meta.delete_upload(id).await? {
             return Err(Error::UploadNotFound);
         }
+        self.sessions.close(id);
         self.discard_bytes(id).await;
         Ok(())
     }
@@ -636,17 +728,34 @@ impl Registry {
     /// # Errors
     /// Storage failures.
     pub async fn sweep_uploads(&self) -> Result<usize> {
-        let cutoff = now_ms() - self.opts.upload_expiry_ms;
+        let now = now_ms();
+        let cutoff = now - self.opts.upload_expiry_ms;
         let mut removed = 0;
+        // Sessions that never received a byte live only briefly.
+        for id in self.sessions.empty_expired(now) {
+            let Some(_held) = self.sessions.hold(&id) else { continue };
+            if self.meta.get_upload(&id).await?.is_some_and(|s| s.offset == 0) && self.meta.delete_upload(&id).await? {
+                removed += 1;
+            }
+            self.sessions.close(&id);
+        }
         loop {
             let stale = self.meta.stale_uploads(cutoff, 100).await?;
             if stale.is_empty() {
                 break;
             }
+            let mut progressed = false;
             for id in stale {
+                // A session a request is working on right now is not idle.
+                let Some(_held) = self.sessions.hold(&id) else { continue };
                 self.meta.delete_upload(&id).await?;
+                self.sessions.close(&id);
                 self.discard_bytes(&id).await;
                 removed += 1;
+                progressed = true;
+            }
+            if !progressed {
+                break;
             }
         }
         for (id, modified) in self.blobs.uploads().await? {
@@ -756,7 +865,8 @@ impl Registry {
             children: parsed.children,
             tag,
         };
-        match self.meta.put_manifest(&m, self.create()).await.map_err(Self::missing_repo(repo))? {
+        self.create_on_push(caller, repo).await?;
+        match self.meta.put_manifest(&m, CreateRepo::No).await.map_err(Self::missing_repo(repo))? {
             PutOutcome::Stored => {
                 self.manifests.invalidate(repo);
                 Ok(PutManifest { digest, subject: parsed.subject })

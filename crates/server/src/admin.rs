@@ -100,6 +100,10 @@ pub enum AdminCommand {
     /// Storage used, per repository and in total (blobs shared by repositories count in each,
     /// and once in the total).
     Storage,
+    /// Read every stored blob back and check it against its digest, at once and unthrottled.
+    /// Damaged blobs are moved aside (a push of the blob stores it again); prints what was
+    /// found and exits with status 1 when anything was damaged or missing.
+    Verify,
     /// Apply lifecycle policies now (of one repository, or of all); prints what was expired.
     LifecycleRun {
         #[arg(long)]
@@ -214,6 +218,24 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
                 "TotalBlobBytes": u.blob_bytes,
                 "TotalManifestBytes": u.manifest_bytes,
             }))
+        }
+        AdminCommand::Verify => {
+            let r = registry.scrub(0, || false).await?;
+            print(&json!({
+                "CheckedBlobs": r.checked,
+                "CheckedBytes": r.bytes,
+                "Damaged": r.damaged.iter().map(berth_types::Digest::as_str).collect::<Vec<_>>(),
+                "Missing": r.missing.iter().map(berth_types::Digest::as_str).collect::<Vec<_>>(),
+            }))?;
+            if r.damaged.is_empty() && r.missing.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "{} damaged and {} missing blobs; push them again to repair them",
+                    r.damaged.len(),
+                    r.missing.len()
+                ))
+            }
         }
         AdminCommand::LifecycleRun { repository: name } => {
             let expired = match repository(name.as_deref())? {

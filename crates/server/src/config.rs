@@ -23,6 +23,19 @@ pub struct Config {
     pub max_manifest_bytes: usize,
     /// Idle upload sessions older than this are removed, in seconds.
     pub upload_expiry_secs: u64,
+    /// Upload sessions that received no byte this long after they were opened are removed,
+    /// in seconds.
+    pub upload_empty_expiry_secs: u64,
+    /// Upload sessions one principal may have open at once (429 `TOOMANYREQUESTS` /
+    /// `LimitExceededException` beyond).
+    pub upload_sessions_per_principal: usize,
+    /// Upload sessions one account's principals may have open at once, together.
+    pub upload_sessions_per_account: usize,
+    /// How often every stored blob is read back and checked against its digest, in seconds
+    /// (0: never; `berth admin verify` checks at once).
+    pub scrub_interval_secs: u64,
+    /// How fast the scrubber reads, in bytes per second (0: unthrottled).
+    pub scrub_bytes_per_sec: u64,
     /// How often abandoned uploads are swept, in seconds.
     pub sweep_interval_secs: u64,
     /// Resolved manifests kept in memory (0 turns the cache off).
@@ -59,6 +72,11 @@ impl Default for Config {
             create_on_push: false,
             max_manifest_bytes: 4 * 1024 * 1024,
             upload_expiry_secs: 24 * 3600,
+            upload_empty_expiry_secs: 600,
+            upload_sessions_per_principal: 1_000,
+            upload_sessions_per_account: 10_000,
+            scrub_interval_secs: 7 * 24 * 3600,
+            scrub_bytes_per_sec: 32 * 1024 * 1024,
             sweep_interval_secs: 600,
             manifest_cache_entries: 10_000,
             pull_flush_secs: 60,
@@ -96,6 +114,11 @@ const KEYS: &[&str] = &[
     "create_on_push",
     "max_manifest_bytes",
     "upload_expiry_secs",
+    "upload_empty_expiry_secs",
+    "upload_sessions_per_principal",
+    "upload_sessions_per_account",
+    "scrub_interval_secs",
+    "scrub_bytes_per_sec",
     "sweep_interval_secs",
     "manifest_cache_entries",
     "pull_flush_secs",

@@ -100,6 +100,11 @@ async fn open(
         upload_expiry_ms: i64::try_from(cfg.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         manifest_cache_entries: cfg.manifest_cache_entries,
         gc_grace_ms: i64::try_from(cfg.gc_grace_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        upload_limits: berth_registry::UploadLimits {
+            per_principal: cfg.upload_sessions_per_principal,
+            per_account: cfg.upload_sessions_per_account,
+            empty_expiry_ms: i64::try_from(cfg.upload_empty_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        },
     };
     let authz = Authorizer::new(cfg.anonymous, &cfg.region, account, server_key);
     let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
@@ -126,7 +131,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let sweeper = {
         let registry = Arc::clone(&registry);
-        let every = Duration::from_secs(cfg.sweep_interval_secs.max(1));
+        // Often enough that sessions which never received a byte go soon after their expiry.
+        let every = Duration::from_secs(cfg.sweep_interval_secs.min(cfg.upload_empty_expiry_secs / 2).max(1));
         tokio::spawn(async move {
             loop {
                 match registry.sweep_uploads().await {

@@ -32,8 +32,36 @@ pub(crate) fn start(registry: Arc<Registry>, cfg: &Config) -> Workers {
         0 => CONTINUOUS_PAUSE,
         n => Duration::from_secs(n),
     };
-    let gc = tokio::spawn(gc_loop(registry, every, stopped));
-    Workers { stop, tasks: vec![gc] }
+    let mut tasks = vec![tokio::spawn(gc_loop(Arc::clone(&registry), every, stopped.clone()))];
+    if cfg.scrub_interval_secs > 0 {
+        let every = Duration::from_secs(cfg.scrub_interval_secs);
+        tasks.push(tokio::spawn(scrub_loop(registry, every, cfg.scrub_bytes_per_sec, stopped)));
+    }
+    Workers { stop, tasks }
+}
+
+/// Reads every blob back once per `every` (the first run one interval after start), at
+/// `bytes_per_sec`; a shutdown stops a run between two blobs.
+async fn scrub_loop(registry: Arc<Registry>, every: Duration, bytes_per_sec: u64, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let flag = stopped.clone();
+        match registry.scrub(bytes_per_sec, || *flag.borrow()).await {
+            Ok(r) if r.damaged.is_empty() && r.missing.is_empty() => {
+                tracing::info!(blobs = r.checked, bytes = r.bytes, "scrub: every blob checked is intact");
+            }
+            Ok(r) => tracing::error!(
+                blobs = r.checked,
+                damaged = r.damaged.len(),
+                missing = r.missing.len(),
+                "scrub found blobs to repair (see above); pushing them again repairs them"
+            ),
+            Err(e) => tracing::warn!(error = %e, "scrub failed; the next run starts over"),
+        }
+    }
 }
 
 async fn gc_loop(registry: Arc<Registry>, every: Duration, mut stopped: watch::Receiver<bool>) {
