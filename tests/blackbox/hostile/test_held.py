@@ -515,3 +515,258 @@ def test_download_url_tampering(world):
     r = requests.get(url, timeout=TIMEOUT)
     assert r.status_code == 200 and r.content == good.content
     assert w.v2("HEAD", f"team/app/blobs/{w.app_layer}", w.admin_token).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# path tricks on /v2 (sent raw: no client-side normalisation of dot segments)
+# ---------------------------------------------------------------------------------------------
+
+NAME_BAD = (400, "NAME_INVALID")
+DIGEST_BAD = (400, "DIGEST_INVALID")
+TAG_BAD = (400, "TAG_INVALID")
+NO_ROUTE = (404, "NOT_FOUND")
+H64 = "a" * 64
+PATH_TRICKS = [
+    # (method, raw path after /v2/, (status, code))
+    ("GET", "team/../team/app/tags/list", NAME_BAD),
+    ("GET", "team/app/../../../../etc/passwd/tags/list", NAME_BAD),
+    ("GET", "../../etc/passwd", NO_ROUTE),
+    ("GET", "team/./app/tags/list", NAME_BAD),
+    ("GET", "team/%2e%2e/team/app/tags/list", NAME_BAD),
+    ("GET", "%2e%2e/%2e%2e/etc/passwd/tags/list", NAME_BAD),
+    ("GET", "..%2f..%2fetc/tags/list", NAME_BAD),
+    ("GET", "team%2fapp/tags/list", NAME_BAD),
+    ("GET", "team%2Fapp/manifests/v1", NAME_BAD),
+    ("GET", "team//app/tags/list", NAME_BAD),
+    ("GET", "/team/app/tags/list", NAME_BAD),
+    ("GET", "Team/App/tags/list", NAME_BAD),
+    ("PUT", "Team/App/manifests/v1", NAME_BAD),
+    ("POST", "Team/App/blobs/uploads/", NAME_BAD),
+    ("GET", "a" * 300 + "/tags/list", NAME_BAD),
+    ("POST", "a" * 257 + "/blobs/uploads/", NAME_BAD),
+    ("GET", "team/ap%00p/tags/list", NAME_BAD),
+    ("POST", "team/ap%00p/blobs/uploads/", NAME_BAD),
+    ("GET", "x/" * 5000 + "tags/list", NAME_BAD),
+    ("GET", "team/app/blobs/md5:abc", DIGEST_BAD),
+    ("DELETE", "team/app/blobs/md5:abc", DIGEST_BAD),
+    ("GET", "team/app/blobs/sha256:abc", DIGEST_BAD),
+    ("GET", "team/app/blobs/sha256:" + "a" * 65, DIGEST_BAD),
+    ("GET", "team/app/blobs/sha256:" + "G" * 64, DIGEST_BAD),
+    ("GET", "team/app/blobs/sha256:" + "A" * 64, DIGEST_BAD),
+    ("GET", "team/app/blobs/sha512:" + H64, DIGEST_BAD),
+    ("GET", "team/app/blobs/sha256:" + "a" * 63 + "%00", DIGEST_BAD),
+    ("GET", "team/app/blobs/..%2f..%2f", DIGEST_BAD),
+    ("GET", "team/app/blobs/../../../x", NO_ROUTE),
+    ("GET", "team/app/blobs/sha256:" + H64, (404, "BLOB_UNKNOWN")),
+    ("DELETE", "team/app/blobs/sha256:" + H64, (404, "BLOB_UNKNOWN")),
+    ("GET", "team/app/manifests/v1%00", TAG_BAD),
+    ("PUT", "team/app/manifests/v1%00", TAG_BAD),
+    ("DELETE", "team/app/manifests/v1%00", TAG_BAD),
+    ("GET", "team/app/manifests/-bad", TAG_BAD),
+    ("PUT", "team/app/manifests/.hidden", TAG_BAD),
+    ("GET", "team/app/manifests/..", TAG_BAD),
+    ("PUT", "team/app/manifests/..", TAG_BAD),
+    ("GET", "team/app/manifests/" + "a" * 200, TAG_BAD),
+    ("GET", "team/app/manifests/a%20b", TAG_BAD),
+    ("GET", "team/app/manifests/a%2fb", TAG_BAD),
+    ("GET", "team/app/manifests/sha256:xyz", DIGEST_BAD),
+    ("PUT", "team/app/manifests/sha256:xyz", DIGEST_BAD),
+    ("GET", "team/app/manifests/crc32:" + H64, DIGEST_BAD),
+    ("GET", "team/app/manifests/nosuchtag", (404, "MANIFEST_UNKNOWN")),
+    ("GET", "team/app/blobs/uploads/..%2f..%2fx", (404, "BLOB_UPLOAD_UNKNOWN")),
+    ("PATCH", "team/app/blobs/uploads/..%2f..%2fx", (404, "BLOB_UPLOAD_UNKNOWN")),
+    ("PUT", "team/app/blobs/uploads/..%2f..%2fx?digest=sha256:" + H64, (404, "BLOB_UPLOAD_UNKNOWN")),
+    ("DELETE", "team/app/blobs/uploads/not-a-uuid", (404, "BLOB_UPLOAD_UNKNOWN")),
+    ("GET", "team/app/blobs/uploads/../../../x", NO_ROUTE),
+    ("GET", "team/app/tags/list/", NO_ROUTE),
+    ("GET", "team/app/", NO_ROUTE),
+    ("PUT", "team/app/tags/list", (405, "UNSUPPORTED")),
+]
+
+
+def raw_v2(w: World, method: str, path: str, token: str, body: bytes | None = None,
+           headers: dict | None = None) -> rawhttp.Resp:
+    h = {"Authorization": "Basic " + base64.b64encode(f"AWS:{token}".encode()).decode(), **(headers or {})}
+    return rawhttp.request(w.url + "/v2/" + path, method, body, h, timeout=TIMEOUT)
+
+
+def check_oci(r: rawhttp.Resp, status: int, code: str, what: str):
+    assert r.status == status, (what, r.status, r.body[:300])
+    body = json.loads(r.body)
+    assert body["errors"][0]["code"] == code, (what, body)
+    assert all(isinstance(e.get("message"), str) for e in body["errors"]), (what, body)
+
+
+def test_path_tricks_on_v2(world):
+    w = world
+    outside = tree(w.data.parent)
+    before = data_files(w.data)
+    for method, path, (status, code) in PATH_TRICKS:
+        body = b"{}" if method in ("PUT", "PATCH") else None
+        r = raw_v2(w, method, path, w.admin_token, body)
+        check_oci(r, status, code, f"{method} /v2/{path[:80]}")
+    # A request line of 64 KiB is refused without a 5xx (by the HTTP layer or the router).
+    try:
+        r = raw_v2(w, "GET", "team/app/manifests/" + "a" * 65536, w.admin_token)
+        assert 400 <= r.status < 500, (r.status, r.body[:200])
+    except (ConnectionError, http.client.HTTPException):
+        pass  # the connection was closed on the oversized request line: refused too
+    # Nothing created anywhere: not in the data dir (only SQLite's own files may change), not
+    # next to it.
+    after = data_files(w.data)
+    assert {k: v for k, v in after.items() if v[1]} == {k: v for k, v in before.items() if v[1]}
+    assert set(after) == set(before), set(after) ^ set(before)
+    new_outside = {p for p in tree(w.data.parent) - outside if not p.startswith("data/")
+                   and not p.endswith(".log")}
+    assert not new_outside, new_outside
+    assert not Path("/etc/passwd/tags").exists()
+    assert w.v2("GET", "team/app/tags/list", w.admin_token).json()["tags"] == ["v1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# SigV4 edge cases on the ECR API: signed here with botocore's SigV4Auth, then tampered with
+# ---------------------------------------------------------------------------------------------
+
+INVALID_SIG = (403, "InvalidSignatureException")
+INCOMPLETE = (400, "IncompleteSignatureException")
+UNRECOGNIZED = (403, "UnrecognizedClientException")
+
+
+def _post(w: World, headers: dict, body: bytes) -> requests.Response:
+    return requests.post(w.url + "/", data=body, headers=headers, timeout=TIMEOUT)
+
+
+def _raw_post(w: World, pairs: list[tuple[str, str]], body: bytes) -> rawhttp.Resp:
+    """A POST whose headers are sent exactly as listed (duplicates included)."""
+    u = urlsplit(w.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT)
+    try:
+        conn.putrequest("POST", "/", skip_accept_encoding=True)
+        for k, v in pairs:
+            conn.putheader(k, v)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body)
+        r = conn.getresponse()
+        return rawhttp.Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+def sigv4_cases(w: World) -> list[tuple[str, callable, tuple[int, str]]]:
+    body = b'{"maxResults": 5}'
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    k, s = ADMIN_KEY, ADMIN_SECRET
+
+    def signed(**kw):
+        return sign(w.url, DESCRIBE, body, k, s, **kw)
+
+    def edit(f):
+        h = signed()
+        f(h)
+        return lambda: _post(w, h, body)
+
+    def also_signed(name, value, sent):
+        h = signed(headers={name: value})
+        if sent is None:
+            del h[name]
+        else:
+            h[name] = sent
+        return lambda: _post(w, h, body)
+
+    def skew(minutes):
+        return lambda: _post(w, signed(when=now + datetime.timedelta(minutes=minutes)), body)
+
+    deleted_key, deleted_secret = w.deleted_key
+    return [
+        ("wrong region", lambda: ecr_raw(w.url, DESCRIBE, body, k, s, region="eu-west-1"), INVALID_SIG),
+        ("wrong service", lambda: ecr_raw(w.url, DESCRIBE, body, k, s, service="s3"), INVALID_SIG),
+        ("service ecr-public", lambda: ecr_raw(w.url, DESCRIBE, body, k, s, service="ecr-public"), INVALID_SIG),
+        ("date 16 min ahead", skew(16), INVALID_SIG),
+        ("date 16 min behind", skew(-16), INVALID_SIG),
+        ("date 2 days ahead", skew(2 * 24 * 60), INVALID_SIG),
+        ("date a year behind", skew(-365 * 24 * 60), INVALID_SIG),
+        ("x-amz-date changed after signing", edit(lambda h: h.__setitem__("X-Amz-Date", "20200101T000000Z")),
+         INVALID_SIG),
+        ("x-amz-date missing", edit(lambda h: h.pop("X-Amz-Date")), INCOMPLETE),
+        ("x-amz-date not ISO 8601", edit(lambda h: h.__setitem__("X-Amz-Date", "yesterday")), INCOMPLETE),
+        ("signed header changed", also_signed("X-Berth-Extra", "a", "b"), INVALID_SIG),
+        ("signed header not sent", also_signed("X-Berth-Extra", "a", None), INVALID_SIG),
+        ("SignedHeaders lists an extra header", edit(lambda h: h.__setitem__(
+            "Authorization", h["Authorization"].replace("SignedHeaders=", "SignedHeaders=x-berth-none;"))),
+         INVALID_SIG),
+        ("X-Amz-Target changed after signing", edit(lambda h: h.__setitem__(
+            "X-Amz-Target", ECR_PREFIX + "DeleteRepository")), INVALID_SIG),
+        ("body changed after signing", lambda: _post(w, signed(), b'{"maxResults": 6}'), INVALID_SIG),
+        ("body emptied after signing", lambda: _post(w, signed(), b""), INVALID_SIG),
+        ("signature byte flipped", edit(lambda h: h.__setitem__(
+            "Authorization", h["Authorization"][:-1] + ("0" if h["Authorization"][-1] != "0" else "1"))),
+         INVALID_SIG),
+        ("wrong secret", lambda: ecr_raw(w.url, DESCRIBE, body, k, s + "x"), INVALID_SIG),
+        ("unknown access key", lambda: ecr_raw(w.url, DESCRIBE, body, "AKIAUNKNOWN000000000", s), UNRECOGNIZED),
+        ("deleted access key", lambda: ecr_raw(w.url, DESCRIBE, body, deleted_key, deleted_secret), UNRECOGNIZED),
+        ("bob's key with the admin's secret",
+         lambda: ecr_raw(w.url, DESCRIBE, body, w.users["bob"].key, s), INVALID_SIG),
+        ("Signature missing", edit(lambda h: h.__setitem__(
+            "Authorization", h["Authorization"].split(", Signature=")[0])), INCOMPLETE),
+        ("Authorization garbage", edit(lambda h: h.__setitem__("Authorization", "AWS4-HMAC-SHA256 garbage")),
+         INCOMPLETE),
+        ("SigV2-style Authorization", edit(lambda h: h.__setitem__("Authorization", f"AWS {k}:c2ln")),
+         INCOMPLETE),
+        ("algorithm AWS4-HMAC-SHA512", edit(lambda h: h.__setitem__(
+            "Authorization", h["Authorization"].replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA512"))), INCOMPLETE),
+        ("no Authorization", edit(lambda h: h.pop("Authorization")), (403, "MissingAuthenticationTokenException")),
+        ("duplicate Authorization (valid first)", lambda: _raw_post(
+            w, list(signed().items()) + [("Authorization", sign(w.url, DESCRIBE, body, "AKIAUNKNOWN000000000",
+                                                                 s)["Authorization"])], body), INCOMPLETE),
+        ("duplicate Authorization (valid last)", lambda: _raw_post(
+            w, [("Authorization", sign(w.url, DESCRIBE, body, "AKIAUNKNOWN000000000", s)["Authorization"])]
+            + list(signed().items()), body), INCOMPLETE),
+        ("duplicate Authorization (same twice)", lambda: _raw_post(
+            w, list(signed().items()) + [("Authorization", signed()["Authorization"])], body), INCOMPLETE),
+        ("duplicate X-Amz-Date", lambda: _raw_post(
+            w, list(signed().items()) + [("X-Amz-Date", "20200101T000000Z")], body), INCOMPLETE),
+    ]
+
+
+@pytest.fixture(scope="module")
+def deleted_key(world):
+    """An access key of a ReadOnly user that worked, then was deleted with `berth admin`
+    (a running server sees it within 5 seconds)."""
+    w = world
+    key, secret = new_key(w.data, "ro", w.account)
+    deadline = time.monotonic() + 15
+    while ecr_raw(w.url, DESCRIBE, {}, key, secret).status_code != 200:
+        assert time.monotonic() < deadline, "the new key never worked"
+        time.sleep(0.25)
+    admin(w.data, "delete-access-key", "--id", key)
+    deadline = time.monotonic() + 15
+    while ecr_raw(w.url, DESCRIBE, {}, key, secret).status_code == 200:
+        assert time.monotonic() < deadline, "the deleted key still works after 15 s"
+        time.sleep(0.25)
+    return key, secret
+
+
+def test_sigv4_edge_cases(world, deleted_key):
+    w = world
+    w.deleted_key = deleted_key
+    # Control: the signer works, and within the 15-minute skew a request is accepted.
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    for minutes in (0, 14, -14):
+        h = sign(w.url, DESCRIBE, b"{}", ADMIN_KEY, ADMIN_SECRET, when=now + datetime.timedelta(minutes=minutes))
+        r = _post(w, h, b"{}")
+        assert r.status_code == 200 and "team/app" in r.text, (minutes, r.status_code, r.text)
+    for name, send, (status, code) in sigv4_cases(w):
+        r = send()
+        if isinstance(r, rawhttp.Resp):
+            assert r.status == status, (name, r.status, r.body[:300])
+            body = json.loads(r.body)
+            assert body["__type"] == code and body.get("message"), (name, body)
+            assert r.header("x-amzn-errortype", "").split(":")[0] == code, (name, r.headers)
+            text = r.body.decode()
+        else:
+            assert (r.status_code, aws_error(r)) == (status, code), (name, r.status_code, r.text[:300])
+            text = r.text
+        assert "team/app" not in text and "repositories" not in text, (name, text)
+    # The tampered DeleteRepository target deleted nothing.
+    assert w.ecr().describe_repositories(repositoryNames=["team/app"])["repositories"]
