@@ -37,6 +37,8 @@ impl From<Error> for EcrError {
             Error::BlobNotFound(_) | Error::ManifestBlobUnknown(_) => "LayersNotFoundException",
             Error::DigestInvalid(_) => "InvalidLayerException",
             Error::UploadNotFound => "UploadNotFoundException",
+            Error::UploadEmpty => "EmptyUploadException",
+            Error::LayerAlreadyExists(_) => "LayerAlreadyExistsException",
             Error::UploadRangeInvalid { .. } | Error::RangeNotSatisfiable { .. } => "InvalidLayerPartException",
             Error::NameInvalid(_)
             | Error::TagInvalid(_)

@@ -642,18 +642,7 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                 return Err(EcrError::new("InvalidParameterException", "layerDigests must hold exactly one digest"));
             };
             let digest = layer_digest(d)?;
-            let st = reg.upload_status(caller, &repo, &id).await?;
-            if st.offset == 0 {
-                return Err(EcrError::new("EmptyUploadException", format!("upload {id} has no layer parts")));
-            }
-            if reg.blob_stat(caller, &repo, &digest).await.is_ok() {
-                reg.upload_cancel(caller, &repo, &id).await?;
-                return Err(EcrError::new(
-                    "LayerAlreadyExistsException",
-                    format!("layer {digest} already exists in {repo}"),
-                ));
-            }
-            let stored = reg.upload_complete(caller, &repo, &id, &digest, None).await?;
+            let stored = reg.upload_complete_layer(caller, &repo, &id, &digest).await?;
             json(&ecr::CompleteLayerUploadResponse {
                 layer_digest: Some(stored.to_string()),
                 registry_id: Some(registry.clone()),

@@ -92,6 +92,8 @@ impl From<Error> for OciError {
             Error::ImageAlreadyExists { .. } => plain(MANIFEST_INVALID),
             Error::ManifestTooLarge(_) => plain(MANIFEST_TOO_LARGE),
             Error::UploadNotFound => plain(BLOB_UPLOAD_UNKNOWN),
+            // Only ECR's CompleteLayerUpload refuses these; /v2 completes any upload.
+            Error::UploadEmpty | Error::LayerAlreadyExists(_) => plain(BLOB_UPLOAD_INVALID),
             Error::UploadRangeInvalid { offset } => {
                 plain(RANGE_INVALID).with_header(header::RANGE, format!("0-{}", offset.saturating_sub(1)))
             }

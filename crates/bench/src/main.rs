@@ -64,6 +64,46 @@ struct Args {
     /// `gc_interval_secs` of the run with garbage collection (0: back to back, 10 ms apart).
     #[arg(long, default_value_t = 0)]
     gc_interval_secs: u64,
+    /// Only the chunked-push comparison of two Berth builds: `--berth` against this binary
+    /// (for example the previous commit's), alternating pushes of `--size-mib` in
+    /// `--chunk-mib` chunks, `--chunked-rounds` each; prints the medians and their ratio.
+    #[arg(long)]
+    chunked_vs: Option<PathBuf>,
+    /// Pushes per build in the chunked-push comparison.
+    #[arg(long, default_value_t = 7)]
+    chunked_rounds: usize,
+}
+
+/// Chunked pushes through two Berth builds, alternating so that both see the same machine.
+async fn chunked_compare(args: &Args, other: &std::path::Path) -> anyhow::Result<()> {
+    let servers = [Server::berth(&args.berth)?, Server::berth(other)?];
+    let clients: Vec<Client> = servers.iter().map(|s| Client::new(&s.url)).collect();
+    let mut base = random_bytes(args.size_mib << 20, 11).to_vec();
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..args.chunked_rounds {
+        for (i, c) in clients.iter().enumerate() {
+            // A new blob each push, so that neither build can skip the work.
+            base[round * 2 + i] ^= 0xff;
+            let data = Bytes::from(base.clone());
+            let digest = Digest::of(Algorithm::Sha256, &data);
+            let t = Instant::now();
+            c.push_chunked("bench/chunked", &data, args.chunk_mib << 20, &digest).await?;
+            rates[i].push(data.len() as f64 / 1e6 / t.elapsed().as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut rates[0]), median(&mut rates[1]));
+    println!(
+        "chunked push, {} MiB in {} MiB chunks, median of {}:",
+        args.size_mib, args.chunk_mib, args.chunked_rounds
+    );
+    println!("  {:<48} {a:>8.1} MB/s", args.berth.display());
+    println!("  {:<48} {b:>8.1} MB/s", other.display());
+    println!("  ratio {:.3}x", a / b);
+    Ok(())
 }
 
 const BENCH_KEY: &str = "AKIABERTHBENCH000001";
@@ -698,6 +738,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.authz_gets > 0 {
         return authz::run(&args.berth, args.authz_gets).await;
+    }
+    if let Some(other) = &args.chunked_vs {
+        return chunked_compare(&args, other).await;
     }
     let big = random_bytes(args.size_mib << 20, 7);
     let big_digest = Digest::of(Algorithm::Sha256, &big);

@@ -60,6 +60,12 @@ pub enum Error {
     ManifestTooLarge(usize),
     #[error("upload session not found")]
     UploadNotFound,
+    /// ECR's `CompleteLayerUpload` of an upload that received no part.
+    #[error("the upload has no layer parts")]
+    UploadEmpty,
+    /// ECR's `CompleteLayerUpload` of a layer the repository already holds.
+    #[error("layer {0} already exists in the repository")]
+    LayerAlreadyExists(Digest),
     #[error("upload holds {offset} bytes; a chunk must start there")]
     UploadRangeInvalid { offset: u64 },
     #[error("range not satisfiable for a blob of {size} bytes")]

@@ -624,6 +624,40 @@ impl Registry {
         Ok(UploadStatus { id: s.id, offset: s.offset })
     }
 
+    /// ECR's `CompleteLayerUpload`: completes an upload that holds bytes, unless the repository
+    /// already holds the layer intact, in which case the upload is dropped and the answer is
+    /// `LayerAlreadyExists`. Authorized as `ecr:CompleteLayerUpload` alone.
+    ///
+    /// # Errors
+    /// `UploadEmpty`, `LayerAlreadyExists`, and those of `upload_complete`.
+    pub async fn upload_complete_layer(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        id: &UploadId,
+        digest: &Digest,
+    ) -> Result<Digest> {
+        self.authorize(caller, Action::CompleteLayerUpload, Target::Repository(repo), &[]).await?;
+        let _held = self.sessions.hold(id).ok_or(Error::UploadNotFound)?;
+        let s = self.session(repo, id).await?;
+        if s.offset == 0 {
+            return Err(Error::UploadEmpty);
+        }
+        let held = self.meta.blob_in_repository(repo, digest).await?;
+        if held.is_some() && self.blobs.stat(digest).await? == held {
+            if self.meta.delete_upload(id).await? {
+                self.sessions.close(id);
+                self.discard_bytes(id).await;
+            }
+            return Err(Error::LayerAlreadyExists(digest.clone()));
+        }
+        let result = self.complete_held(&s, digest, None).await;
+        if !matches!(result, Err(Error::UploadRangeInvalid { .. } | Error::BodyFailed(_))) {
+            self.sessions.close(id);
+        }
+        result
+    }
+
     /// Completes an upload (`PUT ?digest=`), with an optional last chunk. On a digest mismatch
     /// the session and its bytes are dropped and nothing becomes visible.
     ///

@@ -440,9 +440,6 @@ def test_readonly_cannot_push_on_ecr(world):
     assert e.value.response["Error"]["Code"] == "EmptyUploadException"
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: the ECR CompleteLayerUpload handler first calls "
-                   "upload_status (authorized as ecr:UploadLayerPart), so it is authorized, and denied, "
-                   "as ecr:UploadLayerPart instead of ecr:CompleteLayerUpload as in AWS")
 def test_complete_layer_upload_denial_names_its_action(world):
     w = world
     up = w.ecr().initiate_layer_upload(repositoryName="team/app")["uploadId"]
