@@ -3,7 +3,9 @@
 //! through, and they are decided the way AWS decides them: the caller's identity policies
 //! together with the resource's policies (the repository policy and the owning account's
 //! registry policy), explicit Deny first, default deny, and across accounts both sides must
-//! allow (see [`berth_policy::iam::authorize`]).
+//! allow. A resource policy that names an account (its root ARN or id) delegates to that
+//! account: within it, only a resource policy naming the caller itself grants without an
+//! identity policy (see [`berth_policy::iam::authorize`]).
 
 use std::fmt;
 use std::net::IpAddr;
