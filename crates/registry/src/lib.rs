@@ -181,11 +181,13 @@ impl Registry {
     /// The API root: succeeds for any caller allowed to use the registry at all.
     ///
     /// # Errors
-    /// `Unauthenticated` when the caller may not use the registry.
-    pub fn check_access(&self, caller: &Caller) -> Result<()> {
+    /// `Unauthenticated` when the caller may not use the registry: anonymous where that is not
+    /// configured, or a user that no longer exists.
+    pub async fn check_access(&self, caller: &Caller) -> Result<()> {
         match caller {
             Caller::Anonymous if !self.authz.allows_anonymous() => Err(Error::Unauthenticated),
-            _ => Ok(()),
+            Caller::Anonymous => Ok(()),
+            Caller::Principal(p) => self.identity_policies(p).await.map(drop),
         }
     }
 
@@ -999,7 +1001,7 @@ impl Registry {
     /// # Errors
     /// Authorization or storage failures.
     pub async fn catalog(&self, caller: &Caller, page: &PageRequest) -> Result<Page<RepositoryName>> {
-        self.check_access(caller)?;
+        self.check_access(caller).await?;
         let mut found = self.meta.list_repositories(page).await?;
         if matches!(caller, Caller::Anonymous) {
             return Ok(found);

@@ -3,18 +3,23 @@ clients (boto3, the aws CLI, plain HTTP with registry tokens as docker sends the
 
 1. A resource policy naming an account (its root ARN or bare id) delegates to that account; it
    does not grant that account's users anything their identity policies do not.
+2. A registry token or signed download URL of a deleted user stops working.
 
 Berth-only: it starts berth without --anonymous, with users made by `berth admin`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from conftest import spawn_berth
+from ecr.oci import wait_for
 from ecr.test_access import (
     OCI_MANIFEST,
     World,
@@ -192,3 +197,58 @@ def test_cross_account_needs_both_sides(world):
             else "AccessDeniedException" for k in results}
     assert results == want
     assert world.ecr().describe_repositories(repositoryNames=[repo])["repositories"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. a deleted user's token and signed URLs stop working
+# ---------------------------------------------------------------------------------------------
+
+
+def test_deleted_users_token_and_signed_url_are_refused(world):
+    repo = "hostile/doomed"
+    world.ecr().create_repository(repositoryName=repo)
+    _, _, layer = push_image(world, repo, "v1", "doomed")
+    user = new_user(world.data, "doomed", world.account, documents={"token-only": TOKEN_ONLY})
+    world.users["doomed"] = user
+    # The repository policy names the user itself (which grants on its own in its account).
+    world.ecr().set_repository_policy(repositoryName=repo, policyText=repo_policy(
+        {"Sid": "Doomed", "Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "ecr:*"}))
+    token = wait_for(lambda: _token_or_none(world, "doomed"), 15)
+    assert token, "the new user got no token"
+    url = world.ecr("doomed").get_download_url_for_layer(repositoryName=repo, layerDigest=layer)["downloadUrl"]
+
+    def push(tag: str) -> int:
+        blob = f"pushed by a deleted user {tag} {time.monotonic()}".encode()
+        d = "sha256:" + hashlib.sha256(blob).hexdigest()
+        return requests.post(f"{world.url}/v2/{repo}/blobs/uploads/?digest={d}", data=blob, auth=("AWS", token),
+                             timeout=10).status_code
+
+    assert push("before") == 201
+    assert requests.get(url, timeout=10).status_code == 200
+
+    admin(world.data, "delete-user", "--user", "doomed")
+    deleted = time.monotonic()
+    # Identity caches live 5 s: within them (plus slack) the token must be refused.
+    attempts = 0
+
+    def refused() -> bool:
+        nonlocal attempts
+        attempts += 1
+        return push(f"after-{attempts}") == 401
+    assert wait_for(refused, 15, every=0.5), f"the deleted user's token still pushes: {attempts} attempts in 15 s"
+    waited = time.monotonic() - deleted
+    assert waited < 8, f"the deleted user's token was refused only after {waited:.1f} s"
+
+    r = v2(world, "GET", f"{repo}/manifests/v1", token)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic "), (r.status_code, r.text)
+    assert r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 401, (r.status_code, r.text)
+    assert r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def _token_or_none(world, who):
+    try:
+        return world.token(who)
+    except ClientError:
+        return None
