@@ -4,15 +4,19 @@ clients (boto3, the aws CLI, plain HTTP with registry tokens as docker sends the
 1. A resource policy naming an account (its root ARN or bare id) delegates to that account; it
    does not grant that account's users anything their identity policies do not.
 2. A registry token or signed download URL of a deleted user stops working.
+3. Pages of `_catalog` and DescribeRepositories never name a repository the caller may not see.
 
 Berth-only: it starts berth without --anonymous, with users made by `berth admin`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import time
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -252,3 +256,94 @@ def _token_or_none(world, who):
         return world.token(who)
     except ClientError:
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. paging does not leak hidden names
+# ---------------------------------------------------------------------------------------------
+
+HIDDEN_MARK = "zsecretz"
+
+
+@pytest.fixture(scope="module")
+def paged_repos(world):
+    """Visible pg/*-open repositories with hidden ones (never visible to `peeker`) before, between
+    and after them in name order."""
+    names = ["pg/a-" + HIDDEN_MARK, "pg/b-open", *[f"pg/c{i:02}-{HIDDEN_MARK}" for i in range(12)], "pg/d-open",
+             "pg/e-open", "pg/f1-" + HIDDEN_MARK, "pg/f2-" + HIDDEN_MARK, "pg/g-open", "pg/h-" + HIDDEN_MARK]
+    for n in names:
+        world.ecr().create_repository(repositoryName=n)
+    return sorted(names)
+
+
+def readable_forms(marker: str) -> str:
+    """The marker and what a caller could decode from it (URL, base64 and hex decodings)."""
+    forms = [marker, unquote(marker)]
+    for text in list(forms):
+        for decode in (base64.urlsafe_b64decode, base64.b64decode, bytes.fromhex):
+            for pad in ("", "=", "=="):
+                try:
+                    forms.append(decode(text + pad if decode is not bytes.fromhex else text)
+                                 .decode("latin-1"))
+                except (binascii.Error, ValueError):
+                    pass
+    return "\n".join(forms)
+
+
+def test_catalog_pages_do_not_name_hidden_repositories(world, paged_repos):
+    token = world.token("peeker")
+    visible = [n for n in paged_repos if n.endswith("-open")]
+    for n in (1, 2, 3):
+        seen, links, url = [], [], f"{world.url}/v2/_catalog?n={n}"
+        for _ in range(100):  # bounded: far more pages than rows
+            r = requests.get(url, auth=("AWS", token), timeout=10)
+            assert r.status_code == 200, r.text
+            page = r.json()["repositories"]
+            assert len(page) <= n
+            seen += page
+            link = r.headers.get("Link")
+            if not link:
+                break
+            links.append(link)
+            url = world.url + link.split(";")[0].strip("<> ")
+        else:
+            pytest.fail(f"_catalog?n={n} did not end within 100 pages")
+        leaked = [link for link in links if HIDDEN_MARK in readable_forms(link)]
+        assert not leaked, f"_catalog?n={n}: {len(links)} Link headers, {len(leaked)} name a hidden repository: " \
+                           f"{leaked}"
+        assert [s for s in seen if s.startswith("pg/")] == visible, (n, seen)
+    # The administrator still pages through everything.
+    r = requests.get(f"{world.url}/v2/_catalog?n=1000", auth=("AWS", world.token()), timeout=10)
+    assert set(paged_repos) <= set(r.json()["repositories"])
+    # A client-made `last` (a plain name, as the docker registry API allows) still works.
+    r = requests.get(f"{world.url}/v2/_catalog?n=2&last=pg/b-open", auth=("AWS", token), timeout=10)
+    assert r.json()["repositories"] == ["pg/d-open", "pg/e-open"]
+
+
+def test_describe_repositories_tokens_do_not_name_hidden_repositories(world, paged_repos):
+    peeker = world.ecr("peeker")
+    visible = [n for n in paged_repos if n.endswith("-open")]
+    for size in (1, 2, 3):
+        seen, tokens, kw = [], [], {"maxResults": size}
+        for _ in range(100):
+            out = peeker.describe_repositories(**kw)
+            assert len(out["repositories"]) <= size
+            seen += [r["repositoryName"] for r in out["repositories"]]
+            if not out.get("nextToken"):
+                break
+            tokens.append(out["nextToken"])
+            kw = {"maxResults": size, "nextToken": out["nextToken"]}
+        else:
+            pytest.fail(f"DescribeRepositories maxResults={size} did not end within 100 pages")
+        leaked = [t for t in tokens if HIDDEN_MARK in readable_forms(t)]
+        assert not leaked, f"maxResults={size}: {len(tokens)} nextTokens, {len(leaked)} name a hidden repository: " \
+                           f"{leaked}"
+        assert [s for s in seen if s.startswith("pg/")] == visible, (size, seen)
+    # A nextToken made by the caller is refused, not read as a name to continue after.
+    with pytest.raises(ClientError) as e:
+        peeker.describe_repositories(maxResults=1, nextToken="pg/b-open")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+    # The aws CLI pages through the same (its own paginator, page size 1).
+    rc, out, err = world.aws("peeker", "describe-repositories", "--page-size", "1")
+    assert rc == 0, err
+    assert [r["repositoryName"] for r in out["repositories"] if r["repositoryName"].startswith("pg/")] == visible
