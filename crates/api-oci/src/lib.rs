@@ -119,12 +119,15 @@ fn with_version(mut resp: Response) -> Response {
 
 async fn root(State(api): State<Arc<OciApi>>, req: Request) -> Response {
     let result = match *req.method() {
-        Method::GET | Method::HEAD => caller(&api, &req).and_then(|who| {
-            api.registry
+        Method::GET | Method::HEAD => match caller(&api, &req) {
+            Ok(who) => api
+                .registry
                 .check_access(&who)
+                .await
                 .map(|()| ([(header::CONTENT_TYPE, "application/json")], "{}").into_response())
-                .map_err(OciError::from)
-        }),
+                .map_err(OciError::from),
+            Err(e) => Err(e),
+        },
         _ => Err(OciError::new(error::UNSUPPORTED, "method not allowed")),
     };
     with_version(result.unwrap_or_else(IntoResponse::into_response))

@@ -68,7 +68,8 @@ pub enum Decision {
 /// `arn:aws:iam::111122223333:user/bob`, or `arn:aws:iam::111122223333:root` for an account root.
 ///
 /// A policy principal given as an account id (`"111122223333"`) or as the account's root ARN
-/// matches every principal of that account; any other ARN matches only that exact ARN.
+/// matches every principal of that account; any other ARN matches only that exact ARN. Naming an
+/// account is a delegation to it, not a grant to its users: see [`authorize`].
 #[derive(Debug, Clone, Copy)]
 pub struct PrincipalRef<'a> {
     pub account: &'a str,
@@ -211,20 +212,62 @@ struct PrincipalSpec {
     arns: Box<[Box<str>]>,
 }
 
+/// How a matching statement reached the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Only through the caller's account (its id or root ARN): a delegation to that account.
+    Account,
+    /// The caller itself: its own ARN, `*`, a `NotPrincipal` that leaves it out, or (for an
+    /// account root) its account; an identity policy always reaches its holder this way.
+    Principal,
+}
+
+/// A policy's verdict, with how an `Allow` reached the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    NotApplicable,
+    Allow(Reach),
+    Deny,
+}
+
 impl PrincipalSpec {
-    fn applies_to(&self, p: &PrincipalRef<'_>) -> bool {
-        let hit =
-            self.any || self.accounts.iter().any(|a| **a == *p.account) || self.arns.iter().any(|a| **a == *p.arn);
-        hit != self.not
+    fn reach(&self, p: &PrincipalRef<'_>) -> Option<Reach> {
+        let by_arn = self.any || self.arns.iter().any(|a| **a == *p.arn);
+        let by_account = self.accounts.iter().any(|a| **a == *p.account);
+        if self.not {
+            return (!by_arn && !by_account).then_some(Reach::Principal);
+        }
+        if by_arn || (by_account && is_account_root(p)) {
+            Some(Reach::Principal)
+        } else if by_account {
+            Some(Reach::Account)
+        } else {
+            None
+        }
     }
 }
 
+/// Whether the caller is its account's root (`arn:<partition>:iam::<account>:root`).
+fn is_account_root(p: &PrincipalRef<'_>) -> bool {
+    p.arn
+        .strip_suffix(":root")
+        .and_then(|rest| rest.strip_suffix(p.account))
+        .and_then(|rest| rest.strip_suffix(":iam::"))
+        .is_some_and(|partition| partition.strip_prefix("arn:").is_some_and(|p| !p.is_empty() && !p.contains(':')))
+}
+
 impl Statement {
-    fn applies(&self, req: &Request<'_>) -> bool {
-        self.actions.applies_to(req.action)
-            && self.resources.as_ref().is_none_or(|r| r.applies_to(req.resource))
-            && self.principal.as_ref().is_none_or(|p| p.applies_to(&req.principal))
-            && self.condition.holds(req.context)
+    /// Whether this statement applies to `req`, and how it reached the caller.
+    fn reach(&self, req: &Request<'_>) -> Option<Reach> {
+        if !(self.actions.applies_to(req.action) && self.resources.as_ref().is_none_or(|r| r.applies_to(req.resource)))
+        {
+            return None;
+        }
+        let reach = match &self.principal {
+            None => Reach::Principal,
+            Some(p) => p.reach(&req.principal)?,
+        };
+        self.condition.holds(req.context).then_some(reach)
     }
 }
 
@@ -296,19 +339,30 @@ impl Policy {
     /// `Allow` if a matching `Allow` statement exists, else `NotApplicable`. Does not allocate.
     #[must_use]
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
-        let mut allowed = false;
+        match self.verdict(req) {
+            Verdict::NotApplicable => Decision::NotApplicable,
+            Verdict::Allow(_) => Decision::Allow,
+            Verdict::Deny => Decision::Deny,
+        }
+    }
+
+    /// [`Policy::evaluate`], telling an `Allow` that reached the caller itself from one that
+    /// reached only its account. Does not allocate.
+    fn verdict(&self, req: &Request<'_>) -> Verdict {
+        let mut allowed: Option<Reach> = None;
         for st in &self.statements {
-            if st.effect == Effect::Allow && allowed {
+            if st.effect == Effect::Allow && allowed == Some(Reach::Principal) {
                 continue;
             }
-            if st.applies(req) {
+            if let Some(reach) = st.reach(req) {
                 match st.effect {
-                    Effect::Deny => return Decision::Deny,
-                    Effect::Allow => allowed = true,
+                    Effect::Deny => return Verdict::Deny,
+                    Effect::Allow if allowed.is_none() || reach == Reach::Principal => allowed = Some(reach),
+                    Effect::Allow => {}
                 }
             }
         }
-        if allowed { Decision::Allow } else { Decision::NotApplicable }
+        allowed.map_or(Verdict::NotApplicable, Verdict::Allow)
     }
 
     #[must_use]
@@ -345,29 +399,36 @@ impl Policy {
 /// resource.
 ///
 /// Explicit Deny anywhere wins. Same account (`principal.account == resource_account`): Allow if
-/// any identity OR any resource policy allows. Cross-account: Allow only if an identity policy
-/// allows AND a resource policy allows. Otherwise Deny (default deny). Returns only Allow or
-/// Deny.
+/// an identity policy allows, or a resource policy allows the caller itself (its ARN, `*`, or a
+/// `NotPrincipal` that leaves it out). A resource policy that names only the caller's account
+/// (its id or root ARN) delegates to the account and grants nothing on its own: the account's
+/// identity policies decide. Cross-account: Allow only if an identity policy allows AND a
+/// resource policy allows (naming the caller or its account). Otherwise Deny (default deny).
+/// Returns only Allow or Deny.
 #[must_use]
 pub fn authorize(identity: &[&Policy], resource: &[&Policy], resource_account: &str, req: &Request<'_>) -> Decision {
     let mut identity_allows = false;
     for p in identity {
-        match p.evaluate(req) {
-            Decision::Deny => return Decision::Deny,
-            Decision::Allow => identity_allows = true,
-            Decision::NotApplicable => {}
+        match p.verdict(req) {
+            Verdict::Deny => return Decision::Deny,
+            Verdict::Allow(_) => identity_allows = true,
+            Verdict::NotApplicable => {}
         }
     }
-    let mut resource_allows = false;
+    let mut resource_allows: Option<Reach> = None;
     for p in resource {
-        match p.evaluate(req) {
-            Decision::Deny => return Decision::Deny,
-            Decision::Allow => resource_allows = true,
-            Decision::NotApplicable => {}
+        match p.verdict(req) {
+            Verdict::Deny => return Decision::Deny,
+            Verdict::Allow(reach) if resource_allows != Some(Reach::Principal) => resource_allows = Some(reach),
+            Verdict::Allow(_) | Verdict::NotApplicable => {}
         }
     }
     let same_account = req.principal.account == resource_account;
-    let allowed = if same_account { identity_allows || resource_allows } else { identity_allows && resource_allows };
+    let allowed = if same_account {
+        identity_allows || resource_allows == Some(Reach::Principal)
+    } else {
+        identity_allows && resource_allows.is_some()
+    };
     if allowed { Decision::Allow } else { Decision::Deny }
 }
 

@@ -3,7 +3,9 @@
 //! through, and they are decided the way AWS decides them: the caller's identity policies
 //! together with the resource's policies (the repository policy and the owning account's
 //! registry policy), explicit Deny first, default deny, and across accounts both sides must
-//! allow (see [`berth_policy::iam::authorize`]).
+//! allow. A resource policy that names an account (its root ARN or id) delegates to that
+//! account: within it, only a resource policy naming the caller itself grants without an
+//! identity policy (see [`berth_policy::iam::authorize`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -35,8 +37,8 @@ pub struct Principal {
     pub arn: String,
     pub origin: Origin,
     /// For a registry token or signed URL: when it was made (ms). One made before its user
-    /// was (re)created speaks for nobody: a user deleted and made again under the same name
-    /// does not inherit the old user's tokens.
+    /// was (re)created is refused as unauthenticated: a user deleted and made again under the
+    /// same name does not inherit the old user's tokens.
     pub issued_at_ms: Option<i64>,
 }
 
@@ -210,8 +212,9 @@ impl Registry {
     /// request sets (for `aws:RequestTag/…` and `aws:TagKeys`).
     ///
     /// # Errors
-    /// `Unauthenticated` for an anonymous caller where anonymous access is not configured,
-    /// `AccessDenied` naming the action and resource.
+    /// `Unauthenticated` for an anonymous caller where anonymous access is not configured, and
+    /// for a user that no longer exists (or was made again after the caller's token or signed
+    /// URL); `AccessDenied` naming the action and resource.
     pub async fn authorize(
         &self,
         caller: &Caller,
@@ -283,8 +286,14 @@ impl Registry {
         }
     }
 
-    /// The caller's identity policies, parsed; none for a token made before its user existed.
-    async fn identity_policies(&self, p: &crate::Principal) -> Result<Policies> {
+    /// The caller's identity policies, parsed.
+    ///
+    /// # Errors
+    /// `Unauthenticated` when the caller is a user that does not exist (any more), or its token
+    /// or signed URL was made before its user was (re)created: whatever a resource policy
+    /// names, nobody speaks for a deleted user. Seen within [`IDENTITY_TTL`] of a deletion made
+    /// elsewhere (`berth admin`, another node), at once for one made through this registry.
+    pub(crate) async fn identity_policies(&self, p: &crate::Principal) -> Result<Policies> {
         let (created, policies) = match self.authz.identities.get(&p.arn) {
             Some(hit) => hit,
             None => {
@@ -301,10 +310,15 @@ impl Registry {
                 (created, parsed)
             }
         };
+        if p.user().is_some() && created.is_none() {
+            return Err(Error::Unauthenticated);
+        }
         // Tokens carry whole seconds: compare in seconds, so a token made in the second its
         // user was created still works.
         match (p.issued_at_ms, created) {
-            (Some(issued), Some(created)) if issued.div_euclid(1000) < created.div_euclid(1000) => Ok(Arc::default()),
+            (Some(issued), Some(created)) if issued.div_euclid(1000) < created.div_euclid(1000) => {
+                Err(Error::Unauthenticated)
+            }
             _ => Ok(policies),
         }
     }

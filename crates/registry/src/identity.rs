@@ -125,6 +125,8 @@ impl Registry {
             berth_meta::Error::NotFound => Error::EntityNotFound(format!("account {account}")),
             other => meta_err(format!("user {}", user_arn(account, name)))(other),
         })?;
+        // Callers of a user deleted earlier are refused through a cached "no such user".
+        self.forget_identity(&user_arn(account, name));
         Ok(record)
     }
 

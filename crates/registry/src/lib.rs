@@ -9,6 +9,7 @@ mod error;
 mod gc;
 pub mod identity;
 pub mod lifecycle;
+mod paging;
 mod policies;
 mod scrub;
 mod sessions;
@@ -204,11 +205,13 @@ impl Registry {
     /// The API root: succeeds for any caller allowed to use the registry at all.
     ///
     /// # Errors
-    /// `Unauthenticated` when the caller may not use the registry.
-    pub fn check_access(&self, caller: &Caller) -> Result<()> {
+    /// `Unauthenticated` when the caller may not use the registry: anonymous where that is not
+    /// configured, or a user that no longer exists.
+    pub async fn check_access(&self, caller: &Caller) -> Result<()> {
         match caller {
             Caller::Anonymous if !self.authz.allows_anonymous() => Err(Error::Unauthenticated),
-            _ => Ok(()),
+            Caller::Anonymous => Ok(()),
+            Caller::Principal(p) => self.identity_policies(p).await.map(drop),
         }
     }
 
@@ -255,10 +258,12 @@ impl Registry {
         }
     }
 
-    /// The named repositories (each must exist), or a page of all of them.
+    /// The named repositories (each must exist), or a page of all of them. A page's `next` is
+    /// an opaque marker (the `paging` module); `page.after` must be one this listing made.
     ///
     /// # Errors
-    /// `RepositoryNotFound` for a named repository that does not exist.
+    /// `RepositoryNotFound` for a named repository that does not exist, `InvalidParameter` for
+    /// a marker this server did not make for this registry's listing.
     pub async fn repository_describe(
         &self,
         caller: &Caller,
@@ -269,20 +274,53 @@ impl Registry {
         let registry = registry.unwrap_or_else(|| self.account_of(caller)).to_owned();
         let Some(names) = names else {
             // A page of the registry's repositories, keeping those the caller may describe.
-            let mut found = self.meta.list_repository_records(page).await?;
-            let mut items = Vec::with_capacity(found.items.len());
-            for r in found.items.drain(..) {
-                let owner = r.settings.owner.as_deref().unwrap_or(self.authz.default_account());
-                if owner == registry
-                    && self
-                        .authorize(caller, Action::DescribeRepositories, Target::Repository(&r.name), &[])
-                        .await
-                        .is_ok()
-                {
-                    items.push(r);
+            let listing = paging::Listing::Repositories(&registry);
+            let mut after = match page.after.as_deref() {
+                None => None,
+                Some(marker) => Some(
+                    paging::open_marker(&self.authz.keys.seal, listing, marker)
+                        .ok_or_else(|| Error::InvalidParameter("Invalid parameter at 'nextToken'".to_owned()))?,
+                ),
+            };
+            let want = page.limit.unwrap_or(usize::MAX);
+            let (mut items, mut examined) = (Vec::new(), 0);
+            let more = loop {
+                if items.len() >= want || examined >= paging::SCAN_BUDGET {
+                    break true;
                 }
-            }
-            return Ok(Page { items, next: found.next });
+                let limit = (want - items.len()).clamp(16, paging::SCAN_BATCH).min(paging::SCAN_BUDGET - examined);
+                let found = self
+                    .meta
+                    .list_repository_records(&PageRequest { limit: Some(limit), after: after.clone() })
+                    .await?;
+                let (rows, exhausted) = (found.items.len(), found.next.is_none());
+                let mut used = 0;
+                for r in found.items {
+                    used += 1;
+                    examined += 1;
+                    after = Some(r.name.to_string());
+                    let owner = r.settings.owner.as_deref().unwrap_or(self.authz.default_account());
+                    if owner == registry
+                        && self
+                            .authorize(caller, Action::DescribeRepositories, Target::Repository(&r.name), &[])
+                            .await
+                            .is_ok()
+                    {
+                        items.push(r);
+                        if items.len() >= want {
+                            break;
+                        }
+                    }
+                }
+                if used == rows && exhausted {
+                    break false;
+                }
+            };
+            let next = match after {
+                Some(position) if more => Some(paging::seal_marker(&self.authz.keys.seal, listing, &position)?),
+                _ => None,
+            };
+            return Ok(Page { items, next });
         };
         let mut items = Vec::with_capacity(names.len());
         for name in names {
@@ -1138,27 +1176,60 @@ impl Registry {
         self.meta.list_tags(repo, page).await.map_err(Self::missing_repo(repo))
     }
 
-    /// Repository names, in byte order.
+    /// Repository names the caller may see (describe or pull), in byte order. A page's `next`
+    /// is an opaque marker (the `paging` module), given whenever rows remain, even after a page
+    /// that holds fewer than `page.limit` names because it ran out of its scan budget.
     ///
     /// # Errors
     /// Authorization or storage failures.
     pub async fn catalog(&self, caller: &Caller, page: &PageRequest) -> Result<Page<RepositoryName>> {
-        self.check_access(caller)?;
-        let mut found = self.meta.list_repositories(page).await?;
-        if matches!(caller, Caller::Anonymous) {
-            return Ok(found);
+        self.check_access(caller).await?;
+        let want = page.limit.unwrap_or(usize::MAX);
+        if want == 0 {
+            return Ok(Page { items: Vec::new(), next: None });
         }
-        // Only what the caller may see: repositories it may describe or pull from.
-        let mut items = Vec::with_capacity(found.items.len());
-        for name in found.items.drain(..) {
-            let target = Target::Repository(&name);
-            if self.authorize(caller, Action::DescribeRepositories, target, &[]).await.is_ok()
-                || self.authorize(caller, Action::BatchGetImage, target, &[]).await.is_ok()
-            {
-                items.push(name);
+        // `last` is a marker this listing made, or a name the client chose (the docker registry
+        // API allows it; names after it are filtered like any others).
+        let mut after = page.after.as_deref().map(|a| {
+            paging::open_marker(&self.authz.keys.seal, paging::Listing::Catalog, a).unwrap_or_else(|| a.to_owned())
+        });
+        let sees_all = matches!(caller, Caller::Anonymous);
+        let (mut items, mut examined) = (Vec::new(), 0);
+        let more = loop {
+            if items.len() >= want || examined >= paging::SCAN_BUDGET {
+                break true;
             }
-        }
-        Ok(Page { items, next: found.next })
+            let limit = (want - items.len()).clamp(16, paging::SCAN_BATCH).min(paging::SCAN_BUDGET - examined);
+            let found = self.meta.list_repositories(&PageRequest { limit: Some(limit), after: after.clone() }).await?;
+            let (rows, exhausted) = (found.items.len(), found.next.is_none());
+            let mut used = 0;
+            for name in found.items {
+                used += 1;
+                examined += 1;
+                after = Some(name.to_string());
+                // Only what the caller may see: repositories it may describe or pull from.
+                let target = Target::Repository(&name);
+                if sees_all
+                    || self.authorize(caller, Action::DescribeRepositories, target, &[]).await.is_ok()
+                    || self.authorize(caller, Action::BatchGetImage, target, &[]).await.is_ok()
+                {
+                    items.push(name);
+                    if items.len() >= want {
+                        break;
+                    }
+                }
+            }
+            if used == rows && exhausted {
+                break false;
+            }
+        };
+        let next = match after {
+            Some(position) if more => {
+                Some(paging::seal_marker(&self.authz.keys.seal, paging::Listing::Catalog, &position)?)
+            }
+            _ => None,
+        };
+        Ok(Page { items, next })
     }
 
     /// Manifests whose subject is `subject`, optionally of one artifact type.

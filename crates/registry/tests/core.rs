@@ -73,7 +73,7 @@ async fn anonymous_callers_are_refused_unless_configured() {
     let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
     let reg = Registry::new(blobs, meta, authz(false), Options::default());
     let repo = RepositoryName::parse("team/app").unwrap();
-    assert!(matches!(reg.check_access(&Caller::Anonymous), Err(Error::Unauthenticated)));
+    assert!(matches!(reg.check_access(&Caller::Anonymous).await, Err(Error::Unauthenticated)));
     assert!(matches!(reg.upload_start(&Caller::Anonymous, &repo).await, Err(Error::Unauthenticated)));
 }
 

@@ -672,7 +672,8 @@ def test_a_recreated_user_does_not_inherit_the_old_users_tokens(world):
     time.sleep(1.1)  # tokens carry whole seconds; the new user is made in a later one
     admin(world.data, "delete-user", "--user", "phoenix")
     world.users["phoenix"] = new_user(world.data, "phoenix", world.account, ["AmazonEC2ContainerRegistryReadOnly"])
-    assert wait_for(lambda: v2(world, "GET", f"{repo}/manifests/v1", old).status_code == 403, 15), \
+    # The token's user no longer exists: refused as unauthenticated (401), not merely denied.
+    assert wait_for(lambda: v2(world, "GET", f"{repo}/manifests/v1", old).status_code == 401, 15), \
         "the deleted user's token still works for the new user of the same name"
     new = wait_for(lambda: _token_or_none(world, "phoenix"), 15)
     assert new and v2(world, "GET", f"{repo}/manifests/v1", new).status_code == 200

@@ -9,6 +9,9 @@ const CAROL: (&str, &str) = (ACCT, "arn:aws:iam::111122223333:user/carol");
 const ALICE: (&str, &str) = (OTHER, "arn:aws:iam::444455556666:user/alice");
 const DAVE: (&str, &str) = (OTHER, "arn:aws:iam::444455556666:user/dave");
 const OTHER_ROOT: (&str, &str) = (OTHER, "arn:aws:iam::444455556666:root");
+const ROOT: (&str, &str) = (ACCT, "arn:aws:iam::111122223333:root");
+/// A user whose name is `root`: not the account root.
+const USER_ROOT: (&str, &str) = (ACCT, "arn:aws:iam::111122223333:user/root");
 const REPO: &str = "arn:aws:ecr:us-east-1:111122223333:repository/team/app";
 const PROD: &str = "arn:aws:ecr:us-east-1:111122223333:repository/prod/app";
 
@@ -328,10 +331,33 @@ fn authorize_combines_identity_and_resource() {
     const RES_ACCT: &str = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}}"#;
     const RES_DENY_ALL: &str = r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:*"}}"#;
     const RES_OTHER_ACCT: &str = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"999999999999"},"Action":"ecr:*"}}"#;
+    const RES_ROOT: &str = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"ecr:*"}}"#;
+    const RES_BOB: &str = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"ecr:BatchGetImage"}}"#;
+    const RES_BOB_AND_ACCT: &str = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["111122223333","arn:aws:iam::111122223333:user/bob"]},"Action":"ecr:BatchGetImage"}}"#;
+    const RES_STAR: &str = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}}"#;
+    const RES_NOT_CAROL: &str = r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/carol"},"Action":"ecr:BatchGetImage"}}"#;
+    const RES_DENY_ACCT: &str = r#"{"Statement":{"Effect":"Deny","Principal":{"AWS":"111122223333"},"Action":"ecr:BatchGetImage"}}"#;
+    const RES_OTHER_ROOT: &str = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:*"}}"#;
     let cases: &[AuthzCase] = &[
         ("same account: no policies", &[], &[], BOB, Deny),
         ("same account: identity allow alone", &[ID_PULL], &[], BOB, Allow),
-        ("same account: resource allow alone", &[], &[RES_ACCT], BOB, Allow),
+        // Naming the account delegates to it: its users need an identity policy that allows.
+        ("same account: account id alone grants nothing", &[], &[RES_ACCT], BOB, Deny),
+        ("same account: root ARN alone grants nothing", &[], &[RES_ROOT], BOB, Deny),
+        ("same account: root ARN alone grants nothing to a user named root", &[], &[RES_ROOT], USER_ROOT, Deny),
+        ("same account: root ARN grants the root itself", &[], &[RES_ROOT], ROOT, Allow),
+        ("same account: account id grants the root itself", &[], &[RES_ACCT], ROOT, Allow),
+        ("same account: account named, identity allows", &[ID_PULL], &[RES_ROOT], BOB, Allow),
+        ("same account: account named, identity allows another action", &[ID_OTHER], &[RES_ROOT], BOB, Deny),
+        ("same account: user ARN alone grants", &[], &[RES_BOB], BOB, Allow),
+        ("same account: user ARN grants no one else", &[], &[RES_BOB], CAROL, Deny),
+        ("same account: user ARN beside the account grants the user", &[], &[RES_BOB_AND_ACCT], BOB, Allow),
+        ("same account: user ARN beside the account, another user", &[], &[RES_BOB_AND_ACCT], CAROL, Deny),
+        ("same account: account in one policy, user in the other", &[], &[RES_ACCT, RES_BOB], BOB, Allow),
+        ("same account: star grants", &[], &[RES_STAR], BOB, Allow),
+        ("same account: NotPrincipal leaving the caller out grants", &[], &[RES_NOT_CAROL], BOB, Allow),
+        ("same account: NotPrincipal naming the caller", &[], &[RES_NOT_CAROL], CAROL, Deny),
+        ("same account: deny naming the account wins", &[ID_PULL], &[RES_DENY_ACCT], BOB, Deny),
         ("same account: both allow", &[ID_PULL], &[RES_ACCT], BOB, Allow),
         ("same account: irrelevant allows", &[ID_OTHER], &[RES_OTHER_ACCT], BOB, Deny),
         ("same account: identity deny wins", &[ID_PULL, ID_DENY], &[RES_ACCT], BOB, Deny),
@@ -344,6 +370,12 @@ fn authorize_combines_identity_and_resource() {
         ("cross account: identity deny", &[ID_PULL, ID_DENY], &[RES_ALICE], ALICE, Deny),
         ("cross account: resource deny", &[ID_PULL], &[RES_ALICE, RES_DENY_ALL], ALICE, Deny),
         ("cross account: identity allows other action", &[ID_OTHER], &[RES_ALICE], ALICE, Deny),
+        ("cross account: account named alone", &[], &[RES_OTHER_ROOT], ALICE, Deny),
+        ("cross account: account named, identity allows", &[ID_PULL], &[RES_OTHER_ROOT], ALICE, Allow),
+        ("cross account: account named, identity deny", &[ID_PULL, ID_DENY], &[RES_OTHER_ROOT], ALICE, Deny),
+        ("cross account: star alone", &[], &[RES_STAR], ALICE, Deny),
+        ("cross account: star, identity allows", &[ID_PULL], &[RES_STAR], ALICE, Allow),
+        ("cross account: the root of the other account, account named", &[], &[RES_OTHER_ROOT], OTHER_ROOT, Deny),
     ];
     let empty = Context::new();
     for (name, ids, ress, who, want) in cases {
