@@ -72,6 +72,13 @@ impl From<Error> for EcrError {
     }
 }
 
+/// A refused request: `ThrottlingException`, the code AWS SDKs retry with backoff.
+impl From<berth_registry::Throttled> for EcrError {
+    fn from(t: berth_registry::Throttled) -> Self {
+        EcrError::new("ThrottlingException", t.to_string())
+    }
+}
+
 impl From<berth_auth::Error> for EcrError {
     fn from(e: berth_auth::Error) -> Self {
         EcrError {
@@ -100,6 +107,15 @@ mod tests {
 
     /// Codes every AWS JSON service answers with, outside any one service's model.
     const COMMON: &[&str] = &["AccessDeniedException", "UnrecognizedClientException", "ValidationException"];
+
+    #[test]
+    fn a_refusal_is_a_throttling_exception() {
+        let t =
+            berth_registry::Throttled { operation: "PutImage".into(), retry_after: std::time::Duration::from_secs(3) };
+        let w = EcrError::from(t);
+        assert_eq!((w.code, w.status), ("ThrottlingException", http::StatusCode::BAD_REQUEST));
+        assert_eq!(w.message, "Rate exceeded for PutImage; retry in 3 s");
+    }
 
     #[test]
     fn every_core_error_has_a_code_of_the_model_and_a_status() {

@@ -48,6 +48,12 @@ pub struct EcrApi {
     pub token_key: berth_auth::TokenKey,
 }
 
+/// Whether `name` is an operation of the ECR API (the names request rates are configured by).
+#[must_use]
+pub fn is_operation(name: &str) -> bool {
+    EcrOp::ALL.iter().any(|op| op.name() == name)
+}
+
 /// The `POST /` route.
 pub fn router(api: Arc<EcrApi>) -> Router {
     Router::new().route("/", post(handle)).with_state(api)
@@ -78,6 +84,7 @@ async fn serve(api: &EcrApi, req: Request) -> Result<Vec<u8>, EcrError> {
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let op = EcrOp::from_target(target)
         .ok_or_else(|| EcrError::new("UnknownOperationException", format!("unknown operation {target:?}")))?;
+    api.registry.throttle(&caller, op.name()).map_err(EcrError::from)?;
     let request = EcrRequest::decode(op, &body).map_err(|e| match e {
         DecodeError::Serialization(m) => EcrError::new("SerializationException", m),
         DecodeError::Validation(v) => EcrError::new("InvalidParameterException", v.invalid_parameter_message()),

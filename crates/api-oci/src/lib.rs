@@ -3,6 +3,7 @@
 
 mod endpoint;
 pub mod error;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -332,6 +333,7 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
     let reg = &api.registry;
     let who = caller(api, &req)?;
     let method = req.method().clone();
+    throttle::admit(reg, &who, &ep, &method)?;
     match ep {
         OciEndpoint::Catalog => {
             let q = query(&req);

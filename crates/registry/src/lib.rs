@@ -13,6 +13,7 @@ mod paging;
 mod policies;
 mod scrub;
 mod sessions;
+pub mod throttle;
 mod ttl;
 
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,7 @@ pub use error::{BoxError, Error, PolicyKindName, Result};
 pub use gc::GcReport;
 pub use scrub::ScrubReport;
 pub use sessions::UploadLimits;
+pub use throttle::Throttled;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -51,6 +53,8 @@ pub struct Options {
     pub gc_grace_ms: i64,
     /// Open upload sessions per principal and per account, and the life of an empty one.
     pub upload_limits: UploadLimits,
+    /// Request rates per account and ECR operation (see `throttle`); empty: none.
+    pub throttle: throttle::Limits,
 }
 
 impl Default for Options {
@@ -62,6 +66,7 @@ impl Default for Options {
             manifest_cache_entries: 10_000,
             gc_grace_ms: 24 * 3600 * 1000,
             upload_limits: UploadLimits::default(),
+            throttle: throttle::Limits::new(),
         }
     }
 }
@@ -96,6 +101,7 @@ pub struct Registry {
     previews: lifecycle::Previews,
     gc: gc::GcState,
     sessions: sessions::Sessions,
+    throttle: throttle::Throttle,
     /// Random per process. Saved hash states carry the epoch of the process that wrote them, so
     /// a session written before a restart (perhaps a crash that lost unsynced bytes) is checked
     /// against its bytes before it is trusted.
@@ -161,6 +167,7 @@ impl Registry {
     #[must_use]
     pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, authz: Authorizer, opts: Options) -> Self {
         let manifests = cache::ManifestCache::new(opts.manifest_cache_entries);
+        let throttle = throttle::Throttle::new(&opts.throttle);
         let epoch = uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default();
         Registry {
             sessions: sessions::Sessions::new(opts.upload_limits),
@@ -172,6 +179,7 @@ impl Registry {
             pulls: Mutex::default(),
             previews: lifecycle::Previews::default(),
             gc: gc::GcState::default(),
+            throttle,
             epoch,
         }
     }
@@ -213,6 +221,16 @@ impl Registry {
             Caller::Anonymous => Ok(()),
             Caller::Principal(p) => self.identity_policies(p).await.map(drop),
         }
+    }
+
+    /// Admits one request of ECR `operation` (or the `/v2` request that maps to it) from the
+    /// caller's account, under the configured rates. Each front door calls it once per
+    /// request, after authentication.
+    ///
+    /// # Errors
+    /// `Throttled` when the account's bucket for the operation is empty.
+    pub fn throttle(&self, caller: &Caller, operation: &str) -> Result<(), Throttled> {
+        self.throttle.admit(caller, operation, std::time::Instant::now())
     }
 
     // ---- repositories ----

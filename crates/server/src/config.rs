@@ -1,11 +1,14 @@
 //! Configuration: defaults, then a TOML file, then `BERTH_*` environment variables, then flags.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+
+use crate::throttle::ThrottleRate;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -61,6 +64,9 @@ pub struct Config {
     /// `host:port` clients use to reach this server (for `repositoryUri`); the listen address
     /// when unset.
     pub public_address: Option<String>,
+    /// Request rates per account and ECR operation, `[throttle] BatchGetImage = { rate = 2000,
+    /// burst = 4000 }` (see `throttle.rs`); none by default. File only.
+    pub throttle: BTreeMap<String, ThrottleRate>,
 }
 
 impl Default for Config {
@@ -87,6 +93,7 @@ impl Default for Config {
             region: "us-east-1".into(),
             account: None,
             public_address: None,
+            throttle: BTreeMap::new(),
         }
     }
 }

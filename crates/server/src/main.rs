@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod http;
 mod identity;
+mod throttle;
 mod workers;
 
 use std::io::Write;
@@ -105,6 +106,7 @@ async fn open(
             per_account: cfg.upload_sessions_per_account,
             empty_expiry_ms: i64::try_from(cfg.upload_empty_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         },
+        throttle: throttle::limits(&cfg.throttle).map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
     };
     let authz = Authorizer::new(cfg.anonymous, &cfg.region, account, server_key);
     let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
