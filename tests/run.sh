@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: every Rust test, then the black-box suites (OCI conformance, docker /
 # podman / skopeo, kill -9 crash tests) against the real berth binary, then a short smoke run
-# of the benchmark. `--install` first installs the Debian and PyPI packages they need.
+# of the benchmark, then 10 s of fuzzing per parser (tests/fuzz.sh). `--install` first installs
+# the Debian and PyPI packages they need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--install" ]]; then
@@ -21,3 +22,4 @@ target="${CARGO_TARGET_DIR:-target}"
   --manifests 20 --manifest-gets 200 --tags 100 --ecr-requests 200 --gc-images 50 | tail -24
 export BERTH_BIN="$target/debug/berth"
 (cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr hostile)
+bash tests/fuzz.sh 10

@@ -172,7 +172,8 @@ fn query(req: &Request) -> Vec<(String, String)> {
     req.uri().query().map(form_decode).unwrap_or_default()
 }
 
-fn form_decode(q: &str) -> Vec<(String, String)> {
+#[doc(hidden)] // public for the fuzz targets (fuzz/)
+pub fn form_decode(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -275,7 +276,8 @@ fn insert<K: header::IntoHeaderName>(h: &mut HeaderMap, name: K, value: &str) {
 }
 
 /// `Content-Range: <start>-<end>` of a PATCH (the spec's form, or with a `bytes ` prefix).
-fn chunk_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, OciError> {
+#[doc(hidden)] // public for the fuzz targets (fuzz/)
+pub fn chunk_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, OciError> {
     let Some(v) = header_str(h, header::CONTENT_RANGE) else { return Ok(None) };
     let v = v.trim().strip_prefix("bytes ").unwrap_or(v.trim());
     let v = v.split('/').next().unwrap_or(v);
@@ -289,7 +291,8 @@ fn chunk_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, OciError> {
 }
 
 /// A single `Range: bytes=...` request; anything else is ignored and the whole blob served.
-fn byte_range(range: Option<&str>, size: u64) -> Option<Result<ByteRange, u64>> {
+#[doc(hidden)] // public for the fuzz targets (fuzz/)
+pub fn byte_range(range: Option<&str>, size: u64) -> Option<Result<ByteRange, u64>> {
     let spec = range?.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;
