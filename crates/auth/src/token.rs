@@ -131,6 +131,11 @@ impl TokenKey {
         now: SystemTime,
     ) -> Result<TokenClaims, TokenError> {
         let secs: u64 = expires.parse().map_err(|_| TokenError::Invalid)?;
+        // Only the spelling `sign_url` writes: the MAC covers the number, so `+N` or `0N` would
+        // otherwise be other valid URLs for the same grant (found by fuzz/registry_token).
+        if secs.to_string() != expires {
+            return Err(TokenError::Invalid);
+        }
         let mac = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Invalid)?;
         if !bool::from(self.url_mac(path, secs, credential).ct_eq(mac.as_slice())) {
             return Err(TokenError::Invalid);
@@ -187,6 +192,19 @@ mod tests {
             assert_eq!(key.verify(bad, now), Err(TokenError::Invalid), "{bad:?}");
         }
         assert_eq!(format!("{key:?}"), "TokenKey(***)");
+    }
+
+    #[test]
+    fn a_signed_url_has_one_spelling() {
+        let key = TokenKey::from_bytes([9; 32]);
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let q = key.sign_url("/v2/a/blobs/sha256:1", "123456789012", "arn:aws:iam::1:user/u", now + TOKEN_TTL);
+        let p: std::collections::HashMap<&str, &str> = q.split('&').filter_map(|kv| kv.split_once('=')).collect();
+        let (c, e, s) = (p[URL_CREDENTIAL], p[URL_EXPIRES], p[URL_SIGNATURE]);
+        assert!(key.verify_url("/v2/a/blobs/sha256:1", c, e, s, now).is_ok());
+        for other in [format!("+{e}"), format!("0{e}"), format!("00{e}")] {
+            assert_eq!(key.verify_url("/v2/a/blobs/sha256:1", c, &other, s, now), Err(TokenError::Invalid), "{other}");
+        }
     }
 
     #[test]
