@@ -91,7 +91,7 @@ class World:
     def ecr(self, who: str = "admin"):
         key, secret = (ADMIN_KEY, ADMIN_SECRET) if who == "admin" else (self.users[who].key, self.users[who].secret)
         return boto3.client("ecr", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=key,
-                            aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+                            aws_secret_access_key=secret, config=Config(retries={"total_max_attempts": 1}))
 
     def token(self, who: str = "admin") -> str:
         data = self.ecr(who).get_authorization_token()["authorizationData"][0]

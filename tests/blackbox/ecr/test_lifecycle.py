@@ -32,7 +32,7 @@ def start(tmp_path, **env_extra):
 
 def client(berth):
     return boto3.client("ecr", endpoint_url=berth.url, region_name="us-east-1", aws_access_key_id=KEY,
-                        aws_secret_access_key=SECRET, config=Config(retries={"max_attempts": 1}))
+                        aws_secret_access_key=SECRET, config=Config(retries={"total_max_attempts": 1}))
 
 
 def admin(data, *args) -> dict:

@@ -50,7 +50,7 @@ def aws(berth, *args, env=None):
 
 def client(berth, key=KEY, secret=SECRET):
     return boto3.client("ecr", endpoint_url=berth.url, region_name="us-east-1", aws_access_key_id=key,
-                        aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+                        aws_secret_access_key=secret, config=Config(retries={"total_max_attempts": 1}))
 
 
 def check_shape(shape, value, path="$"):

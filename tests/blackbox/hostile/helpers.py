@@ -61,7 +61,7 @@ class World:
         key, secret = self.creds(who)
         return boto3.client("ecr", endpoint_url=self.url, region_name=REGION, aws_access_key_id=key,
                             aws_secret_access_key=secret,
-                            config=Config(retries={"max_attempts": 1}, connect_timeout=TIMEOUT,
+                            config=Config(retries={"total_max_attempts": 1}, connect_timeout=TIMEOUT,
                                           read_timeout=TIMEOUT))
 
     def token(self, who: str = "admin") -> str:
