@@ -707,11 +707,7 @@ impl Registry {
             }
             return Err(Error::LayerAlreadyExists(digest.clone()));
         }
-        let result = self.complete_held(&s, digest, None).await;
-        if !matches!(result, Err(Error::UploadRangeInvalid { .. } | Error::BodyFailed(_))) {
-            self.sessions.close(id);
-        }
-        result
+        self.complete_held(&s, digest, None).await
     }
 
     /// Completes an upload (`PUT ?digest=`), with an optional last chunk. On a digest mismatch
@@ -732,16 +728,26 @@ impl Registry {
         // this request's to complete.
         let _held = self.sessions.hold(id).ok_or(Error::UploadNotFound)?;
         let s = self.session(repo, id).await?;
-        let result = self.complete_held(&s, digest, last_chunk).await;
+        self.complete_held(&s, digest, last_chunk).await
+    }
+
+    /// Completes a session this request holds. Unless the last chunk was refused (the session
+    /// then stands as it was), the session no longer counts against its owner's limits:
+    /// completed, or dropped with its bytes.
+    async fn complete_held(
+        &self,
+        s: &UploadSession,
+        digest: &Digest,
+        last_chunk: Option<(ByteStream, Option<u64>)>,
+    ) -> Result<Digest> {
+        let result = self.complete_session(s, digest, last_chunk).await;
         if !matches!(result, Err(Error::UploadRangeInvalid { .. } | Error::BodyFailed(_))) {
-            // Completed, or the session was dropped (a wrong digest): it no longer counts.
-            self.sessions.close(id);
+            self.sessions.close(&s.id);
         }
         result
     }
 
-    /// `upload_complete` for a session this request holds.
-    async fn complete_held(
+    async fn complete_session(
         &self,
         s: &UploadSession,
         digest: &Digest,
