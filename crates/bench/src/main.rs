@@ -4,6 +4,7 @@
 //! Not a test: it asserts nothing about speed. It prints, and a person reads.
 
 mod authz;
+mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -64,6 +65,10 @@ struct Args {
     /// `gc_interval_secs` of the run with garbage collection (0: back to back, 10 ms apart).
     #[arg(long, default_value_t = 0)]
     gc_interval_secs: u64,
+    /// Only the TLS run: plain and TLS Berth side by side (pushes and pulls of --size-mib, one
+    /// and eight streams, and --manifest-gets manifest GETs).
+    #[arg(long)]
+    tls: bool,
 }
 
 const BENCH_KEY: &str = "AKIABERTHBENCH000001";
@@ -698,6 +703,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.authz_gets > 0 {
         return authz::run(&args.berth, args.authz_gets).await;
+    }
+    if args.tls {
+        return tls::run(&args.berth, args.size_mib, args.manifest_gets).await;
     }
     let big = random_bytes(args.size_mib << 20, 7);
     let big_digest = Digest::of(Algorithm::Sha256, &big);
