@@ -45,7 +45,7 @@ os.environ.setdefault("BERTH_CREATE_ON_PUSH", "true")
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 DEFAULT_BERTH_BIN = REPO_ROOT / "target" / "debug" / "berth"
-READY_RE = re.compile(r"^berth: listening on (http://\S+)\s*$")
+READY_RE = re.compile(r"^berth: listening on (https?://\S+)\s*$")
 
 TARGETS = ("berth", "distribution", "url")
 
@@ -112,12 +112,13 @@ class BerthProcess:
 
 
 def spawn_berth(data_dir, extra_args=(), *, bin_path=None, timeout: float = 20.0,
-                log_path=None, env=None, anonymous: bool = True) -> BerthProcess:
+                log_path=None, env=None, anonymous: bool = True,
+                listen: str = "127.0.0.1:0") -> BerthProcess:
     """Start ``berth serve`` on 127.0.0.1:0 with ``--data data_dir`` and, unless
     ``anonymous`` is false, ``--anonymous``.
 
     Waits (at most ``timeout`` seconds) for the stdout line
-    ``berth: listening on http://127.0.0.1:PORT``. stderr (logs) is appended
+    ``berth: listening on http(s)://127.0.0.1:PORT``. stderr (logs) is appended
     to ``log_path`` (default ``<data_dir>/../berth-<n>.log``, next to the data
     dir rather than inside it). Raises RuntimeError with the log tail if
     the process exits or never becomes ready.
@@ -130,7 +131,7 @@ def spawn_berth(data_dir, extra_args=(), *, bin_path=None, timeout: float = 20.0
     if log_path is None:
         log_path = data_dir.parent / f"berth-{data_dir.name}-{int(time.time() * 1000)}.log"
     log_path = Path(log_path)
-    cmd = [str(binary), "serve", "--listen", "127.0.0.1:0", "--data", str(data_dir),
+    cmd = [str(binary), "serve", "--listen", listen, "--data", str(data_dir),
            *(["--anonymous"] if anonymous else []), *extra_args]
     log_fh = open(log_path, "ab")
     try:

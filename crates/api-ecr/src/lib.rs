@@ -6,12 +6,13 @@
 //! `{"__type": ..., "message": ...}` with `x-amzn-ErrorType` and `x-amzn-RequestId`.
 
 mod error;
+pub mod intake;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -29,8 +30,6 @@ use tracing::Instrument;
 
 pub use error::EcrError;
 
-/// Largest request body accepted (PutImage carries a manifest of up to 4 MiB, JSON-escaped).
-const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Clock skew allowed between a signature's date and the server (ECR's own limit).
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 const REQUEST_ID: &str = "x-amzn-RequestId";
@@ -46,6 +45,8 @@ pub struct EcrApi {
     pub registry_host: String,
     /// The key registry tokens are made with (`GetAuthorizationToken`).
     pub token_key: berth_auth::TokenKey,
+    /// How request bodies are let in (size, memory budget, time).
+    pub intake: intake::Intake,
 }
 
 /// Whether `name` is an operation of the ECR API (the names request rates are configured by).
@@ -77,15 +78,17 @@ async fn handle(State(api): State<Arc<EcrApi>>, req: Request) -> Response {
 
 async fn serve(api: &EcrApi, req: Request) -> Result<Vec<u8>, EcrError> {
     let (parts, body) = req.into_parts();
-    let body = to_bytes(body, MAX_BODY).await.map_err(|_| {
-        EcrError::new("SerializationException", format!("request body must be at most {MAX_BODY} bytes"))
-    })?;
-    let caller = authenticate(api, &parts, &body).await?;
+    // Everything the headers can tell is checked before a byte of the body is read.
+    let len = intake::Intake::declared_length(&parts.headers)?;
+    let key = preauthenticate(api, &parts).await?;
+    let admitted = api.intake.admit(len, body).await?;
+    let body = &admitted.bytes;
+    let caller = authenticate(api, &parts, &key, body)?;
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let op = EcrOp::from_target(target)
         .ok_or_else(|| EcrError::new("UnknownOperationException", format!("unknown operation {target:?}")))?;
     api.registry.throttle(&caller, op.name()).map_err(EcrError::from)?;
-    let request = EcrRequest::decode(op, &body).map_err(|e| match e {
+    let request = EcrRequest::decode(op, body).map_err(|e| match e {
         DecodeError::Serialization(m) => EcrError::new("SerializationException", m),
         DecodeError::Validation(v) => EcrError::new("InvalidParameterException", v.invalid_parameter_message()),
     })?;
@@ -111,35 +114,60 @@ impl CredentialStore for One<'_> {
     }
 }
 
-async fn authenticate(api: &EcrApi, parts: &http::request::Parts, body: &[u8]) -> Result<Caller, EcrError> {
-    let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
-    let body_sha256 = hex::encode(Sha256::digest(body));
-    let request = berth_auth::Request {
+/// What the headers alone prove: a well-formed signature in the right scope and time, by an
+/// access key that exists (its credential, for the final check once the body is in).
+struct Presented {
+    key_id: String,
+    credential: Credential,
+}
+
+fn signed_request<'a>(
+    parts: &'a http::request::Parts,
+    headers: &'a [(&'a str, &'a [u8])],
+    body_sha256: &'a str,
+) -> berth_auth::Request<'a> {
+    berth_auth::Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        body_sha256: &body_sha256,
-    };
-    let verifier = Verifier::new(api.region.clone(), "ecr").with_max_skew(MAX_SKEW);
-    let now = SystemTime::now();
+        headers,
+        body_sha256,
+    }
+}
+
+fn verifier(api: &EcrApi) -> Verifier {
+    Verifier::new(api.region.clone(), "ecr").with_max_skew(MAX_SKEW)
+}
+
+async fn preauthenticate(api: &EcrApi, parts: &http::request::Parts) -> Result<Presented, EcrError> {
+    let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    // The body's hash is not known yet; every check before the key lookup ignores it.
+    let request = signed_request(parts, &headers, "");
     // The credential store is async (a database), the verifier is not: a first pass learns
-    // which key the request names (or fails on its form), then the key is looked up.
+    // which key the request names (or fails on its form, scope or time), then the key is
+    // looked up.
     let named = Named(std::sync::Mutex::new(None));
-    let first = verifier.verify(&named, &request, now);
+    let first = verifier(api).verify(&named, &request, SystemTime::now());
     let key_id = named.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     let Some(key_id) = key_id else {
         return Err(first.map_or_else(EcrError::from, |_| EcrError::new("InvalidSignatureException", "no access key")));
     };
-    let credential = api.registry.credential(&key_id).await.map_err(EcrError::from)?;
-    let verified = match &credential {
-        Some(c) => verifier.verify(&One(&key_id, c), &request, now),
-        None => verifier.verify(&named, &request, now),
+    match api.registry.credential(&key_id).await.map_err(EcrError::from)? {
+        Some(credential) => Ok(Presented { key_id, credential }),
+        None => Err(EcrError::from(berth_auth::Error::UnknownKey)),
     }
-    .map_err(EcrError::from)?;
+}
+
+fn authenticate(api: &EcrApi, parts: &http::request::Parts, key: &Presented, body: &[u8]) -> Result<Caller, EcrError> {
+    let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let body_sha256 = hex::encode(Sha256::digest(body));
+    let request = signed_request(parts, &headers, &body_sha256);
+    let verified = verifier(api)
+        .verify(&One(&key.key_id, &key.credential), &request, SystemTime::now())
+        .map_err(EcrError::from)?;
     let origin = Origin {
         ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
-        secure: false,
+        secure: parts.extensions.get::<berth_http_util::Tls>().is_some(),
     };
     Principal::from_arn(&verified.principal, origin)
         .map(Caller::Principal)

@@ -109,7 +109,7 @@ fn issued_at(expires: std::time::SystemTime, ttl: std::time::Duration) -> Option
 fn origin(req: &Request) -> Origin {
     Origin {
         ip: req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
-        secure: false,
+        secure: req.extensions().get::<berth_http_util::Tls>().is_some(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! Not a test: it asserts nothing about speed. It prints, and a person reads.
 
 mod authz;
+mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -72,6 +73,10 @@ struct Args {
     /// Pushes per build in the chunked-push comparison.
     #[arg(long, default_value_t = 7)]
     chunked_rounds: usize,
+    /// Only the TLS run: plain and TLS Berth side by side (pushes and pulls of --size-mib, one
+    /// and eight streams, and --manifest-gets manifest GETs).
+    #[arg(long)]
+    tls: bool,
 }
 
 /// Chunked pushes through two Berth builds, alternating so that both see the same machine.
@@ -741,6 +746,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(other) = &args.chunked_vs {
         return chunked_compare(&args, other).await;
+    }
+    if args.tls {
+        return tls::run(&args.berth, args.size_mib, args.manifest_gets).await;
     }
     let big = random_bytes(args.size_mib << 20, 7);
     let big_digest = Digest::of(Algorithm::Sha256, &big);

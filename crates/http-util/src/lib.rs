@@ -12,7 +12,13 @@
 //!
 //! Safety net: a placeholder with no file in the slot, or more placeholder bytes than the file
 //! range holds, is an IO error that closes the connection. Placeholder bytes are never sent.
-//! Use it only on HTTP/1.x requests that carry the slot (HTTP/2 frames its own data).
+//! Use it only on HTTP/1.x requests that carry the slot (HTTP/2 frames its own data). TLS
+//! connections get no slot (the bytes must pass through the cipher), so their blob bodies stream.
+//!
+//! [`transport`] holds what the listener tells the doors about a connection ([`Tls`]) and the
+//! request-body inactivity limit ([`IdleTimeoutBody`]).
+
+pub mod transport;
 
 use std::fs::File;
 use std::io::{self, IoSlice};
@@ -25,6 +31,7 @@ use futures_util::Stream;
 use hyper_util::rt::TokioIo;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+pub use transport::{BodyTimedOut, IdleTimeoutBody, Tls, is_body_timeout};
 
 /// Size of one placeholder chunk.
 const CHUNK: usize = 1 << 20;

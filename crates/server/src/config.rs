@@ -67,6 +67,24 @@ pub struct Config {
     /// Request rates per account and ECR operation, `[throttle] BatchGetImage = { rate = 2000,
     /// burst = 4000 }` (see `throttle.rs`); none by default. File only.
     pub throttle: BTreeMap<String, ThrottleRate>,
+    /// A new connection must send its first request head within this many seconds of being
+    /// accepted (TLS handshake included), and a later head within this of its first byte.
+    pub header_timeout_secs: u64,
+    /// A connection with no request in flight for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// A request body that makes no progress for this many seconds fails (an upload keeps
+    /// nothing of that chunk). Inactivity, not a deadline: big layers stream as long as they flow.
+    pub body_timeout_secs: u64,
+    /// Open connections allowed from one IP address; a new one over it is closed at once (0: no cap).
+    pub max_connections_per_ip: usize,
+    /// Bytes of ECR request bodies held in memory at once, server-wide. A request that would
+    /// exceed it waits up to 1 s, then is refused with `ThrottlingException` (the aws CLI and
+    /// SDKs retry it).
+    pub ecr_body_memory_bytes: usize,
+    /// PEM certificate chain; with `tls_key`, the listener speaks TLS only (HTTP/2 by ALPN).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`. Both files are reloaded when they change.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -94,6 +112,13 @@ impl Default for Config {
             account: None,
             public_address: None,
             throttle: BTreeMap::new(),
+            header_timeout_secs: 20,
+            idle_timeout_secs: 90,
+            body_timeout_secs: 60,
+            max_connections_per_ip: 256,
+            ecr_body_memory_bytes: 64 * 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -136,6 +161,13 @@ const KEYS: &[&str] = &[
     "region",
     "account",
     "public_address",
+    "header_timeout_secs",
+    "idle_timeout_secs",
+    "body_timeout_secs",
+    "max_connections_per_ip",
+    "ecr_body_memory_bytes",
+    "tls_cert",
+    "tls_key",
 ];
 
 /// Flags given on the command line, which win over every other layer.
@@ -147,6 +179,10 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -208,6 +244,27 @@ mod tests {
             let c = Config::load(Some(Path::new("gc.toml")), Env::prefixed("BERTH_"), &Overrides::default())
                 .map_err(|e| e.to_string())?;
             assert_eq!((c.gc_interval_secs, c.gc_grace_secs), (5, 60));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+    fn transport_keys() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, Env::prefixed("BERTH_"), &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!((c.header_timeout_secs, c.idle_timeout_secs, c.body_timeout_secs), (20, 90, 60));
+            assert_eq!(c.max_connections_per_ip, 256);
+            assert!(c.tls_cert.is_none() && c.tls_key.is_none());
+            jail.set_env("BERTH_HEADER_TIMEOUT_SECS", "3");
+            jail.set_env("BERTH_TLS_KEY", "/from/env.key");
+            jail.create_file("t.toml", "max_connections_per_ip = 8\ntls_cert = \"/from/toml.pem\"")?;
+            let flags = Overrides { tls_cert: Some("/from/flag.pem".into()), ..Overrides::default() };
+            let c =
+                Config::load(Some(Path::new("t.toml")), Env::prefixed("BERTH_"), &flags).map_err(|e| e.to_string())?;
+            assert_eq!((c.header_timeout_secs, c.max_connections_per_ip), (3, 8));
+            assert_eq!(c.tls_cert, Some(PathBuf::from("/from/flag.pem")));
+            assert_eq!(c.tls_key, Some(PathBuf::from("/from/env.key")));
             Ok(())
         });
     }

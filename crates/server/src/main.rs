@@ -5,6 +5,7 @@ mod config;
 mod http;
 mod identity;
 mod throttle;
+mod tls;
 mod workers;
 
 use std::io::Write;
@@ -44,6 +45,12 @@ enum Command {
         /// Serve without authentication (every caller may pull and push).
         #[arg(long)]
         anonymous: bool,
+        /// PEM certificate chain: serve HTTPS (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Manage accounts, users, access keys and identity policies, on the data directory (or
     /// database) a registry uses. Works whether or not the server runs; a running server sees
@@ -63,8 +70,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, data, config, anonymous } => {
-            let flags = Overrides { listen, data, anonymous: anonymous.then_some(true) };
+        Command::Serve { listen, data, config, anonymous, tls_cert, tls_key } => {
+            let flags = Overrides { listen, data, anonymous: anonymous.then_some(true), tls_cert, tls_key };
             let cfg = Config::load(config.as_deref(), Env::prefixed("BERTH_"), &flags)
                 .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
@@ -120,6 +127,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .context("log filter")?;
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     tracing::info!(config = ?cfg, "starting");
+    raise_open_files_limit();
 
     if cfg.anonymous {
         tracing::warn!("anonymous access is on: anyone who can reach this port may pull and push through /v2");
@@ -184,6 +192,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::start(cert, key).context("TLS")?),
+        (None, None) => None,
+        _ => anyhow::bail!("configuration: tls_cert and tls_key go together"),
+    };
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
@@ -193,16 +206,27 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         account: identity.account,
         registry_host: cfg.public_address.clone().unwrap_or_else(|| addr.to_string()),
         token_key: identity.token_key.clone(),
+        intake: berth_api_ecr::intake::Intake::new(
+            cfg.ecr_body_memory_bytes,
+            Duration::from_secs(cfg.body_timeout_secs),
+        ),
     };
     let oci = berth_api_oci::OciApi { registry, token_key: identity.token_key };
     let app = berth_api_oci::router(Arc::new(oci)).merge(berth_api_ecr::router(Arc::new(ecr)));
     tracing::info!(%addr, "listening");
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "berth: listening on http://{addr}")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        writeln!(out, "berth: listening on {scheme}://{addr}")?;
         out.flush()?;
     }
-    http::serve(listener, app, shutdown_signal()).await;
+    let limits = http::Limits {
+        header_timeout: Duration::from_secs(cfg.header_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(cfg.idle_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(cfg.body_timeout_secs.max(1)),
+        max_connections_per_ip: cfg.max_connections_per_ip,
+    };
+    http::serve(listener, app, limits, tls, shutdown_signal()).await;
     sweeper.abort();
     pull_flusher.abort();
     lifecycle.abort();
@@ -213,6 +237,15 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     meta.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: the common default of 1,024 is
+/// what a few hundred idle clients exhaust, after which nobody can connect.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
 }
 
 async fn shutdown_signal() {
