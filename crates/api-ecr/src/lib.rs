@@ -57,12 +57,21 @@ pub fn is_operation(name: &str) -> bool {
 
 /// The `POST /` route.
 pub fn router(api: Arc<EcrApi>) -> Router {
-    Router::new().route("/", post(handle)).with_state(api)
+    Router::new().route("/", post(handle).fallback(other_method)).with_state(api)
+}
+
+/// Any method but POST on the ECR endpoint: refused in AWS's error shape.
+async fn other_method() -> Response {
+    let e = EcrError {
+        code: "UnknownOperationException",
+        message: "the ECR API takes POST / with an X-Amz-Target header".into(),
+        status: http::StatusCode::METHOD_NOT_ALLOWED,
+    };
+    with_request_id(e.into_response())
 }
 
 async fn handle(State(api): State<Arc<EcrApi>>, req: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let mut resp = match serve(&api, req).await {
+    let resp = match serve(&api, req).await {
         Ok(body) => {
             let mut r = Response::new(Body::from(body));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
@@ -70,6 +79,11 @@ async fn handle(State(api): State<Arc<EcrApi>>, req: Request) -> Response {
         }
         Err(e) => e.into_response(),
     };
+    with_request_id(resp)
+}
+
+fn with_request_id(mut resp: Response) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }

@@ -1033,8 +1033,6 @@ def oci_malformed(w: World):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT (minor): GET / on the ECR endpoint answers 405 with an "
-                   "empty body, not an AWS JSON error (__type, x-amzn-ErrorType, x-amzn-RequestId)")
 def test_ecr_endpoint_get_answers_in_aws_shape(world):
     w = world
     h = sign(w.url, DESCRIBE, b"{}", ADMIN_KEY, ADMIN_SECRET)
