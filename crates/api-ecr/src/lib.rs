@@ -291,6 +291,16 @@ fn failure(image_id: &ecr::ImageIdentifier, code: ecr::ImageFailureCode, reason:
 }
 
 /// The reference an `ImageIdentifier` names (its digest when it has one), or ECR's failure.
+/// The tag of an image id that names a digest too (the digest's image must carry it).
+fn paired_tag(i: &ecr::ImageIdentifier) -> Result<Option<Tag>, ecr::ImageFailure> {
+    match (&i.image_digest, &i.image_tag) {
+        (Some(_), Some(t)) => Tag::parse(t).map(Some).map_err(|_| {
+            failure(i, ecr::ImageFailureCode::InvalidImageTag, "Invalid request parameters: image tag is not valid")
+        }),
+        _ => Ok(None),
+    }
+}
+
 fn reference(i: &ecr::ImageIdentifier) -> Result<Reference, ecr::ImageFailure> {
     match (&i.image_digest, &i.image_tag) {
         (Some(d), _) => Digest::parse(d).map(Reference::Digest).map_err(|_| {
@@ -471,13 +481,15 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                 Some(ids) => {
                     let mut details = Vec::with_capacity(ids.len());
                     for image_id in ids {
-                        let r = reference(image_id).map_err(|f| {
+                        let invalid = |f: ecr::ImageFailure| {
                             EcrError::new("InvalidParameterException", f.failure_reason.unwrap_or_default())
-                        })?;
+                        };
+                        let r = reference(image_id).map_err(invalid)?;
+                        let tag = paired_tag(image_id).map_err(invalid)?;
                         details.push(image_detail(
                             &registry,
                             &repo,
-                            &reg.image(caller, Action::DescribeImages, &repo, &r).await?,
+                            &reg.image(caller, Action::DescribeImages, &repo, &r, tag.as_ref()).await?,
                         ));
                     }
                     (details, None)
@@ -524,8 +536,9 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     Err(e) => return Err(e.into()),
                 };
                 if let (Some(tag), Reference::Digest(_)) = (&image_id.image_tag, &r) {
-                    let tagged =
-                        reg.image(caller, Action::BatchGetImage, &repo, &Reference::Digest(m.digest.clone())).await?;
+                    let tagged = reg
+                        .image(caller, Action::BatchGetImage, &repo, &Reference::Digest(m.digest.clone()), None)
+                        .await?;
                     if !tagged.tags.iter().any(|t| t.as_str() == tag) {
                         failures.push(failure(
                             image_id,
@@ -561,14 +574,14 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             reg.repository_check(caller, &repo, Action::BatchDeleteImage).await?;
             let (mut deleted, mut failures) = (Vec::new(), Vec::new());
             for image_id in &i.image_ids {
-                let r = match reference(image_id) {
-                    Ok(r) => r,
+                let (r, tag) = match reference(image_id).and_then(|r| Ok((r, paired_tag(image_id)?))) {
+                    Ok(pair) => pair,
                     Err(f) => {
                         failures.push(f);
                         continue;
                     }
                 };
-                match reg.image_delete(caller, &repo, &r).await {
+                match reg.image_delete(caller, &repo, &r, tag.as_ref()).await {
                     Ok(digest) => deleted.push(id(&digest, image_id.image_tag.as_deref())),
                     Err(berth_registry::Error::ImageNotFound { .. }) => {
                         failures.push(failure(
@@ -599,7 +612,8 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     i.image_digest.as_deref(),
                 )
                 .await?;
-            let stored = reg.image(caller, Action::PutImage, &repo, &Reference::Digest(put.digest.clone())).await?;
+            let stored =
+                reg.image(caller, Action::PutImage, &repo, &Reference::Digest(put.digest.clone()), None).await?;
             json(&ecr::PutImageResponse {
                 image: Some(ecr::Image {
                     image_id: Some(id(&put.digest, tag.as_ref().map(Tag::as_str))),

@@ -1140,7 +1140,18 @@ impl Registry {
         self.meta.list_images(repo, status, page).await.map_err(Self::missing_repo(repo))
     }
 
-    /// One image, by tag or digest, for a caller allowed `action`.
+    /// With a digest and a tag both (an ECR image id naming both), checks that the tag names
+    /// that image: an image id whose tag is not the digest's names no image.
+    async fn check_pair(&self, repo: &RepositoryName, reference: &Reference, tag: Option<&Tag>) -> Result<()> {
+        let (Reference::Digest(d), Some(t)) = (reference, tag) else { return Ok(()) };
+        match self.meta.resolve(repo, &Reference::Tag(t.clone())).await? {
+            Some(m) if &m.digest == d => Ok(()),
+            _ => Err(Error::ImageNotFound { repository: repo.clone(), reference: format!("{t}@{d}") }),
+        }
+    }
+
+    /// One image, by tag or digest (with `tag` too: the digest's image only if `tag` names it),
+    /// for a caller allowed `action`.
     ///
     /// # Errors
     /// `RepositoryNotFound`, `ImageNotFound`.
@@ -1150,29 +1161,43 @@ impl Registry {
         action: Action,
         repo: &RepositoryName,
         reference: &Reference,
+        tag: Option<&Tag>,
     ) -> Result<ImageRecord> {
         self.authorize(caller, action, Target::Repository(repo), &[]).await?;
         let not_found = || Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() };
-        let digest = match reference {
-            Reference::Digest(d) => d.clone(),
-            Reference::Tag(_) => self.meta.resolve(repo, reference).await?.ok_or_else(not_found)?.digest,
-        };
-        match self.meta.get_image(repo, &digest).await? {
-            Some(image) => Ok(image),
+        let found = async {
+            self.check_pair(repo, reference, tag).await?;
+            let digest = match reference {
+                Reference::Digest(d) => d.clone(),
+                Reference::Tag(_) => self.meta.resolve(repo, reference).await?.ok_or_else(not_found)?.digest,
+            };
+            self.meta.get_image(repo, &digest).await?.ok_or_else(not_found)
+        }
+        .await;
+        match found {
             // Only a miss needs to know whether the repository itself is missing.
-            None if !self.meta.repository_exists(repo).await? => Err(Error::RepositoryNotFound(repo.clone())),
-            None => Err(not_found()),
+            Err(Error::ImageNotFound { .. }) if !self.meta.repository_exists(repo).await? => {
+                Err(Error::RepositoryNotFound(repo.clone()))
+            }
+            other => other,
         }
     }
 
     /// Deletes an image the way ECR's `BatchDeleteImage` does: by digest, the image and its
-    /// tags; by tag, the tag, and the image too when that was its last tag. Returns the image's
-    /// digest.
+    /// tags; by tag, the tag, and the image too when that was its last tag. With a digest and
+    /// `tag` both, nothing is deleted unless `tag` names that image. Returns the image's digest.
     ///
     /// # Errors
     /// `ImageNotFound`.
-    pub async fn image_delete(&self, caller: &Caller, repo: &RepositoryName, reference: &Reference) -> Result<Digest> {
+    pub async fn image_delete(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        reference: &Reference,
+        tag: Option<&Tag>,
+    ) -> Result<Digest> {
         self.authorize(caller, Action::BatchDeleteImage, Target::Repository(repo), &[]).await?;
+        self.check_pair(repo, reference, tag).await?;
         let not_found = || Error::ImageNotFound { repository: repo.clone(), reference: reference.to_string() };
         let result = async {
             match reference {

@@ -177,7 +177,7 @@ async fn deleting_images_and_repositories_frees_their_blobs_after_the_grace() {
     // /v2 DELETE by digest, and ECR BatchDeleteImage by the last tag.
     let deleted_at = now_ms();
     reg.manifest_delete(&who, &one, &Reference::Digest(m_a)).await.unwrap();
-    reg.image_delete(&who, &one, &Reference::Tag(Tag::parse("b").unwrap())).await.unwrap();
+    reg.image_delete(&who, &one, &Reference::Tag(Tag::parse("b").unwrap()), None).await.unwrap();
     // The deletion touched the blobs: the grace counts from it.
     assert_eq!(reg.gc_run_once(deleted_at + 59_000).await.unwrap().blobs_removed, 0);
     let report = reg.gc_run_once(now_ms() + 60_001).await.unwrap();
@@ -352,7 +352,7 @@ async fn collection_in_a_loop_never_breaks_concurrent_pushes_and_pulls() {
                         if i % 4 == 0 {
                             reg.manifest_delete(&who, &r, &Reference::Digest(digest)).await.unwrap();
                         } else {
-                            reg.image_delete(&who, &r, &Reference::Tag(Tag::parse(&tag).unwrap())).await.unwrap();
+                            reg.image_delete(&who, &r, &Reference::Tag(Tag::parse(&tag).unwrap()), None).await.unwrap();
                         }
                     } else {
                         kept.lock().unwrap().push(Image { repo: r, tag, digest, blobs });

@@ -429,3 +429,30 @@ def test_every_implemented_operation_answers_in_the_model_shape(berth):
     assert set(raw) == served
     for op, body in raw.items():
         check_output(op, body)
+
+
+def test_an_image_id_whose_tag_is_not_its_digests_names_no_image(berth):
+    """An image id with digest D and a tag T that is not a tag of D: BatchDeleteImage deletes
+    nothing and reports ImageNotFound for it (it used to delete D with all its tags, data
+    loss), DescribeImages answers ImageNotFoundException; with T a tag of D both act on D. By tag
+    in a repository that does not exist, DescribeImages answers RepositoryNotFoundException."""
+    ecr = client(berth)
+    ecr.create_repository(repositoryName="pair/app")
+    a = push_image(berth.url, "pair/app", ["keep", "also"], "pair-a")
+    b = push_image(berth.url, "pair/app", ["other"], "pair-b")
+    out = ecr.batch_delete_image(repositoryName="pair/app", imageIds=[{"imageDigest": a, "imageTag": "other"}])
+    assert out["imageIds"] == []
+    assert [f["failureCode"] for f in out["failures"]] == ["ImageNotFound"]
+    listed = sorted((i["imageDigest"], i.get("imageTag")) for i in ecr.list_images(repositoryName="pair/app")["imageIds"])
+    assert listed == sorted([(a, "also"), (a, "keep"), (b, "other")]), "nothing was deleted"
+    with pytest.raises(ClientError) as e:
+        ecr.describe_images(repositoryName="pair/app", imageIds=[{"imageDigest": a, "imageTag": "other"}])
+    assert e.value.response["Error"]["Code"] == "ImageNotFoundException"
+    matched = ecr.describe_images(repositoryName="pair/app", imageIds=[{"imageDigest": a, "imageTag": "keep"}])
+    assert [d["imageDigest"] for d in matched["imageDetails"]] == [a]
+    out = ecr.batch_delete_image(repositoryName="pair/app", imageIds=[{"imageDigest": b, "imageTag": "other"}])
+    assert out["failures"] == [] and [i["imageDigest"] for i in out["imageIds"]] == [b]
+    with pytest.raises(ClientError) as e:
+        ecr.describe_images(repositoryName="pair/none", imageIds=[{"imageTag": "keep"}])
+    assert e.value.response["Error"]["Code"] == "RepositoryNotFoundException"
+    ecr.delete_repository(repositoryName="pair/app", force=True)
