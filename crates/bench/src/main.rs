@@ -740,6 +740,9 @@ async fn gc_overhead(bin: &std::path::Path, n: usize, interval_secs: u64) -> any
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built with rustls and no provider of its own (the TLS run needs rustls with
+    // ring): every client, plain or not, takes the process-wide one installed here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     if args.authz_gets > 0 {
         return authz::run(&args.berth, args.authz_gets).await;

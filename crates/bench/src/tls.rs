@@ -158,8 +158,6 @@ async fn figures(
 }
 
 pub async fn run(bin: &std::path::Path, size_mib: usize, gets: usize) -> anyhow::Result<()> {
-    // reqwest builds its TLS stack even for the plain client; ring is the provider both use.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir_in(".")?;
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
