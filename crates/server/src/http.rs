@@ -120,6 +120,8 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
+    // `closed` waits for every receiver: the connections' clones, and this one.
+    drop(stopped);
     tokio::select! {
         () = stop.closed() => {}
         () = tokio::time::sleep(DRAIN) => tracing::warn!("in-flight requests did not finish in time"),
