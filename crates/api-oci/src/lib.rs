@@ -368,9 +368,22 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
             }
             Ok(resp)
         }
-        OciEndpoint::Manifest { repo, reference: r } => {
+        OciEndpoint::Manifest { repo, reference: raw } => {
             let repo = repo_name(&repo)?;
-            let r = reference(&r)?;
+            let r = match reference(&raw) {
+                Ok(r) => r,
+                // No manifest can be stored under a tag outside the grammar, so reading one is
+                // "not found" (the distribution-spec conformance suite requires 404), after the
+                // authorization any read needs.
+                Err(e) if e.code == error::TAG_INVALID && matches!(method, Method::GET | Method::HEAD) => {
+                    reg.repository_check(&who, &repo, berth_registry::Action::BatchGetImage).await?;
+                    return Err(OciError::new(
+                        error::MANIFEST_UNKNOWN,
+                        format!("manifest {raw:?} is not in repository {repo}: it is not a valid tag"),
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
             match method {
                 Method::GET | Method::HEAD => {
                     let m = reg.manifest_get(&who, &repo, &r).await?;

@@ -345,3 +345,11 @@ def test_repush_after_delete(oci, repo):
     expect_status(oci.delete_manifest(repo, img.digest), 202)
     assert oci.push_manifest(repo, "v1", img.manifest, img.media_type) == img.digest
     check_manifest_response(oci.get_manifest(repo, "v1"), img.manifest, img.media_type)
+
+
+def test_reading_a_manifest_under_an_invalid_tag_is_not_found(oci, repo, expect_error):
+    """The distribution-spec conformance suite (v1.1.1) reads `.INVALID_MANIFEST_NAME` and
+    requires 404: no manifest can be stored under a tag outside the grammar."""
+    oci.push_image(repo, "v1")
+    expect_error(oci.get_manifest(repo, ".INVALID_MANIFEST_NAME"), 404, "MANIFEST_UNKNOWN")
+    expect_status(oci.head_manifest(repo, ".INVALID_MANIFEST_NAME"), 404)

@@ -421,3 +421,15 @@ def test_full_disk_answers_storage_full_and_recovers(tmp_path):
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
         shutil.rmtree(mnt, ignore_errors=True)
+
+
+def test_reading_an_invalid_tag_is_authorized_first(world):
+    """The 404 for a manifest under a tag outside the grammar comes after authorization: another
+    account's user is denied, as for any read, and learns nothing."""
+    world.ecr("u1").create_repository(repositoryName="a/private")
+    r = world.v2("GET", "a/private/manifests/.INVALID_MANIFEST_NAME", world.token("b1"))
+    assert r.status_code == 403 and oci_error(r) == "DENIED", (r.status_code, r.text)
+    r = world.v2("GET", "a/private/manifests/.INVALID_MANIFEST_NAME", world.token("u1"))
+    assert r.status_code == 404 and oci_error(r) == "MANIFEST_UNKNOWN", (r.status_code, r.text)
+    r = world.v2("GET", "a/private/manifests/.INVALID_MANIFEST_NAME", None)
+    assert r.status_code == 401, r.status_code
