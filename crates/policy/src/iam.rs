@@ -277,7 +277,8 @@ impl Policy {
     /// # Errors
     /// A [`PolicyError`] naming the first problem found: invalid JSON (with serde's message),
     /// an unknown element, a missing or duplicated element, a malformed action, resource,
-    /// principal or condition value, an unknown condition operator, or a duplicate `Sid`.
+    /// principal or condition value, an unknown condition operator, or a duplicate `Sid` in an
+    /// identity policy.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
         let doc: Value =
             serde_json::from_str(text).map_err(|e| PolicyError(format!("Policy is not valid JSON: {e}")))?;
@@ -325,7 +326,10 @@ impl Policy {
                 return Err(PolicyError(format!("{at}: a statement must be an object, not {}", kind_of(value))));
             };
             let st = parse_statement(obj, &at, kind)?;
-            if let Some(sid) = &st.sid
+            // IAM refuses a repeated Sid in an identity policy; ECR accepts one in a repository
+            // or registry policy.
+            if kind == PolicyKind::Identity
+                && let Some(sid) = &st.sid
                 && statements.iter().any(|s: &Statement| s.sid.as_deref() == Some(&**sid))
             {
                 return Err(PolicyError(format!("{at}: Sid \"{sid}\" is used by an earlier statement")));

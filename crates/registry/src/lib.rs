@@ -997,6 +997,18 @@ impl Registry {
         {
             return Err(Error::ImageDigestMismatch { expected: expected.to_owned(), actual });
         }
+        // ECR stores nothing whose type it cannot tell: the manifest's own `mediaType`, or
+        // `imageManifestMediaType`, must say it.
+        if media_type.is_none()
+            && !serde_json::from_slice::<serde_json::Value>(&manifest)
+                .is_ok_and(|m| m.get("mediaType").is_some_and(serde_json::Value::is_string))
+        {
+            return Err(Error::InvalidParameter(
+                "Invalid parameter at 'imageManifest': the manifest has no mediaType, and no \
+                 imageManifestMediaType was given"
+                    .into(),
+            ));
+        }
         if let Some(t) = tag
             && self.meta.resolve(repo, &Reference::Tag(t.clone())).await?.is_some_and(|m| m.digest == actual)
         {

@@ -456,3 +456,28 @@ def test_an_image_id_whose_tag_is_not_its_digests_names_no_image(berth):
         ecr.describe_images(repositoryName="pair/none", imageIds=[{"imageTag": "keep"}])
     assert e.value.response["Error"]["Code"] == "RepositoryNotFoundException"
     ecr.delete_repository(repositoryName="pair/app", force=True)
+
+
+def test_repository_policy_may_repeat_a_sid_and_put_image_needs_a_media_type(berth):
+    """Two departures from ECR found by driving Berth as an ECR user would: SetRepositoryPolicy
+    refused a repeated Sid (ECR accepts it); PutImage stored a manifest with no mediaType and no
+    imageManifestMediaType as OCI (ECR refuses it with InvalidParameterException)."""
+    ecr = client(berth)
+    ecr.create_repository(repositoryName="ecr/departures")
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Same", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"},
+        {"Sid": "Same", "Effect": "Deny", "Principal": "*", "Action": "ecr:DeleteLifecyclePolicy"}]}
+    ecr.set_repository_policy(repositoryName="ecr/departures", policyText=json.dumps(doc))
+    got = json.loads(ecr.get_repository_policy(repositoryName="ecr/departures")["policyText"])
+    assert [s["Sid"] for s in got["Statement"]] == ["Same", "Same"]
+    push_image(berth.url, "ecr/departures", ["base"], "departures")
+    m = json.loads(ecr.batch_get_image(repositoryName="ecr/departures", imageIds=[{"imageTag": "base"}])[
+        "images"][0]["imageManifest"])
+    del m["mediaType"]
+    bare = json.dumps(m)
+    with pytest.raises(ClientError) as e:
+        ecr.put_image(repositoryName="ecr/departures", imageManifest=bare, imageTag="bare")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+    ecr.put_image(repositoryName="ecr/departures", imageManifest=bare, imageTag="bare",
+                  imageManifestMediaType="application/vnd.oci.image.manifest.v1+json")
+    ecr.delete_repository(repositoryName="ecr/departures", force=True)

@@ -464,7 +464,7 @@ fn parse_errors_are_precise() {
         (R, r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/*"},"Action":"ecr:*"}}"#, &["must not contain wildcards"]),
         (R, r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1111:root"},"Action":"ecr:*"}}"#, &["is not a valid account root ARN"]),
         (R, r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":[]},"Action":"ecr:*"}}"#, &["Principal.AWS must not be an empty list"]),
-        (R, r#"{"Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"ecr:*"},{"Sid":"A","Effect":"Deny","Principal":"*","Action":"ecr:*"}]}"#, &["Statement[1]: Sid \"A\" is used by an earlier statement"]),
+        (I, r#"{"Statement":[{"Sid":"A","Effect":"Allow","Action":"ecr:*","Resource":"*"},{"Sid":"A","Effect":"Deny","Action":"ecr:*","Resource":"*"}]}"#, &["Statement[1]: Sid \"A\" is used by an earlier statement"]),
         (I, r#"{"Statement":{"Sid":3,"Effect":"Allow","Action":"*","Resource":"*"}}"#, &["Sid must be a string, not a number"]),
         (I, r#"{"Statement":{"effect":"Allow","Action":"*","Resource":"*"}}"#, &["Statement[0]: unknown element \"effect\" (did you mean \"Effect\"?)"]),
         (I, r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEqualz":{"a":"b"}}}}"#, &["Statement[0]: unknown condition operator \"StringEqualz\""]),
@@ -699,4 +699,13 @@ fn bench_evaluate_twenty_statements() {
         assert_eq!(std::hint::black_box(&p).evaluate(std::hint::black_box(&r)), NA);
     }
     println!("20 statements, all conditions evaluated: {:?} per evaluation", start.elapsed() / n);
+}
+
+/// ECR accepts a repository or registry policy whose statements repeat a `Sid` (IAM refuses it
+/// in identity policies).
+#[test]
+fn resource_policies_may_repeat_a_sid() {
+    let doc = r#"{"Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"ecr:*"},{"Sid":"A","Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository"}]}"#;
+    let p = Policy::parse(doc, PolicyKind::Resource).expect("a repeated Sid is accepted");
+    assert_eq!(p.sids().collect::<Vec<_>>(), [Some("A"), Some("A")]);
 }
