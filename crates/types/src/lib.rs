@@ -2,10 +2,12 @@
 //! references, upload ids), manifest parsing and pagination. No async, no IO.
 
 mod digest;
+mod ids;
 mod manifest;
 mod names;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use ids::{AccountId, AccountIdError, RepositoryKey};
 pub use manifest::{Descriptor, ManifestError, ParsedManifest, media_types};
 pub use names::{NameError, Reference, RepositoryName, Tag, UploadId};
 
