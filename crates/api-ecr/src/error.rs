@@ -22,9 +22,57 @@ impl EcrError {
     }
 }
 
+/// The message ECR gives for an error, in ECR's words where scripts match on them.
+fn message(e: &Error) -> String {
+    match e {
+        Error::RepositoryNotFound(r) => {
+            format!("The repository with name '{}' does not exist in the registry with id '{}'", r.name, r.registry)
+        }
+        Error::RepositoryAlreadyExists(r) => {
+            format!("The repository with name '{}' already exists in the registry with id '{}'", r.name, r.registry)
+        }
+        Error::RepositoryNotEmpty(r) => format!(
+            "The repository with name '{}' in registry with id '{}' cannot be deleted because it still contains images",
+            r.name, r.registry
+        ),
+        Error::ImageAlreadyExists { repository: r, digest, tag } => format!(
+            "Image with digest '{digest}' and tag '{tag}' already exists in the repository with name '{}' in registry \
+             with id '{}'",
+            r.name, r.registry
+        ),
+        Error::ImageNotFound { repository: r, reference } => format!(
+            "The image with imageId {{{reference}}} does not exist within the repository with name '{}' in the registry \
+             with id '{}'",
+            r.name, r.registry
+        ),
+        Error::TagImmutable { repository: r, tag } => format!(
+            "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \
+             repository is immutable.",
+            r.name
+        ),
+        Error::PolicyNotFound { kind, registry, repository } => match (kind, repository) {
+            (PolicyKindName::Registry, _) | (_, None) => {
+                format!("Registry policy does not exist in the registry with id '{registry}'")
+            }
+            (PolicyKindName::Repository, Some(name)) => format!(
+                "Repository policy does not exist for the repository with name '{name}' in the registry with id \
+                 '{registry}'"
+            ),
+            (PolicyKindName::Lifecycle, Some(name)) => format!(
+                "Lifecycle policy does not exist for the repository with name '{name}' in the registry with id \
+                 '{registry}'"
+            ),
+            (PolicyKindName::LifecyclePreview, Some(name)) => format!(
+                "There is no dry run for the repository with name '{name}' in the registry with id '{registry}'"
+            ),
+        },
+        other => other.to_string(),
+    }
+}
+
 impl From<Error> for EcrError {
     fn from(e: Error) -> Self {
-        let message = e.to_string();
+        let message = message(&e);
         let code = match e {
             Error::RepositoryNotFound(_) => "RepositoryNotFoundException",
             Error::RepositoryAlreadyExists(_) => "RepositoryAlreadyExistsException",
@@ -39,7 +87,9 @@ impl From<Error> for EcrError {
             Error::UploadNotFound => "UploadNotFoundException",
             Error::UploadEmpty => "EmptyUploadException",
             Error::LayerAlreadyExists(_) => "LayerAlreadyExistsException",
-            Error::UploadRangeInvalid { .. } | Error::RangeNotSatisfiable { .. } => "InvalidLayerPartException",
+            Error::UploadRangeInvalid { .. } | Error::RangeNotSatisfiable { .. } | Error::LayerPartInvalid(_) => {
+                "InvalidLayerPartException"
+            }
             Error::NameInvalid(_)
             | Error::TagInvalid(_)
             | Error::ManifestInvalid(_)
@@ -101,7 +151,7 @@ impl IntoResponse for EcrError {
 #[cfg(test)]
 mod tests {
     use berth_registry::{Action, Error, PolicyKindName};
-    use berth_types::{Algorithm, Digest, RepositoryName};
+    use berth_types::{AccountId, Algorithm, Digest, RepositoryKey, RepositoryName};
 
     use super::EcrError;
 
@@ -119,7 +169,8 @@ mod tests {
 
     #[test]
     fn every_core_error_has_a_code_of_the_model_and_a_status() {
-        let repo = RepositoryName::parse("team/app").unwrap();
+        let account = AccountId::parse("111122223333").unwrap();
+        let repo = RepositoryKey::new(account.clone(), RepositoryName::parse("team/app").unwrap());
         let d = Digest::of(Algorithm::Sha256, b"x");
         let all = vec![
             Error::NameInvalid("n".into()),
@@ -145,10 +196,22 @@ mod tests {
             Error::InvalidParameter("p".into()),
             Error::EntityNotFound("user x".into()),
             Error::EntityAlreadyExists("user x".into()),
-            Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: "team/app".into() },
-            Error::PolicyNotFound { kind: PolicyKindName::Registry, scope: "111122223333".into() },
-            Error::PolicyNotFound { kind: PolicyKindName::Lifecycle, scope: "team/app".into() },
-            Error::PolicyNotFound { kind: PolicyKindName::LifecyclePreview, scope: "team/app".into() },
+            Error::PolicyNotFound {
+                kind: PolicyKindName::Repository,
+                registry: account.clone(),
+                repository: Some(repo.name.clone()),
+            },
+            Error::PolicyNotFound { kind: PolicyKindName::Registry, registry: account.clone(), repository: None },
+            Error::PolicyNotFound {
+                kind: PolicyKindName::Lifecycle,
+                registry: account.clone(),
+                repository: Some(repo.name.clone()),
+            },
+            Error::PolicyNotFound {
+                kind: PolicyKindName::LifecyclePreview,
+                registry: account.clone(),
+                repository: Some(repo.name.clone()),
+            },
             Error::Unauthenticated,
             Error::AccessDenied {
                 action: Action::PutImage,

@@ -21,9 +21,10 @@ use berth_auth::{Credential, CredentialStore, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
 use berth_registry::{
-    Action, Caller, ImageRecord, Origin, Principal, Registry, RepositoryRecord, RepositorySettings, TagStatus,
+    Action, Caller, ImageId, ImageMiss, ImageRecord, LayerPart, Origin, PreviewQuery, Principal, Registry,
+    RepositoryListing, RepositoryRecord, RepositorySettings, TagStatus,
 };
-use berth_types::{Digest, PageRequest, Reference, RepositoryName, Tag, UploadId};
+use berth_types::{AccountId, Digest, PageRequest, RepositoryKey, RepositoryName, Tag, UploadId};
 use http::{HeaderValue, header};
 use sha2::{Digest as _, Sha256};
 use tracing::Instrument;
@@ -39,10 +40,13 @@ pub struct EcrApi {
     pub registry: Arc<Registry>,
     /// The region this server answers as (`us-east-1` by default).
     pub region: String,
-    /// The 12-digit account id of the registry (`registryId`).
-    pub account: String,
     /// `host:port` clients reach this server at, for `repositoryUri`.
     pub registry_host: String,
+    /// With it, each account's registry is also reached at `<account>.<registry_domain>`, and
+    /// that is the host `repositoryUri` and `proxyEndpoint` name.
+    pub registry_domain: Option<String>,
+    /// Whether clients reach this server over TLS (`https://` endpoints).
+    pub tls: bool,
     /// The key registry tokens are made with (`GetAuthorizationToken`).
     pub token_key: berth_auth::TokenKey,
     /// How request bodies are let in (size, memory budget, time).
@@ -166,7 +170,7 @@ async fn preauthenticate(api: &EcrApi, parts: &http::request::Parts) -> Result<P
     let Some(key_id) = key_id else {
         return Err(first.map_or_else(EcrError::from, |_| EcrError::new("InvalidSignatureException", "no access key")));
     };
-    match api.registry.credential(&key_id).await.map_err(EcrError::from)? {
+    match api.registry.tokens.credential(&key_id).await.map_err(EcrError::from)? {
         Some(credential) => Ok(Presented { key_id, credential }),
         None => Err(EcrError::from(berth_auth::Error::UnknownKey)),
     }
@@ -192,60 +196,71 @@ fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, EcrError> {
     serde_json::to_vec(v).map_err(|e| EcrError::from(berth_registry::Error::Internal(Box::new(e))))
 }
 
+fn invalid(message: impl Into<String>) -> EcrError {
+    EcrError::new("InvalidParameterException", message)
+}
+
 fn repo_name(s: &str) -> Result<RepositoryName, EcrError> {
-    RepositoryName::parse(s).map_err(|e| {
-        EcrError::new(
-            "InvalidParameterException",
-            format!("Invalid parameter at 'repositoryName' failed to satisfy constraint: '{e}'"),
-        )
-    })
+    RepositoryName::parse(s)
+        .map_err(|e| invalid(format!("Invalid parameter at 'repositoryName' failed to satisfy constraint: '{e}'")))
 }
 
-/// The registry (account) a repository operation acts in: the repository's owner. A
-/// `registryId` naming another account finds no such repository, as in ECR where each account
-/// has its own registry.
-async fn scope(
-    reg: &Registry,
-    caller: &Caller,
-    id: Option<&String>,
-    repo: &RepositoryName,
-) -> Result<String, EcrError> {
-    let owner = reg.registry_of(caller, repo).await?;
+fn account(s: &str, field: &str) -> Result<AccountId, EcrError> {
+    AccountId::parse(s)
+        .map_err(|e| invalid(format!("Invalid parameter at '{field}' failed to satisfy constraint: '{e}'")))
+}
+
+/// The registry a request names (`registryId`), by default the caller's own.
+fn registry(api: &EcrApi, caller: &Caller, id: Option<&String>) -> Result<AccountId, EcrError> {
     match id {
-        Some(id) if id != &owner => Err(berth_registry::Error::RepositoryNotFound(repo.clone()).into()),
-        _ => Ok(owner),
+        Some(id) => account(id, "registryId"),
+        None => Ok(api.registry.account_of(caller).clone()),
     }
 }
 
-/// The registry id a registry-level request names must be the caller's own.
-fn own_registry(reg: &Registry, caller: &Caller, id: Option<&String>) -> Result<String, EcrError> {
-    let own = reg.account_of(caller);
-    match id {
-        Some(id) if id != own => Err(EcrError::new(
-            "InvalidParameterException",
-            format!("Invalid parameter at 'registryId': a caller of account {own} may not act on registry {id}"),
-        )),
-        _ => Ok(own.to_owned()),
-    }
+/// The repository a request names: `repositoryName` in the registry `registryId` names.
+fn key(api: &EcrApi, caller: &Caller, id: Option<&String>, name: &str) -> Result<RepositoryKey, EcrError> {
+    Ok(RepositoryKey::new(registry(api, caller, id)?, repo_name(name)?))
 }
 
-fn repository(api: &EcrApi, r: &RepositoryRecord) -> ecr::Repository {
-    let owner = r.settings.owner.as_deref().unwrap_or(&api.account);
-    ecr::Repository {
-        created_at: Some(EpochSeconds::from_unix_millis(r.created_at)),
-        encryption_configuration: Some(ecr::EncryptionConfiguration {
-            encryption_type: r.settings.encryption_type.as_str().into(),
-            kms_key: r.settings.kms_key.clone(),
-        }),
-        image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
-            scan_on_push: Some(r.settings.scan_on_push),
-        }),
-        image_tag_mutability: Some(r.settings.tag_mutability.as_str().into()),
-        image_tag_mutability_exclusion_filters: exclusion_filters_out(&r.settings),
-        registry_id: Some(owner.to_owned()),
-        repository_arn: Some(format!("arn:aws:ecr:{}:{owner}:repository/{}", api.region, r.name)),
-        repository_name: Some(r.name.to_string()),
-        repository_uri: Some(format!("{}/{}", api.registry_host, r.name)),
+impl EcrApi {
+    fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// The host (and port) of an account's registry: `<account>.<registry_domain>` when a
+    /// registry domain is configured, otherwise the one address this server answers at.
+    #[must_use]
+    pub fn host_of(&self, account: &AccountId) -> String {
+        match &self.registry_domain {
+            Some(domain) => {
+                let port = self.registry_host.rsplit_once(':').map(|(_, p)| p).filter(|p| p.parse::<u16>().is_ok());
+                match port {
+                    Some(p) if !domain.contains(':') => format!("{account}.{domain}:{p}"),
+                    _ => format!("{account}.{domain}"),
+                }
+            }
+            None => self.registry_host.clone(),
+        }
+    }
+
+    fn repository(&self, r: &RepositoryRecord) -> ecr::Repository {
+        ecr::Repository {
+            created_at: Some(EpochSeconds::from_unix_millis(r.created_at)),
+            encryption_configuration: Some(ecr::EncryptionConfiguration {
+                encryption_type: r.settings.encryption_type.as_str().into(),
+                kms_key: r.settings.kms_key.clone(),
+            }),
+            image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
+                scan_on_push: Some(r.settings.scan_on_push),
+            }),
+            image_tag_mutability: Some(r.settings.tag_mutability.as_str().into()),
+            image_tag_mutability_exclusion_filters: exclusion_filters_out(&r.settings),
+            registry_id: Some(r.key.registry.to_string()),
+            repository_arn: Some(self.registry.repository_arn(&r.key)),
+            repository_name: Some(r.key.name.to_string()),
+            repository_uri: Some(format!("{}/{}", self.host_of(&r.key.registry), r.key.name)),
+        }
     }
 }
 
@@ -290,29 +305,26 @@ fn failure(image_id: &ecr::ImageIdentifier, code: ecr::ImageFailureCode, reason:
     }
 }
 
-/// The reference an `ImageIdentifier` names (its digest when it has one), or ECR's failure.
-/// The tag of an image id that names a digest too (the digest's image must carry it).
-fn paired_tag(i: &ecr::ImageIdentifier) -> Result<Option<Tag>, ecr::ImageFailure> {
-    match (&i.image_digest, &i.image_tag) {
-        (Some(_), Some(t)) => Tag::parse(t).map(Some).map_err(|_| {
-            failure(i, ecr::ImageFailureCode::InvalidImageTag, "Invalid request parameters: image tag is not valid")
-        }),
-        _ => Ok(None),
-    }
-}
-
-fn reference(i: &ecr::ImageIdentifier) -> Result<Reference, ecr::ImageFailure> {
-    match (&i.image_digest, &i.image_tag) {
-        (Some(d), _) => Digest::parse(d).map(Reference::Digest).map_err(|_| {
+/// The core's image id for a wire one, or ECR's failure for it.
+fn image_id(i: &ecr::ImageIdentifier) -> Result<ImageId, ecr::ImageFailure> {
+    let digest = |d: &str| {
+        Digest::parse(d).map_err(|_| {
             failure(
                 i,
                 ecr::ImageFailureCode::InvalidImageDigest,
                 "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
             )
-        }),
-        (None, Some(t)) => Tag::parse(t).map(Reference::Tag).map_err(|_| {
+        })
+    };
+    let tag = |t: &str| {
+        Tag::parse(t).map_err(|_| {
             failure(i, ecr::ImageFailureCode::InvalidImageTag, "Invalid request parameters: image tag is not valid")
-        }),
+        })
+    };
+    match (&i.image_digest, &i.image_tag) {
+        (Some(d), Some(t)) => Ok(ImageId::Both(digest(d)?, tag(t)?)),
+        (Some(d), None) => Ok(ImageId::Digest(digest(d)?)),
+        (None, Some(t)) => Ok(ImageId::Tag(tag(t)?)),
         (None, None) => Err(failure(
             i,
             ecr::ImageFailureCode::MissingDigestAndTag,
@@ -321,7 +333,25 @@ fn reference(i: &ecr::ImageIdentifier) -> Result<Reference, ecr::ImageFailure> {
     }
 }
 
-fn image_detail(registry: &str, repo: &RepositoryName, i: &ImageRecord) -> ecr::ImageDetail {
+/// Wire image ids split into the ones the core is asked about (with their wire form) and the
+/// failures of those that are malformed.
+fn image_ids(ids: &[ecr::ImageIdentifier]) -> (Vec<(&ecr::ImageIdentifier, ImageId)>, Vec<ecr::ImageFailure>) {
+    let (mut ok, mut failures) = (Vec::with_capacity(ids.len()), Vec::new());
+    for i in ids {
+        match image_id(i) {
+            Ok(id) => ok.push((i, id)),
+            Err(f) => failures.push(f),
+        }
+    }
+    (ok, failures)
+}
+
+/// Image ids where one malformed id fails the whole request (`DescribeImages`, previews).
+fn image_ids_strict(ids: &[ecr::ImageIdentifier]) -> Result<Vec<ImageId>, EcrError> {
+    ids.iter().map(|i| image_id(i).map_err(|f| invalid(f.failure_reason.unwrap_or_default()))).collect()
+}
+
+fn image_detail(repo: &RepositoryKey, i: &ImageRecord) -> ecr::ImageDetail {
     ecr::ImageDetail {
         artifact_media_type: i.artifact_type.clone(),
         image_digest: Some(i.digest.to_string()),
@@ -335,8 +365,8 @@ fn image_detail(registry: &str, repo: &RepositoryName, i: &ImageRecord) -> ecr::
         last_activated_at: None,
         last_archived_at: None,
         last_recorded_pull_time: i.last_pulled_at.map(EpochSeconds::from_unix_millis),
-        registry_id: Some(registry.to_owned()),
-        repository_name: Some(repo.to_string()),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
         subject_manifest_digest: None,
     }
 }
@@ -349,28 +379,24 @@ fn upload_id(s: &str) -> Result<UploadId, EcrError> {
 }
 
 fn layer_digest(s: &str) -> Result<Digest, EcrError> {
-    Digest::parse(s)
-        .map_err(|e| EcrError::new("InvalidParameterException", format!("Invalid parameter at 'layerDigest': {e}")))
+    Digest::parse(s).map_err(|e| invalid(format!("Invalid parameter at 'layerDigest': {e}")))
 }
 
-/// The account and repository a repository ARN of this region names.
-fn repository_arn(api: &EcrApi, arn: &str) -> Result<(String, RepositoryName), EcrError> {
-    let bad = || {
-        EcrError::new(
-            "InvalidParameterException",
-            format!("Invalid parameter at 'resourceArn': {arn:?} is not a repository ARN of this registry"),
-        )
-    };
+/// The repository a repository ARN of this region names.
+fn repository_arn(api: &EcrApi, arn: &str) -> Result<RepositoryKey, EcrError> {
+    let bad =
+        || invalid(format!("Invalid parameter at 'resourceArn': {arn:?} is not a repository ARN of this registry"));
     let rest = arn.strip_prefix("arn:aws:ecr:").ok_or_else(bad)?;
     let mut parts = rest.splitn(3, ':');
-    let (Some(region), Some(account), Some(resource)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(region), Some(owner), Some(resource)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
-    if region != api.region || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if region != api.region {
         return Err(bad());
     }
+    let owner = AccountId::parse(owner).map_err(|_| bad())?;
     let name = resource.strip_prefix("repository/").ok_or_else(bad)?;
-    Ok((account.to_owned(), repo_name(name)?))
+    Ok(RepositoryKey::new(owner, repo_name(name)?))
 }
 
 fn resource_tags(tags: &[ecr::Tag]) -> Result<Vec<(String, String)>, EcrError> {
@@ -392,12 +418,16 @@ fn tag_list(tags: Vec<(String, String)>) -> Vec<ecr::Tag> {
     tags.into_iter().map(|(key, value)| ecr::Tag { key, value }).collect()
 }
 
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Each operation: decode (done by the caller), one core call, encode.
 async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<Vec<u8>, EcrError> {
-    let reg = &api.registry;
+    let reg = &*api.registry;
     match request {
         EcrRequest::CreateRepository(i) => {
-            let name = repo_name(&i.repository_name)?;
-            own_registry(reg, caller, i.registry_id.as_ref())?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let defaults = RepositorySettings::default();
             let settings = RepositorySettings {
                 tag_mutability: i.image_tag_mutability.map_or(defaults.tag_mutability, |m| m.as_str().to_owned()),
@@ -408,63 +438,72 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                     .as_ref()
                     .map_or(defaults.encryption_type, |e| e.encryption_type.as_str().to_owned()),
                 kms_key: i.encryption_configuration.and_then(|e| e.kms_key),
-                owner: None,
             };
             let tags = resource_tags(i.tags.as_deref().unwrap_or_default())?;
-            let record = reg.repository_create(caller, &name, &settings, &tags).await?;
-            json(&ecr::CreateRepositoryResponse { repository: Some(repository(api, &record)) })
+            let record = reg.repositories.create(caller, &repo, &settings, &tags).await?;
+            json(&ecr::CreateRepositoryResponse { repository: Some(api.repository(&record)) })
         }
         EcrRequest::DescribeRepositories(i) => {
+            let registry = registry(api, caller, i.registry_id.as_ref())?;
             let names = i
                 .repository_names
                 .as_ref()
                 .map(|n| n.iter().map(|s| repo_name(s)).collect::<Result<Vec<_>, _>>())
                 .transpose()?;
-            if names.is_some() && (i.next_token.is_some() || i.max_results.is_some()) {
-                return Err(EcrError::new(
-                    "InvalidParameterException",
-                    "Invalid parameter: maxResults and nextToken cannot be used with repositoryNames",
-                ));
-            }
-            let limit = usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100);
-            let page = PageRequest { limit: Some(limit), after: i.next_token.clone() };
-            let result = reg.repository_describe(caller, i.registry_id.as_deref(), names.as_deref(), &page).await?;
+            let page = PageRequest {
+                limit: Some(usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100)),
+                after: i.next_token.clone(),
+            };
+            let which = match &names {
+                Some(_) if i.next_token.is_some() || i.max_results.is_some() => {
+                    return Err(invalid(
+                        "Invalid parameter: maxResults and nextToken cannot be used with repositoryNames",
+                    ));
+                }
+                Some(names) => RepositoryListing::Named(names),
+                None => RepositoryListing::Page(&page),
+            };
+            let result = reg.repositories.describe(caller, &registry, which).await?;
             json(&ecr::DescribeRepositoriesResponse {
                 next_token: result.next,
-                repositories: Some(result.items.iter().map(|r| repository(api, r)).collect()),
+                repositories: Some(result.items.iter().map(|r| api.repository(r)).collect()),
             })
         }
         EcrRequest::DeleteRepository(i) => {
-            let name = repo_name(&i.repository_name)?;
-            scope(reg, caller, i.registry_id.as_ref(), &name).await?;
-            let record = reg.repository_delete(caller, &name, i.force.unwrap_or(false)).await?;
-            json(&ecr::DeleteRepositoryResponse { repository: Some(repository(api, &record)) })
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let record = reg.repositories.delete(caller, &repo, i.force.unwrap_or(false)).await?;
+            json(&ecr::DeleteRepositoryResponse { repository: Some(api.repository(&record)) })
         }
-        EcrRequest::GetAuthorizationToken(_) => {
-            // The token speaks for the caller and carries its rights, no more.
-            reg.authorize(caller, Action::GetAuthorizationToken, berth_registry::Target::Registry, &[]).await?;
-            let Caller::Principal(p) = caller else {
-                return Err(EcrError::new("UnrecognizedClientException", "registry tokens need a signed request"));
+        EcrRequest::GetAuthorizationToken(i) => {
+            let token = reg.tokens.authorization_token(caller).await?;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{}", token.password));
+            let ms = token.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let expires_at = EpochSeconds::from_unix_millis(i64::try_from(ms).unwrap_or(i64::MAX));
+            // One entry per registry asked for (by default the caller's), each naming its host.
+            let registries = match i.registry_ids {
+                Some(ids) if !ids.is_empty() => {
+                    ids.iter().map(|id| account(id, "registryIds")).collect::<Result<Vec<_>, _>>()?
+                }
+                _ => vec![reg.account_of(caller).clone()],
             };
-            let expires = SystemTime::now() + berth_auth::TOKEN_TTL;
-            let password = api.token_key.mint(&p.account, &p.arn, expires);
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
-            let ms = expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
             json(&ecr::GetAuthorizationTokenResponse {
-                authorization_data: Some(vec![ecr::AuthorizationData {
-                    authorization_token: Some(token),
-                    expires_at: Some(EpochSeconds::from_unix_millis(i64::try_from(ms).unwrap_or(i64::MAX))),
-                    proxy_endpoint: Some(format!("http://{}", api.registry_host)),
-                }]),
+                authorization_data: Some(
+                    registries
+                        .iter()
+                        .map(|r| ecr::AuthorizationData {
+                            authorization_token: Some(encoded.clone()),
+                            expires_at: Some(expires_at),
+                            proxy_endpoint: Some(format!("{}://{}", api.scheme(), api.host_of(r))),
+                        })
+                        .collect(),
+                ),
             })
         }
         EcrRequest::ListImages(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
-            let page = reg
-                .images(caller, Action::ListImages, &repo, status, &page_request(i.max_results, i.next_token))
-                .await?;
+            let page = page_request(i.max_results, i.next_token);
+            let page = reg.images.list(caller, Action::ListImages, &repo, status, &page).await?;
             let mut ids = Vec::new();
             for image in &page.items {
                 if image.tags.is_empty() {
@@ -475,430 +514,320 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             json(&ecr::ListImagesResponse { image_ids: Some(ids), next_token: page.next })
         }
         EcrRequest::DescribeImages(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let (details, next) = match &i.image_ids {
-                Some(ids) => {
-                    let mut details = Vec::with_capacity(ids.len());
-                    for image_id in ids {
-                        let invalid = |f: ecr::ImageFailure| {
-                            EcrError::new("InvalidParameterException", f.failure_reason.unwrap_or_default())
-                        };
-                        let r = reference(image_id).map_err(invalid)?;
-                        let tag = paired_tag(image_id).map_err(invalid)?;
-                        details.push(image_detail(
-                            &registry,
-                            &repo,
-                            &reg.image(caller, Action::DescribeImages, &repo, &r, tag.as_ref()).await?,
-                        ));
-                    }
-                    (details, None)
-                }
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let (images, next) = match &i.image_ids {
+                Some(ids) => (reg.images.describe(caller, &repo, &image_ids_strict(ids)?).await?, None),
                 None => {
                     let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
-                    let page = reg
-                        .images(
-                            caller,
-                            Action::DescribeImages,
-                            &repo,
-                            status,
-                            &page_request(i.max_results, i.next_token.clone()),
-                        )
-                        .await?;
-                    (page.items.iter().map(|im| image_detail(&registry, &repo, im)).collect(), page.next)
+                    let page = page_request(i.max_results, i.next_token.clone());
+                    let page = reg.images.list(caller, Action::DescribeImages, &repo, status, &page).await?;
+                    (page.items, page.next)
                 }
             };
+            let details = images.iter().map(|im| image_detail(&repo, im)).collect();
             json(&ecr::DescribeImagesResponse { image_details: Some(details), next_token: next })
         }
         EcrRequest::BatchGetImage(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            reg.repository_check(caller, &repo, Action::BatchGetImage).await?;
-            let (mut images, mut failures) = (Vec::new(), Vec::new());
-            for image_id in &i.image_ids {
-                let r = match reference(image_id) {
-                    Ok(r) => r,
-                    Err(f) => {
-                        failures.push(f);
-                        continue;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let (asked, mut failures) = image_ids(&i.image_ids);
+            let ids: Vec<ImageId> = asked.iter().map(|(_, id)| id.clone()).collect();
+            let found = reg.images.get_many(caller, &repo, &ids, i.accepted_media_types.as_deref()).await?;
+            let mut images = Vec::with_capacity(found.len());
+            for ((wire, _), result) in asked.iter().zip(found) {
+                match result {
+                    Ok(m) => images.push(ecr::Image {
+                        image_id: Some(id(&m.digest, wire.image_tag.as_deref())),
+                        image_manifest: Some(String::from_utf8_lossy(&m.payload).into_owned()),
+                        image_manifest_media_type: Some(m.media_type.clone()),
+                        registry_id: Some(repo.registry.to_string()),
+                        repository_name: Some(repo.name.to_string()),
+                    }),
+                    Err(ImageMiss::NotFound) => {
+                        failures.push(failure(wire, ecr::ImageFailureCode::ImageNotFound, "Requested image not found"));
                     }
-                };
-                let m = match reg.manifest_get(caller, &repo, &r).await {
-                    Ok(m) => m,
-                    Err(berth_registry::Error::ImageNotFound { .. }) => {
-                        failures.push(failure(
-                            image_id,
-                            ecr::ImageFailureCode::ImageNotFound,
-                            "Requested image not found",
-                        ));
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                if let (Some(tag), Reference::Digest(_)) = (&image_id.image_tag, &r) {
-                    let tagged = reg
-                        .image(caller, Action::BatchGetImage, &repo, &Reference::Digest(m.digest.clone()), None)
-                        .await?;
-                    if !tagged.tags.iter().any(|t| t.as_str() == tag) {
-                        failures.push(failure(
-                            image_id,
-                            ecr::ImageFailureCode::ImageTagDoesNotMatchDigest,
-                            "Invalid request parameters: given tag and digest do not match",
-                        ));
-                        continue;
-                    }
-                }
-                if let Some(accepted) = &i.accepted_media_types
-                    && !accepted.iter().any(|a| a == &m.media_type)
-                {
-                    failures.push(failure(
-                        image_id,
+                    Err(ImageMiss::TagDoesNotMatchDigest) => failures.push(failure(
+                        wire,
+                        ecr::ImageFailureCode::ImageTagDoesNotMatchDigest,
+                        "Invalid request parameters: given tag and digest do not match",
+                    )),
+                    Err(ImageMiss::UnsupportedType(t)) => failures.push(failure(
+                        wire,
                         ecr::ImageFailureCode::Unknown("UnsupportedImageType".into()),
-                        &format!("The image is {}, which acceptedMediaTypes does not include", m.media_type),
-                    ));
-                    continue;
+                        &format!("The image is {t}, which acceptedMediaTypes does not include"),
+                    )),
                 }
-                images.push(ecr::Image {
-                    image_id: Some(id(&m.digest, image_id.image_tag.as_deref())),
-                    image_manifest: Some(String::from_utf8_lossy(&m.payload).into_owned()),
-                    image_manifest_media_type: Some(m.media_type.clone()),
-                    registry_id: Some(registry.clone()),
-                    repository_name: Some(repo.to_string()),
-                });
             }
             json(&ecr::BatchGetImageResponse { failures: Some(failures), images: Some(images) })
         }
         EcrRequest::BatchDeleteImage(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            reg.repository_check(caller, &repo, Action::BatchDeleteImage).await?;
-            let (mut deleted, mut failures) = (Vec::new(), Vec::new());
-            for image_id in &i.image_ids {
-                let (r, tag) = match reference(image_id).and_then(|r| Ok((r, paired_tag(image_id)?))) {
-                    Ok(pair) => pair,
-                    Err(f) => {
-                        failures.push(f);
-                        continue;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let (asked, mut failures) = image_ids(&i.image_ids);
+            let ids: Vec<ImageId> = asked.iter().map(|(_, id)| id.clone()).collect();
+            let results = reg.images.delete_many(caller, &repo, &ids).await?;
+            let mut deleted = Vec::with_capacity(results.len());
+            for ((wire, _), result) in asked.iter().zip(results) {
+                match result {
+                    Ok(digest) => deleted.push(id(&digest, wire.image_tag.as_deref())),
+                    Err(_) => {
+                        failures.push(failure(wire, ecr::ImageFailureCode::ImageNotFound, "Requested image not found"));
                     }
-                };
-                match reg.image_delete(caller, &repo, &r, tag.as_ref()).await {
-                    Ok(digest) => deleted.push(id(&digest, image_id.image_tag.as_deref())),
-                    Err(berth_registry::Error::ImageNotFound { .. }) => {
-                        failures.push(failure(
-                            image_id,
-                            ecr::ImageFailureCode::ImageNotFound,
-                            "Requested image not found",
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
                 }
             }
             json(&ecr::BatchDeleteImageResponse { failures: Some(failures), image_ids: Some(deleted) })
         }
         EcrRequest::PutImage(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let tag = i.image_tag.as_deref().map(Tag::parse).transpose().map_err(|e| {
-                EcrError::new("InvalidParameterException", format!("Invalid parameter at 'imageTag': {e}"))
-            })?;
-            let manifest = i.image_manifest.into_bytes();
-            let put = reg
-                .image_put(
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let tag = i
+                .image_tag
+                .as_deref()
+                .map(Tag::parse)
+                .transpose()
+                .map_err(|e| invalid(format!("Invalid parameter at 'imageTag': {e}")))?;
+            let manifest = bytes::Bytes::from(i.image_manifest.into_bytes());
+            let stored = reg
+                .images
+                .put_image(
                     caller,
                     &repo,
-                    manifest.clone().into(),
+                    manifest.clone(),
                     i.image_manifest_media_type.as_deref(),
                     tag.as_ref(),
                     i.image_digest.as_deref(),
                 )
                 .await?;
-            let stored =
-                reg.image(caller, Action::PutImage, &repo, &Reference::Digest(put.digest.clone()), None).await?;
             json(&ecr::PutImageResponse {
                 image: Some(ecr::Image {
-                    image_id: Some(id(&put.digest, tag.as_ref().map(Tag::as_str))),
+                    image_id: Some(id(&stored.digest, tag.as_ref().map(Tag::as_str))),
                     image_manifest: Some(String::from_utf8_lossy(&manifest).into_owned()),
-                    image_manifest_media_type: Some(stored.media_type.clone()),
-                    registry_id: Some(registry.clone()),
-                    repository_name: Some(repo.to_string()),
+                    image_manifest_media_type: Some(stored.media_type),
+                    registry_id: Some(repo.registry.to_string()),
+                    repository_name: Some(repo.name.to_string()),
                 }),
             })
         }
         EcrRequest::PutImageTagMutability(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let filters = exclusion_filters(i.image_tag_mutability_exclusion_filters.as_deref());
-            let record =
-                reg.repository_set_tag_mutability(caller, &repo, i.image_tag_mutability.as_str(), &filters).await?;
+            let mode = i.image_tag_mutability.as_str();
+            let record = reg.repositories.set_tag_mutability(caller, &repo, mode, &filters).await?;
             json(&ecr::PutImageTagMutabilityResponse {
                 image_tag_mutability: Some(record.settings.tag_mutability.as_str().into()),
                 image_tag_mutability_exclusion_filters: exclusion_filters_out(&record.settings),
-                registry_id: Some(registry.clone()),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::BatchCheckLayerAvailability(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            reg.repository_check(caller, &repo, Action::BatchCheckLayerAvailability).await?;
-            let (mut layers, mut failures) = (Vec::new(), Vec::new());
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let fail = |d: &str, code, reason: &str| ecr::LayerFailure {
+                failure_code: Some(code),
+                failure_reason: Some(reason.to_owned()),
+                layer_digest: Some(d.to_owned()),
+            };
+            let mut failures = Vec::new();
+            let mut asked = Vec::with_capacity(i.layer_digests.len());
             for d in &i.layer_digests {
-                let fail = |code, reason: &str| ecr::LayerFailure {
-                    failure_code: Some(code),
-                    failure_reason: Some(reason.to_owned()),
-                    layer_digest: Some(d.clone()),
-                };
-                let Ok(digest) = Digest::parse(d) else {
-                    failures.push(fail(ecr::LayerFailureCode::InvalidLayerDigest, "Invalid layer digest"));
-                    continue;
-                };
-                match reg.blob_stat(caller, &repo, &digest).await {
-                    Ok(size) => layers.push(ecr::Layer {
+                match Digest::parse(d) {
+                    Ok(digest) => asked.push((d, digest)),
+                    Err(_) => failures.push(fail(d, ecr::LayerFailureCode::InvalidLayerDigest, "Invalid layer digest")),
+                }
+            }
+            let digests: Vec<Digest> = asked.iter().map(|(_, d)| d.clone()).collect();
+            let sizes = reg.blobs.check_many(caller, &repo, &digests).await?;
+            let mut layers = Vec::with_capacity(sizes.len());
+            for ((wire, _), size) in asked.iter().zip(sizes) {
+                match size {
+                    Some(size) => layers.push(ecr::Layer {
                         layer_availability: Some(ecr::LayerAvailability::Available),
-                        layer_digest: Some(d.clone()),
+                        layer_digest: Some((*wire).clone()),
                         layer_size: Some(i64::try_from(size).unwrap_or(i64::MAX)),
                         media_type: None,
                     }),
-                    Err(berth_registry::Error::BlobNotFound(_) | berth_registry::Error::BlobDamaged(_)) => {
-                        failures.push(fail(ecr::LayerFailureCode::MissingLayerDigest, "Could not find layer"));
+                    None => {
+                        failures.push(fail(wire, ecr::LayerFailureCode::MissingLayerDigest, "Could not find layer"))
                     }
-                    Err(e) => return Err(e.into()),
                 }
             }
             json(&ecr::BatchCheckLayerAvailabilityResponse { failures: Some(failures), layers: Some(layers) })
         }
         EcrRequest::InitiateLayerUpload(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let st = reg.upload_start(caller, &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let st = reg.uploads.start(caller, &repo).await?;
             json(&ecr::InitiateLayerUploadResponse { part_size: Some(PART_SIZE), upload_id: Some(st.id.to_string()) })
         }
         EcrRequest::UploadLayerPart(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let id = upload_id(&i.upload_id)?;
-            let data = i.layer_part_blob.0;
-            let (first, last) = (i.part_first_byte, i.part_last_byte);
-            let expected_last = first + i64::try_from(data.len()).unwrap_or(i64::MAX) - 1;
-            if data.is_empty() || last != expected_last {
-                return Err(EcrError::new(
-                    "InvalidLayerPartException",
-                    format!("the part holds {} bytes, so partLastByte must be {expected_last}, not {last}", data.len()),
-                ));
-            }
-            let start = u64::try_from(first)
-                .map_err(|_| EcrError::new("InvalidLayerPartException", "partFirstByte must not be negative"))?;
-            let body = berth_registry::single_chunk(data);
-            let st = reg.upload_append(caller, &repo, &id, Some(start), body).await?;
+            let part = LayerPart { first: i.part_first_byte, last: i.part_last_byte, data: i.layer_part_blob.0 };
+            let st = reg.uploads.append_part(caller, &repo, &id, part).await?;
             json(&ecr::UploadLayerPartResponse {
                 last_byte_received: Some(i64::try_from(st.offset).unwrap_or(i64::MAX) - 1),
-                registry_id: Some(registry.clone()),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
                 upload_id: Some(id.to_string()),
             })
         }
         EcrRequest::CompleteLayerUpload(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let id = upload_id(&i.upload_id)?;
             let [d] = i.layer_digests.as_slice() else {
-                return Err(EcrError::new("InvalidParameterException", "layerDigests must hold exactly one digest"));
+                return Err(invalid("layerDigests must hold exactly one digest"));
             };
-            let digest = layer_digest(d)?;
-            let stored = reg.upload_complete_layer(caller, &repo, &id, &digest).await?;
+            let stored = reg.uploads.complete_layer(caller, &repo, &id, &layer_digest(d)?).await?;
             json(&ecr::CompleteLayerUploadResponse {
                 layer_digest: Some(stored.to_string()),
-                registry_id: Some(registry.clone()),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
                 upload_id: Some(id.to_string()),
             })
         }
         EcrRequest::GetDownloadUrlForLayer(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let digest = layer_digest(&i.layer_digest)?;
-            reg.repository_check(caller, &repo, Action::GetDownloadUrlForLayer).await?;
-            reg.blob_read_check(caller, &repo, &digest).await?;
-            let Caller::Principal(p) = caller else {
-                return Err(EcrError::new("UnrecognizedClientException", "download URLs need a signed request"));
-            };
-            let path = format!("/v2/{repo}/blobs/{digest}");
-            let query = api.token_key.sign_url(&path, &p.account, &p.arn, SystemTime::now() + berth_auth::URL_TTL);
+            let link = reg.blobs.download_link(caller, &repo, &digest).await?;
             json(&ecr::GetDownloadUrlForLayerResponse {
-                download_url: Some(format!("http://{}{path}?{query}", api.registry_host)),
+                download_url: Some(format!(
+                    "{}://{}{}?{}",
+                    api.scheme(),
+                    api.host_of(&repo.registry),
+                    link.path,
+                    link.query
+                )),
                 layer_digest: Some(digest.to_string()),
             })
         }
         EcrRequest::TagResource(i) => {
-            let (account, repo) = repository_arn(api, &i.resource_arn)?;
-            scope(reg, caller, Some(&account), &repo).await?;
-            reg.repository_tags(caller, &repo, &resource_tags(&i.tags)?, &[]).await?;
+            let repo = repository_arn(api, &i.resource_arn)?;
+            reg.repositories.tags(caller, &repo, &resource_tags(&i.tags)?, &[]).await?;
             json(&ecr::TagResourceResponse {})
         }
         EcrRequest::UntagResource(i) => {
-            let (account, repo) = repository_arn(api, &i.resource_arn)?;
-            scope(reg, caller, Some(&account), &repo).await?;
-            reg.repository_tags(caller, &repo, &[], &i.tag_keys).await?;
+            let repo = repository_arn(api, &i.resource_arn)?;
+            reg.repositories.tags(caller, &repo, &[], &i.tag_keys).await?;
             json(&ecr::UntagResourceResponse {})
         }
         EcrRequest::ListTagsForResource(i) => {
-            let (account, repo) = repository_arn(api, &i.resource_arn)?;
-            scope(reg, caller, Some(&account), &repo).await?;
-            let tags = reg.repository_tags(caller, &repo, &[], &[]).await?;
+            let repo = repository_arn(api, &i.resource_arn)?;
+            let tags = reg.repositories.tags(caller, &repo, &[], &[]).await?;
             json(&ecr::ListTagsForResourceResponse { tags: Some(tag_list(tags)) })
         }
         EcrRequest::PutImageScanningConfiguration(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let on = i.image_scanning_configuration.scan_on_push.unwrap_or(false);
-            let record = reg.repository_set_scan_on_push(caller, &repo, on).await?;
+            let record = reg.repositories.set_scan_on_push(caller, &repo, on).await?;
             json(&ecr::PutImageScanningConfigurationResponse {
                 image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
                     scan_on_push: Some(record.settings.scan_on_push),
                 }),
-                registry_id: Some(registry.clone()),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::DescribeRegistry(_) => {
-            reg.registry_describe(caller).await?;
+            let registry = reg.repositories.describe_registry(caller).await?;
             json(&ecr::DescribeRegistryResponse {
-                registry_id: Some(reg.account_of(caller).to_owned()),
+                registry_id: Some(registry.to_string()),
                 replication_configuration: Some(ecr::ReplicationConfiguration { rules: Vec::new() }),
             })
         }
         EcrRequest::SetRepositoryPolicy(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            reg.repository_policy_set(caller, &repo, &i.policy_text).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            reg.policies.set_repository(caller, &repo, &i.policy_text).await?;
             json(&ecr::SetRepositoryPolicyResponse {
                 policy_text: Some(i.policy_text),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::GetRepositoryPolicy(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let text = reg.repository_policy_get(caller, &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let text = reg.policies.repository(caller, &repo).await?;
             json(&ecr::GetRepositoryPolicyResponse {
                 policy_text: Some(text),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::DeleteRepositoryPolicy(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let text = reg.repository_policy_delete(caller, &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let text = reg.policies.delete_repository(caller, &repo).await?;
             json(&ecr::DeleteRepositoryPolicyResponse {
                 policy_text: Some(text),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::PutRegistryPolicy(i) => {
-            let account = reg.registry_policy_put(caller, &i.policy_text).await?;
-            json(&ecr::PutRegistryPolicyResponse { policy_text: Some(i.policy_text), registry_id: Some(account) })
+            let account = reg.policies.put_registry(caller, &i.policy_text).await?;
+            json(&ecr::PutRegistryPolicyResponse {
+                policy_text: Some(i.policy_text),
+                registry_id: Some(account.to_string()),
+            })
         }
         EcrRequest::GetRegistryPolicy(_) => {
-            let (text, account) = reg.registry_policy_get(caller).await?;
-            json(&ecr::GetRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account) })
+            let (text, account) = reg.policies.registry(caller).await?;
+            json(&ecr::GetRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account.to_string()) })
         }
         EcrRequest::DeleteRegistryPolicy(_) => {
-            let (text, account) = reg.registry_policy_delete(caller).await?;
-            json(&ecr::DeleteRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account) })
+            let (text, account) = reg.policies.delete_registry(caller).await?;
+            json(&ecr::DeleteRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account.to_string()) })
         }
         EcrRequest::PutLifecyclePolicy(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            reg.lifecycle_policy_put(caller, &repo, &i.lifecycle_policy_text).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            reg.lifecycle.put(caller, &repo, &i.lifecycle_policy_text).await?;
             json(&ecr::PutLifecyclePolicyResponse {
                 lifecycle_policy_text: Some(i.lifecycle_policy_text),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::GetLifecyclePolicy(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let (text, evaluated) = reg.lifecycle_policy_get(caller, &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let (text, evaluated) = reg.lifecycle.get(caller, &repo).await?;
             json(&ecr::GetLifecyclePolicyResponse {
-                last_evaluated_at: evaluated.map(EpochSeconds::from_unix_millis),
+                last_evaluated_at: Some(EpochSeconds::from_unix_millis(evaluated)),
                 lifecycle_policy_text: Some(text),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::DeleteLifecyclePolicy(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let (text, evaluated) = reg.lifecycle_policy_delete(caller, &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let (text, evaluated) = reg.lifecycle.delete(caller, &repo).await?;
             json(&ecr::DeleteLifecyclePolicyResponse {
-                last_evaluated_at: evaluated.map(EpochSeconds::from_unix_millis),
+                last_evaluated_at: Some(EpochSeconds::from_unix_millis(evaluated)),
                 lifecycle_policy_text: Some(text),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
             })
         }
         EcrRequest::StartLifecyclePolicyPreview(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
-            let text = reg.lifecycle_preview_start(caller, &repo, i.lifecycle_policy_text.as_deref()).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+            let text = reg.lifecycle.preview_start(caller, &repo, i.lifecycle_policy_text.as_deref()).await?;
             json(&ecr::StartLifecyclePolicyPreviewResponse {
                 lifecycle_policy_text: Some(text),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
                 status: Some(ecr::LifecyclePolicyPreviewStatus::InProgress),
             })
         }
         EcrRequest::GetLifecyclePolicyPreview(i) => {
-            let repo = repo_name(&i.repository_name)?;
-            let registry = scope(reg, caller, i.registry_id.as_ref(), &repo).await?;
+            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             if i.image_ids.is_some() && (i.next_token.is_some() || i.max_results.is_some()) {
-                return Err(EcrError::new(
-                    "InvalidParameterException",
-                    "Invalid parameter: maxResults and nextToken cannot be used with imageIds",
-                ));
+                return Err(invalid("Invalid parameter: maxResults and nextToken cannot be used with imageIds"));
             }
-            let preview = reg.lifecycle_preview_get(caller, &repo).await?;
-            let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
-            let wanted: Option<Vec<Reference>> =
-                i.image_ids.as_ref().map(|ids| ids.iter().filter_map(|id| reference(id).ok()).collect());
-            let mut results: Vec<_> = preview
-                .expiring
-                .iter()
-                .filter(|e| match status {
-                    TagStatus::Any => true,
-                    TagStatus::Tagged => !e.image.tags.is_empty(),
-                    TagStatus::Untagged => e.image.tags.is_empty(),
-                })
-                .filter(|e| {
-                    wanted.as_ref().is_none_or(|w| {
-                        w.iter().any(|r| match r {
-                            Reference::Digest(d) => d == &e.image.digest,
-                            Reference::Tag(t) => e.image.tags.contains(t),
-                        })
-                    })
-                })
-                .collect();
-            // Pages by position in the preview's order; the token is the index to resume at.
-            let start = match &i.next_token {
-                Some(t) => t
-                    .parse::<usize>()
-                    .map_err(|_| EcrError::new("InvalidParameterException", "Invalid parameter at 'nextToken'"))?,
-                None => 0,
+            let query = PreviewQuery {
+                status: tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref())),
+                ids: i.image_ids.as_deref().map(image_ids_strict).transpose()?,
+                page: page_request(i.max_results, i.next_token.clone()),
             };
-            let limit = usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100).max(1);
-            let total = preview.expiring.len();
-            let end = results.len().min(start.saturating_add(limit));
-            let next_token = (end < results.len()).then(|| end.to_string());
-            let page: Vec<_> = results.drain(start.min(end)..end).collect();
+            let page = reg.lifecycle.preview_page(caller, &repo, &query).await?;
             json(&ecr::GetLifecyclePolicyPreviewResponse {
-                lifecycle_policy_text: Some(preview.policy_text.clone()),
-                next_token,
+                lifecycle_policy_text: Some(page.policy_text),
+                next_token: page.next,
                 preview_results: Some(
-                    page.iter()
+                    page.items
+                        .iter()
                         .map(|e| ecr::LifecyclePolicyPreviewResult {
                             action: Some(ecr::LifecyclePolicyRuleAction {
                                 target_storage_class: None,
@@ -912,11 +841,11 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                         })
                         .collect(),
                 ),
-                registry_id: Some(registry),
-                repository_name: Some(repo.to_string()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
                 status: Some(ecr::LifecyclePolicyPreviewStatus::Complete),
                 summary: Some(ecr::LifecyclePolicyPreviewSummary {
-                    expiring_image_total_count: Some(i32::try_from(total).unwrap_or(i32::MAX)),
+                    expiring_image_total_count: Some(count(page.total)),
                     transitioning_image_total_counts: None,
                 }),
             })

@@ -31,24 +31,37 @@ codes! {
     NAME_INVALID = "NAME_INVALID", BAD_REQUEST;
     NAME_UNKNOWN = "NAME_UNKNOWN", NOT_FOUND;
     SIZE_INVALID = "SIZE_INVALID", BAD_REQUEST;
-    MANIFEST_TOO_LARGE = "SIZE_INVALID", PAYLOAD_TOO_LARGE;
-    TAG_INVALID = "TAG_INVALID", BAD_REQUEST;
     UNAUTHORIZED = "UNAUTHORIZED", UNAUTHORIZED;
     DENIED = "DENIED", FORBIDDEN;
     UNSUPPORTED = "UNSUPPORTED", METHOD_NOT_ALLOWED;
-    NOT_FOUND = "NOT_FOUND", NOT_FOUND;
-    RANGE_INVALID = "RANGE_INVALID", RANGE_NOT_SATISFIABLE;
     TOOMANYREQUESTS = "TOOMANYREQUESTS", TOO_MANY_REQUESTS;
-    UNKNOWN = "UNKNOWN", INTERNAL_SERVER_ERROR;
-    // The spec has no code for a full disk; distribution answers UNKNOWN, with 500. Berth keeps
-    // the code and says what happened with 507 and a message.
-    STORAGE_FULL = "UNKNOWN", INSUFFICIENT_STORAGE;
 }
+
+/// The codes the distribution spec lists (its error code table, code-1 to code-14): the only
+/// ones `/v2` answers with.
+pub const SPEC: &[&str] = &[
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+];
 
 /// An error response in the spec's shape, plus any headers the code needs.
 #[derive(Debug)]
 pub struct OciError {
     pub code: ErrorCode,
+    /// The status, when it is not the code's own (a range error is 416, a full disk 507).
+    pub status: Option<StatusCode>,
     pub message: String,
     pub detail: Option<serde_json::Value>,
     pub headers: Vec<(header::HeaderName, String)>,
@@ -57,7 +70,12 @@ pub struct OciError {
 impl OciError {
     #[must_use]
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        OciError { code, message: message.into(), detail: None, headers: Vec::new() }
+        OciError { code, status: None, message: message.into(), detail: None, headers: Vec::new() }
+    }
+    #[must_use]
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
     }
     #[must_use]
     pub fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
@@ -72,7 +90,8 @@ impl From<Error> for OciError {
         let plain = |code| OciError::new(code, message.clone());
         match e {
             Error::NameInvalid(_) => plain(NAME_INVALID),
-            Error::TagInvalid(_) => plain(TAG_INVALID),
+            // The spec has no code for a malformed tag: nothing can be stored under it.
+            Error::TagInvalid(_) => plain(MANIFEST_INVALID),
             Error::DigestInvalid(_) => plain(DIGEST_INVALID),
             Error::RepositoryNotFound(_) => plain(NAME_UNKNOWN),
             // Only the ECR API creates and deletes repositories; /v2 never meets these.
@@ -84,22 +103,24 @@ impl From<Error> for OciError {
                 OciError { detail: Some(json!({ "digests": digests })), ..plain(MANIFEST_BLOB_UNKNOWN) }
             }
             Error::ManifestInvalid(_) => plain(MANIFEST_INVALID),
-            Error::TagImmutable { .. } => plain(TAG_INVALID),
+            Error::TagImmutable { .. } => plain(MANIFEST_INVALID),
             // Resource tags are only reachable through the ECR API.
             Error::TooManyTags(_) => plain(DENIED),
             Error::ImageDigestMismatch { .. } => plain(DIGEST_INVALID),
             // Only ECR's PutImage refuses a repeated put; /v2 pushes are idempotent.
             Error::ImageAlreadyExists { .. } => plain(MANIFEST_INVALID),
-            Error::ManifestTooLarge(_) => plain(MANIFEST_TOO_LARGE),
+            Error::ManifestTooLarge(_) => plain(SIZE_INVALID).with_status(StatusCode::PAYLOAD_TOO_LARGE),
             Error::UploadNotFound => plain(BLOB_UPLOAD_UNKNOWN),
             // Only ECR's CompleteLayerUpload refuses these; /v2 completes any upload.
             Error::UploadEmpty | Error::LayerAlreadyExists(_) => plain(BLOB_UPLOAD_INVALID),
-            Error::UploadRangeInvalid { offset } => {
-                plain(RANGE_INVALID).with_header(header::RANGE, format!("0-{}", offset.saturating_sub(1)))
-            }
-            Error::RangeNotSatisfiable { size } => {
-                plain(RANGE_INVALID).with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
-            }
+            // The spec's answer to an out-of-order chunk: 416 with where the upload stands.
+            Error::UploadRangeInvalid { offset } => plain(BLOB_UPLOAD_INVALID)
+                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .with_header(header::RANGE, format!("0-{}", offset.saturating_sub(1))),
+            Error::LayerPartInvalid(_) => plain(BLOB_UPLOAD_INVALID).with_status(StatusCode::RANGE_NOT_SATISFIABLE),
+            Error::RangeNotSatisfiable { size } => plain(SIZE_INVALID)
+                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .with_header(header::CONTENT_RANGE, format!("bytes */{size}")),
             Error::SizeInvalid(_) => plain(SIZE_INVALID),
             Error::Unsupported(_) => plain(UNSUPPORTED),
             // Policy and identity administration is not reachable through /v2.
@@ -113,11 +134,12 @@ impl From<Error> for OciError {
             Error::AccessDenied { .. } => plain(DENIED),
             Error::BodyFailed(_) => plain(BLOB_UPLOAD_INVALID),
             Error::LimitExceeded(_) => plain(TOOMANYREQUESTS),
-            Error::StorageFull => plain(STORAGE_FULL),
+            // The spec has no code for a server fault; the status says what happened.
+            Error::StorageFull => plain(UNSUPPORTED).with_status(StatusCode::INSUFFICIENT_STORAGE),
             Error::BlobDamaged(d) => OciError { detail: Some(json!({ "digest": d.as_str() })), ..plain(BLOB_UNKNOWN) },
             Error::Internal(source) => {
                 tracing::error!(error = %source, source = ?source, "internal error");
-                OciError::new(UNKNOWN, "internal error")
+                OciError::new(UNSUPPORTED, "internal error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
     }
@@ -130,7 +152,8 @@ impl IntoResponse for OciError {
             err["detail"] = d;
         }
         let body = json!({ "errors": [err] }).to_string();
-        let mut resp = (self.code.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let status = self.status.unwrap_or(self.code.status);
+        let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 resp.headers_mut().insert(name, v);

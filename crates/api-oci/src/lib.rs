@@ -14,10 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine as _;
 use berth_auth::TokenKey;
-use berth_blobstore::{BlobBody, ByteRange, ByteStream};
 use berth_http_util::SendfileSlot;
-use berth_registry::{Caller, Origin, Principal, Registry, UploadStatus};
-use berth_types::{Digest, NameError, PageRequest, Reference, RepositoryName, UploadId, media_types};
+use berth_registry::{BlobBody, BoxError, ByteRange, ByteStream, Caller, Origin, Principal, Registry, UploadStatus};
+use berth_types::{
+    AccountId, Digest, NameError, PageRequest, Reference, RepositoryKey, RepositoryName, UploadId, media_types,
+};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use serde_json::json;
@@ -36,10 +37,46 @@ const CATALOG_DEFAULT_PAGE: usize = 1000;
 
 type HandlerResult = Result<Response, OciError>;
 
-/// What the `/v2` routes need: the core and the key registry tokens are checked with.
+/// What the `/v2` routes need: the core, the key registry tokens are checked with, and the
+/// domain under which each account's registry has its own host.
 pub struct OciApi {
     pub registry: Arc<Registry>,
     pub token_key: TokenKey,
+    /// With it, `<account>.<registry_domain>` addresses that account's registry; any other host
+    /// addresses the caller's own registry (an anonymous caller's: the default account's).
+    pub registry_domain: Option<String>,
+}
+
+impl OciApi {
+    /// The registry a request addresses, by its host.
+    fn registry_of(&self, req: &Request, who: &Caller) -> Result<AccountId, OciError> {
+        if let Some(domain) = &self.registry_domain {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host());
+            if let Some(account) = host.and_then(|h| account_of_host(h, domain)) {
+                return AccountId::parse(account).map_err(|_| {
+                    OciError::new(error::NAME_UNKNOWN, format!("{account}.{domain} names no account's registry"))
+                });
+            }
+        }
+        Ok(self.registry.account_of(who).clone())
+    }
+}
+
+/// The first label of `host` (without its port) when the rest is `domain` (itself compared
+/// without a port, case-insensitively).
+#[doc(hidden)] // public for the fuzz targets (fuzz/)
+pub fn account_of_host<'a>(host: &'a str, domain: &str) -> Option<&'a str> {
+    let host = strip_port(host);
+    let domain = strip_port(domain);
+    let (first, rest) = host.split_once('.')?;
+    rest.eq_ignore_ascii_case(domain).then_some(first)
+}
+
+fn strip_port(h: &str) -> &str {
+    match h.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => h,
+    }
 }
 
 /// The `/v2` routes over a registry core.
@@ -68,12 +105,8 @@ fn caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
     };
     let claims = api.token_key.verify(token, std::time::SystemTime::now()).map_err(|e| unauthorized(&e.to_string()))?;
     let issued_at_ms = issued_at(claims.expires, berth_auth::TOKEN_TTL);
-    Ok(Caller::Principal(Principal {
-        account: claims.account,
-        arn: claims.principal,
-        origin: origin(req),
-        issued_at_ms,
-    }))
+    let account = AccountId::parse(&claims.account).map_err(|_| unauthorized("the token names no account"))?;
+    Ok(Caller::Principal(Principal { account, arn: claims.principal, origin: origin(req), issued_at_ms }))
 }
 
 /// A GET or HEAD of a URL signed by `GetDownloadUrlForLayer` acts as the principal that asked
@@ -91,12 +124,8 @@ fn signed_url_caller(api: &OciApi, req: &Request) -> Result<Caller, OciError> {
         .verify_url(req.uri().path(), credential, expires, signature, std::time::SystemTime::now())
         .map_err(|e| unauthorized(&format!("signed URL: {e}")))?;
     let issued_at_ms = issued_at(claims.expires, berth_auth::URL_TTL);
-    Ok(Caller::Principal(Principal {
-        account: claims.account,
-        arn: claims.principal,
-        origin: origin(req),
-        issued_at_ms,
-    }))
+    let account = AccountId::parse(&claims.account).map_err(|_| unauthorized("the token names no account"))?;
+    Ok(Caller::Principal(Principal { account, arn: claims.principal, origin: origin(req), issued_at_ms }))
 }
 
 /// When a token or URL valid for `ttl` until `expires` was made, in ms since the epoch.
@@ -141,7 +170,7 @@ async fn dispatch(State(api): State<Arc<OciApi>>, req: Request) -> Response {
             let span = tracing::debug_span!("oci", endpoint = ep.name(), method = %req.method());
             handle(&api, ep, req).instrument(span).await.unwrap_or_else(IntoResponse::into_response)
         }
-        Err(RouteError::NotFound) => OciError::new(error::NOT_FOUND, "no such endpoint").into_response(),
+        Err(RouteError::NotFound) => OciError::new(error::NAME_UNKNOWN, "no such endpoint").into_response(),
         Err(RouteError::MethodNotAllowed) => {
             OciError::new(error::UNSUPPORTED, "method not allowed for this endpoint").into_response()
         }
@@ -160,7 +189,7 @@ fn digest_param(s: &str) -> Result<Digest, OciError> {
 fn reference(s: &str) -> Result<Reference, OciError> {
     Reference::parse(s).map_err(|e| match e {
         NameError::Digest(d) => OciError::new(error::DIGEST_INVALID, d.to_string()),
-        other => OciError::new(error::TAG_INVALID, other.to_string()),
+        other => OciError::new(error::MANIFEST_INVALID, other.to_string()),
     })
 }
 
@@ -234,7 +263,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn body_stream(body: Body) -> ByteStream {
-    body.into_data_stream().map_err(|e| Box::new(e) as berth_blobstore::BoxError).boxed()
+    body.into_data_stream().map_err(|e| Box::new(e) as BoxError).boxed()
 }
 
 fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
@@ -245,12 +274,13 @@ fn content_length(h: &HeaderMap) -> Option<u64> {
     header_str(h, header::CONTENT_LENGTH).and_then(|v| v.parse().ok())
 }
 
-fn upload_location(repo: &RepositoryName, id: &UploadId) -> String {
+fn upload_location(repo: &RepositoryKey, id: &UploadId) -> String {
+    let repo = &repo.name;
     format!("/v2/{repo}/blobs/uploads/{id}")
 }
 
 /// A 202 describing an upload in progress.
-fn upload_accepted(repo: &RepositoryName, st: &UploadStatus, status: StatusCode) -> Response {
+fn upload_accepted(repo: &RepositoryKey, st: &UploadStatus, status: StatusCode) -> Response {
     let mut resp = status.into_response();
     let h = resp.headers_mut();
     insert(h, header::LOCATION, &upload_location(repo, &st.id));
@@ -260,7 +290,8 @@ fn upload_accepted(repo: &RepositoryName, st: &UploadStatus, status: StatusCode)
     resp
 }
 
-fn blob_created(repo: &RepositoryName, digest: &Digest) -> Response {
+fn blob_created(repo: &RepositoryKey, digest: &Digest) -> Response {
+    let repo = &repo.name;
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();
     insert(h, header::LOCATION, &format!("/v2/{repo}/blobs/{digest}"));
@@ -281,7 +312,10 @@ pub fn chunk_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, OciError> {
     let Some(v) = header_str(h, header::CONTENT_RANGE) else { return Ok(None) };
     let v = v.trim().strip_prefix("bytes ").unwrap_or(v.trim());
     let v = v.split('/').next().unwrap_or(v);
-    let bad = || OciError::new(error::RANGE_INVALID, "Content-Range must be <start>-<end>");
+    let bad = || {
+        OciError::new(error::BLOB_UPLOAD_INVALID, "Content-Range must be <start>-<end>")
+            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+    };
     let (a, b) = v.split_once('-').ok_or_else(bad)?;
     let (a, b) = (a.trim().parse::<u64>().map_err(|_| bad())?, b.trim().parse::<u64>().map_err(|_| bad())?);
     if b < a {
@@ -337,11 +371,13 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
     let who = caller(api, &req)?;
     let method = req.method().clone();
     throttle::admit(reg, &who, &ep, &method)?;
+    let registry = api.registry_of(&req, &who)?;
+    let key = |name: &str| repo_name(name).map(|n| RepositoryKey::new(registry.clone(), n));
     match ep {
         OciEndpoint::Catalog => {
             let q = query(&req);
             let page = page_request(&q, Some(CATALOG_DEFAULT_PAGE))?;
-            let result = reg.catalog(&who, &page).await?;
+            let result = reg.repositories.catalog(&who, &registry, &page).await?;
             let names: Vec<&str> = result.items.iter().map(RepositoryName::as_str).collect();
             let mut resp = json_response(&json!({ "repositories": names }));
             if let Some(l) = link_header("/v2/_catalog", page.limit, result.next.as_deref()) {
@@ -350,43 +386,39 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
             Ok(resp)
         }
         OciEndpoint::TagsList { repo } => {
-            let repo = repo_name(&repo)?;
+            let repo = key(&repo)?;
             let q = query(&req);
             let page = page_request(&q, None)?;
-            let result = reg.tags(&who, &repo, &page).await?;
+            let result = reg.images.tags(&who, &repo, &page).await?;
             #[derive(serde::Serialize)]
             struct TagList<'a> {
                 name: &'a str,
                 tags: Vec<&'a str>,
             }
             let list =
-                TagList { name: repo.as_str(), tags: result.items.iter().map(berth_types::Tag::as_str).collect() };
+                TagList { name: repo.name.as_str(), tags: result.items.iter().map(berth_types::Tag::as_str).collect() };
             let body = serde_json::to_vec(&list).map_err(|e| berth_registry::Error::Internal(Box::new(e)))?;
             let mut resp = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-            if let Some(l) = link_header(&format!("/v2/{repo}/tags/list"), page.limit, result.next.as_deref()) {
+            if let Some(l) = link_header(&format!("/v2/{}/tags/list", repo.name), page.limit, result.next.as_deref()) {
                 insert(resp.headers_mut(), header::LINK, &l);
             }
             Ok(resp)
         }
         OciEndpoint::Manifest { repo, reference: raw } => {
-            let repo = repo_name(&repo)?;
+            let repo = key(&repo)?;
             let r = match reference(&raw) {
                 Ok(r) => r,
-                // No manifest can be stored under a tag outside the grammar, so reading one is
-                // "not found" (the distribution-spec conformance suite requires 404), after the
-                // authorization any read needs.
-                Err(e) if e.code == error::TAG_INVALID && matches!(method, Method::GET | Method::HEAD) => {
-                    reg.repository_check(&who, &repo, berth_registry::Action::BatchGetImage).await?;
-                    return Err(OciError::new(
-                        error::MANIFEST_UNKNOWN,
-                        format!("manifest {raw:?} is not in repository {repo}: it is not a valid tag"),
-                    ));
+                // No manifest can be stored under a tag outside the grammar: the core answers
+                // a read of one (the distribution-spec conformance suite requires 404).
+                Err(e) if e.code == error::MANIFEST_INVALID && matches!(method, Method::GET | Method::HEAD) => {
+                    reg.images.get_unnamed(&who, &repo, &raw).await?;
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
             match method {
                 Method::GET | Method::HEAD => {
-                    let m = reg.manifest_get(&who, &repo, &r).await?;
+                    let m = reg.images.get(&who, &repo, &r).await?;
                     if accept_excludes(req.headers(), &m.media_type) {
                         return Err(OciError::new(
                             error::MANIFEST_UNKNOWN,
@@ -405,10 +437,10 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                 }
                 Method::PUT => {
                     let ct = header_str(req.headers(), header::CONTENT_TYPE).map(str::to_owned);
-                    let put = reg.manifest_put(&who, &repo, &r, ct.as_deref(), body_stream(req.into_body())).await?;
+                    let put = reg.images.put(&who, &repo, &r, ct.as_deref(), body_stream(req.into_body())).await?;
                     let mut resp = StatusCode::CREATED.into_response();
                     let h = resp.headers_mut();
-                    insert(h, header::LOCATION, &format!("/v2/{repo}/manifests/{}", put.digest));
+                    insert(h, header::LOCATION, &format!("/v2/{}/manifests/{}", repo.name, put.digest));
                     insert(h, CONTENT_DIGEST, put.digest.as_str());
                     insert(h, header::CONTENT_LENGTH, "0");
                     if let Some(s) = &put.subject {
@@ -417,17 +449,17 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                     Ok(resp)
                 }
                 _ => {
-                    reg.manifest_delete(&who, &repo, &r).await?;
+                    reg.images.delete(&who, &repo, &r).await?;
                     Ok(StatusCode::ACCEPTED.into_response())
                 }
             }
         }
         OciEndpoint::Blob { repo, digest } => {
-            let repo = repo_name(&repo)?;
+            let repo = key(&repo)?;
             let digest = digest_param(&digest)?;
             match method {
                 Method::HEAD => {
-                    let size = reg.blob_stat(&who, &repo, &digest).await?;
+                    let size = reg.blobs.stat(&who, &repo, &digest).await?;
                     let mut resp = Response::new(Body::empty());
                     blob_headers(resp.headers_mut(), &digest, size);
                     Ok(resp)
@@ -445,7 +477,7 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                         Some(Ok(r)) => Ok(Some(r)),
                         Some(Err(size)) => Err(berth_registry::Error::RangeNotSatisfiable { size }),
                     };
-                    let read = reg.blob_read(&who, &repo, &digest, range).await?;
+                    let read = reg.blobs.read(&who, &repo, &digest, range).await?;
                     let body = match (read.body, slot) {
                         (BlobBody::File { file, offset, len }, Some(slot)) => {
                             Body::from_stream(slot.body(file, offset, len))
@@ -465,37 +497,38 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                     Ok(resp)
                 }
                 _ => {
-                    reg.blob_delete(&who, &repo, &digest).await?;
+                    reg.blobs.delete(&who, &repo, &digest).await?;
                     Ok(StatusCode::ACCEPTED.into_response())
                 }
             }
         }
         OciEndpoint::UploadStart { repo } => {
-            let repo = repo_name(&repo)?;
+            let repo = key(&repo)?;
             let q = query(&req);
             if let (Some(mount), Some(from)) = (param(&q, "mount"), param(&q, "from")) {
                 let digest = digest_param(mount)?;
                 // A bad `from` cannot be mounted from; fall back to a normal upload.
                 if let Ok(from) = RepositoryName::parse(from)
-                    && let Some(d) = reg.blob_mount(&who, &repo, &from, &digest).await?
+                    && let Some(d) =
+                        reg.blobs.mount(&who, &repo, &RepositoryKey::new(registry.clone(), from), &digest).await?
                 {
                     return Ok(blob_created(&repo, &d));
                 }
             } else if let Some(d) = param(&q, "digest") {
                 let digest = digest_param(d)?;
                 let len = content_length(req.headers());
-                let d = reg.upload_monolithic(&who, &repo, &digest, len, body_stream(req.into_body())).await?;
+                let d = reg.uploads.monolithic(&who, &repo, &digest, len, body_stream(req.into_body())).await?;
                 return Ok(blob_created(&repo, &d));
             }
-            let st = reg.upload_start(&who, &repo).await?;
+            let st = reg.uploads.start(&who, &repo).await?;
             Ok(upload_accepted(&repo, &st, StatusCode::ACCEPTED))
         }
         OciEndpoint::Upload { repo, id } => {
-            let repo = repo_name(&repo)?;
+            let repo = key(&repo)?;
             let id = upload_id(&id)?;
             match method {
                 Method::GET => {
-                    let st = reg.upload_status(&who, &repo, &id).await?;
+                    let st = reg.uploads.status(&who, &repo, &id).await?;
                     Ok(upload_accepted(&repo, &st, StatusCode::NO_CONTENT))
                 }
                 Method::PATCH => {
@@ -503,10 +536,14 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                     if let (Some((a, b)), Some(len)) = (range, content_length(req.headers()))
                         && b - a + 1 != len
                     {
-                        return Err(OciError::new(error::RANGE_INVALID, "Content-Range and Content-Length disagree"));
+                        return Err(OciError::new(
+                            error::BLOB_UPLOAD_INVALID,
+                            "Content-Range and Content-Length disagree",
+                        )
+                        .with_status(StatusCode::RANGE_NOT_SATISFIABLE));
                     }
                     let start = range.map(|(a, _)| a);
-                    let st = reg.upload_append(&who, &repo, &id, start, body_stream(req.into_body())).await?;
+                    let st = reg.uploads.append(&who, &repo, &id, start, body_stream(req.into_body())).await?;
                     Ok(upload_accepted(&repo, &st, StatusCode::ACCEPTED))
                 }
                 Method::PUT => {
@@ -517,21 +554,21 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                     )?;
                     let len = content_length(req.headers());
                     let body = len.is_none_or(|n| n > 0).then(|| (body_stream(req.into_body()), len));
-                    let d = reg.upload_complete(&who, &repo, &id, &digest, body).await?;
+                    let d = reg.uploads.complete(&who, &repo, &id, &digest, body).await?;
                     Ok(blob_created(&repo, &d))
                 }
                 _ => {
-                    reg.upload_cancel(&who, &repo, &id).await?;
+                    reg.uploads.cancel(&who, &repo, &id).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
             }
         }
         OciEndpoint::Referrers { repo, digest } => {
-            let repo = repo_name(&repo)?;
+            let repo = key(&repo)?;
             let digest = digest_param(&digest)?;
             let q = query(&req);
             let filter = param(&q, "artifactType").filter(|s| !s.is_empty());
-            let refs = reg.referrers(&who, &repo, &digest, filter).await?;
+            let refs = reg.images.referrers(&who, &repo, &digest, filter).await?;
             let manifests: Vec<serde_json::Value> = refs
                 .into_iter()
                 .map(|r| {
@@ -610,11 +647,24 @@ mod tests {
     }
 
     #[test]
-    fn every_error_code_is_distinct() {
+    fn every_error_code_is_distinct_and_in_the_spec() {
         for (i, a) in error::ALL.iter().enumerate() {
+            assert!(error::SPEC.contains(&a.value), "{} is not a code the distribution spec lists", a.value);
             for b in &error::ALL[i + 1..] {
-                assert!(a != b);
+                assert_ne!(a.value, b.value, "two codes share a wire value");
             }
         }
+        assert_eq!(error::ALL.len(), error::SPEC.len(), "every spec code has its entry");
+    }
+
+    #[test]
+    fn hosts_name_registries() {
+        assert_eq!(account_of_host("111122223333.reg.test:5000", "reg.test"), Some("111122223333"));
+        assert_eq!(account_of_host("111122223333.REG.test", "reg.test:5000"), Some("111122223333"));
+        assert_eq!(account_of_host("reg.test:5000", "reg.test"), None);
+        assert_eq!(account_of_host("a.b.reg.test", "reg.test"), None);
+        assert_eq!(account_of_host("127.0.0.1:5000", "reg.test"), None);
+        assert_eq!(account_of_host("[::1]:5000", "reg.test"), None);
+        assert_eq!(account_of_host("", "reg.test"), None);
     }
 }

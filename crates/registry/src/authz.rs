@@ -1,4 +1,4 @@
-//! The one enforcement point: every service method asks [`Registry::authorize`] before it
+//! The one enforcement point: every service method asks `Core::authorize` before it
 //! touches storage. Actions are the IAM actions Amazon ECR uses, whichever API a request came
 //! through, and they are decided the way AWS decides them: the caller's identity policies
 //! together with the resource's policies (the repository policy and the owning account's
@@ -7,19 +7,18 @@
 //! account: within it, only a resource policy naming the caller itself grants without an
 //! identity policy (see [`berth_policy::iam::authorize`]).
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_auth::SealKey;
-use berth_meta::RepositoryPolicyKind;
 use berth_policy::iam::{self, Context, Decision, Policy, PolicyKind, PrincipalRef, Request};
-use berth_types::RepositoryName;
+use berth_types::{AccountId, RepositoryKey};
 
-use crate::Registry;
+pub use crate::action::Action;
+use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::identity::{IDENTITY_TTL, Keys, Policies};
+use crate::identity::{IDENTITY_TTL, Keys, PolicySet};
 use crate::ttl::TtlCache;
 
 /// Who is calling.
@@ -33,7 +32,7 @@ pub enum Caller {
 /// An authenticated identity: its account and ARN, and where its request came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub account: String,
+    pub account: AccountId,
     pub arn: String,
     pub origin: Origin,
     /// For a registry token or signed URL: when it was made (ms). One made before its user
@@ -53,7 +52,8 @@ impl Principal {
         else {
             return None;
         };
-        Some(Principal { account: account.to_owned(), arn: arn.to_owned(), origin, issued_at_ms: None })
+        let account = AccountId::parse(account).ok()?;
+        Some(Principal { account, arn: arn.to_owned(), origin, issued_at_ms: None })
     }
 
     /// The user name, for a user principal.
@@ -69,77 +69,18 @@ pub struct Origin {
     pub secure: bool,
 }
 
-macro_rules! actions {
-    ($($(#[$doc:meta])* $v:ident),* $(,)?) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Action { $($(#[$doc])* $v),* }
-
-        impl Action {
-            /// The IAM action name, `ecr:<Operation>`.
-            #[must_use]
-            pub fn iam_name(self) -> &'static str {
-                match self { $(Action::$v => concat!("ecr:", stringify!($v))),* }
-            }
-        }
-    };
-}
-
-actions! {
-    /// Reading manifests.
-    BatchGetImage,
-    /// Reading blob bytes.
-    GetDownloadUrlForLayer,
-    /// Checking whether blobs exist.
-    BatchCheckLayerAvailability,
-    InitiateLayerUpload,
-    UploadLayerPart,
-    CompleteLayerUpload,
-    PutImage,
-    BatchDeleteImage,
-    ListImages,
-    DescribeImages,
-    DescribeRepositories,
-    CreateRepository,
-    DeleteRepository,
-    PutImageTagMutability,
-    PutImageScanningConfiguration,
-    TagResource,
-    UntagResource,
-    ListTagsForResource,
-    DescribeRegistry,
-    GetAuthorizationToken,
-    SetRepositoryPolicy,
-    GetRepositoryPolicy,
-    DeleteRepositoryPolicy,
-    PutRegistryPolicy,
-    GetRegistryPolicy,
-    DeleteRegistryPolicy,
-    PutLifecyclePolicy,
-    GetLifecyclePolicy,
-    DeleteLifecyclePolicy,
-    StartLifecyclePolicyPreview,
-    GetLifecyclePolicyPreview,
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.iam_name())
-    }
-}
-
 /// What an action is asked on.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    /// A repository (which may not exist yet).
-    Repository(&'a RepositoryName),
-    /// The registry of an account as a whole (resource `*`, as ECR's registry-level actions).
+    /// A repository of a registry (which may not exist yet).
+    Repository(&'a RepositoryKey),
+    /// The caller's own registry as a whole (resource `*`, as ECR's registry-level actions).
     Registry,
 }
 
-/// What authorization knows about a repository: its owner, policy and resource tags.
+/// What authorization knows about a repository: its policy and resource tags.
 #[derive(Clone)]
 pub(crate) struct RepoAuth {
-    owner: String,
     policy: Option<Arc<Policy>>,
     tags: Arc<Vec<(String, String)>>,
 }
@@ -148,24 +89,32 @@ pub(crate) struct RepoAuth {
 pub struct Authorizer {
     allow_anonymous: bool,
     region: String,
-    default_account: String,
+    default_account: AccountId,
     pub(crate) keys: Keys,
+    /// The key registry tokens and signed download URLs are made with.
+    pub(crate) tokens: berth_auth::TokenKey,
     /// Per principal ARN: when its user was created (`None`: no such user) and its policies.
-    identities: TtlCache<String, (Option<i64>, Policies)>,
-    repos: TtlCache<RepositoryName, RepoAuth>,
-    registries: TtlCache<String, Option<Arc<Policy>>>,
+    identities: TtlCache<String, (Option<i64>, PolicySet)>,
+    repos: TtlCache<RepositoryKey, RepoAuth>,
+    registries: TtlCache<AccountId, Option<Arc<Policy>>>,
 }
 
 impl Authorizer {
     /// `server_key` is the key registry tokens are made with; secrets are sealed under a key
     /// derived from it.
     #[must_use]
-    pub fn new(allow_anonymous: bool, region: &str, default_account: &str, server_key: &berth_auth::TokenKey) -> Self {
+    pub fn new(
+        allow_anonymous: bool,
+        region: &str,
+        default_account: &AccountId,
+        server_key: &berth_auth::TokenKey,
+    ) -> Self {
         Authorizer {
             allow_anonymous,
             region: region.to_owned(),
-            default_account: default_account.to_owned(),
+            default_account: default_account.clone(),
             keys: Keys::new(SealKey::derive(server_key)),
+            tokens: server_key.clone(),
             identities: TtlCache::new(IDENTITY_TTL, 100_000),
             repos: TtlCache::new(IDENTITY_TTL, 100_000),
             registries: TtlCache::new(IDENTITY_TTL, 10_000),
@@ -183,14 +132,14 @@ impl Authorizer {
     }
 
     #[must_use]
-    pub fn default_account(&self) -> &str {
+    pub fn default_account(&self) -> &AccountId {
         &self.default_account
     }
 
-    /// The ARN of a repository owned by `owner`.
+    /// The ARN of a repository.
     #[must_use]
-    pub fn repository_arn(&self, owner: &str, name: &RepositoryName) -> String {
-        format!("arn:aws:ecr:{}:{owner}:repository/{name}", self.region)
+    pub fn repository_arn(&self, repo: &RepositoryKey) -> String {
+        format!("arn:aws:ecr:{}:{}:repository/{}", self.region, repo.registry, repo.name)
     }
 }
 
@@ -207,7 +156,100 @@ fn parse_all<'a>(docs: impl IntoIterator<Item = &'a str>, kind: PolicyKind, whos
         .collect()
 }
 
-impl Registry {
+/// What an action is decided on: a repository (with what authorization knows of it) or the
+/// registry as a whole, and the registry's policy.
+struct On<'a> {
+    repo: Option<(&'a RepositoryKey, &'a RepoAuth)>,
+    registry: &'a AccountId,
+    registry_policy: Option<&'a Policy>,
+}
+
+/// Decides `action` for `p`: identity policies together with the resource's policies.
+fn decide(
+    authz: &Authorizer,
+    p: &Principal,
+    identity: &[Arc<Policy>],
+    action: Action,
+    on: &On<'_>,
+    request_tags: &[(String, String)],
+) -> Result<()> {
+    let resource = on.repo.map_or_else(|| "*".to_owned(), |(key, _)| authz.repository_arn(key));
+    let mut resource_policies: Vec<&Policy> = Vec::with_capacity(2);
+    resource_policies.extend(on.repo.and_then(|(_, r)| r.policy.as_deref()));
+    resource_policies.extend(on.registry_policy);
+    let identity_refs: Vec<&Policy> = identity.iter().map(AsRef::as_ref).collect();
+
+    let mut context = Context::new();
+    context.insert("aws:PrincipalAccount", p.account.as_str());
+    context.insert("aws:PrincipalArn", p.arn.as_str());
+    context.insert("aws:SecureTransport", if p.origin.secure { "true" } else { "false" });
+    if let Some(ip) = p.origin.ip {
+        context.insert("aws:SourceIp", ip.to_string());
+    }
+    let now = SystemTime::now();
+    context.insert("aws:EpochTime", now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs().to_string());
+    context.insert("aws:CurrentTime", berth_auth::iso8601(now));
+    if let Some((_, repo)) = on.repo {
+        for (k, v) in repo.tags.iter() {
+            context.insert(&format!("ecr:ResourceTag/{k}"), v.as_str());
+            context.insert(&format!("aws:ResourceTag/{k}"), v.as_str());
+        }
+    }
+    for (k, v) in request_tags {
+        context.insert(&format!("aws:RequestTag/{k}"), v.as_str());
+        context.insert("aws:TagKeys", k.as_str());
+    }
+    let request = Request {
+        principal: PrincipalRef { account: p.account.as_str(), arn: &p.arn },
+        action: action.iam_name(),
+        resource: &resource,
+        context: &context,
+    };
+    match iam::authorize(&identity_refs, &resource_policies, on.registry.as_str(), &request) {
+        Decision::Allow => Ok(()),
+        Decision::Deny | Decision::NotApplicable => {
+            // Why, in AWS's words (worked out only on this path).
+            let denies = |ps: &[&Policy]| ps.iter().any(|x| x.evaluate(&request) == Decision::Deny);
+            let reason = if denies(&identity_refs) {
+                "with an explicit deny in an identity-based policy".to_owned()
+            } else if denies(&resource_policies) {
+                "with an explicit deny in a resource-based policy".to_owned()
+            } else if &p.account == on.registry || identity_refs.iter().all(|x| x.evaluate(&request) != Decision::Allow)
+            {
+                format!("because no identity-based policy allows the {action} action")
+            } else {
+                format!("because no resource-based policy allows the {action} action")
+            };
+            Err(Error::AccessDenied { action, resource, principal: p.arn.clone(), reason })
+        }
+    }
+}
+
+/// One caller's decisions over the repositories of one registry (see `Core::filter_for`).
+pub(crate) struct RepoFilter<'a> {
+    /// `None`: an anonymous caller where anonymous access is on (it sees everything).
+    who: Option<(Principal, PolicySet, Option<Arc<Policy>>)>,
+    authz: &'a Authorizer,
+}
+
+impl RepoFilter<'_> {
+    /// Whether the caller may do any of `actions` on the repository `record` describes.
+    pub(crate) fn allows(&self, record: &berth_meta::RepositoryRecord, actions: &[Action]) -> bool {
+        let Some((p, identity, registry_policy)) = &self.who else { return true };
+        let repo = match self.authz.repos.get(&record.key) {
+            Some(hit) => hit,
+            None => Core::repo_auth_of(record),
+        };
+        let on = On {
+            repo: Some((&record.key, &repo)),
+            registry: &record.key.registry,
+            registry_policy: registry_policy.as_deref(),
+        };
+        actions.iter().any(|a| decide(self.authz, p, identity, *a, &on, &[]).is_ok())
+    }
+}
+
+impl Core {
     /// Allows or refuses `action` on `target` for `caller`. `request_tags` are the tags a
     /// request sets (for `aws:RequestTag/…` and `aws:TagKeys`).
     ///
@@ -215,7 +257,7 @@ impl Registry {
     /// `Unauthenticated` for an anonymous caller where anonymous access is not configured, and
     /// for a user that no longer exists (or was made again after the caller's token or signed
     /// URL); `AccessDenied` naming the action and resource.
-    pub async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         caller: &Caller,
         action: Action,
@@ -228,62 +270,37 @@ impl Registry {
             Caller::Principal(p) => p,
         };
         let identity = self.identity_policies(p).await?;
-        let (resource, owner, repo) = match target {
-            Target::Repository(name) => {
-                let repo = self.repo_auth(name, &p.account).await?;
-                (self.authz.repository_arn(&repo.owner, name), repo.owner.clone(), Some(repo))
-            }
-            Target::Registry => ("*".to_owned(), p.account.clone(), None),
-        };
-        let registry_policy = self.registry_policy_cached(&owner).await?;
-        let mut resource_policies: Vec<&Policy> = Vec::with_capacity(2);
-        resource_policies.extend(repo.as_ref().and_then(|r| r.policy.as_deref()));
-        resource_policies.extend(registry_policy.as_deref());
-        let identity_refs: Vec<&Policy> = identity.iter().map(AsRef::as_ref).collect();
-
-        let mut context = Context::new();
-        context.insert("aws:PrincipalAccount", p.account.as_str());
-        context.insert("aws:PrincipalArn", p.arn.as_str());
-        context.insert("aws:SecureTransport", if p.origin.secure { "true" } else { "false" });
-        if let Some(ip) = p.origin.ip {
-            context.insert("aws:SourceIp", ip.to_string());
-        }
-        let now = SystemTime::now();
-        context.insert("aws:EpochTime", now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs().to_string());
-        context.insert("aws:CurrentTime", berth_auth::iso8601(now));
-        if let Some(repo) = &repo {
-            for (k, v) in repo.tags.iter() {
-                context.insert(&format!("ecr:ResourceTag/{k}"), v.as_str());
-                context.insert(&format!("aws:ResourceTag/{k}"), v.as_str());
-            }
-        }
-        for (k, v) in request_tags {
-            context.insert(&format!("aws:RequestTag/{k}"), v.as_str());
-            context.insert("aws:TagKeys", k.as_str());
-        }
-        let request = Request {
-            principal: PrincipalRef { account: &p.account, arn: &p.arn },
-            action: action.iam_name(),
-            resource: &resource,
-            context: &context,
-        };
-        match iam::authorize(&identity_refs, &resource_policies, &owner, &request) {
-            Decision::Allow => Ok(()),
-            Decision::Deny | Decision::NotApplicable => {
-                // Why, in AWS's words (worked out only on this path).
-                let denies = |ps: &[&Policy]| ps.iter().any(|x| x.evaluate(&request) == Decision::Deny);
-                let reason = if denies(&identity_refs) {
-                    "with an explicit deny in an identity-based policy".to_owned()
-                } else if denies(&resource_policies) {
-                    "with an explicit deny in a resource-based policy".to_owned()
-                } else if p.account == owner || identity_refs.iter().all(|x| x.evaluate(&request) != Decision::Allow) {
-                    format!("because no identity-based policy allows the {action} action")
-                } else {
-                    format!("because no resource-based policy allows the {action} action")
+        match target {
+            Target::Repository(key) => {
+                let registry_policy = self.registry_policy_cached(&key.registry).await?;
+                let repo = self.repo_auth(key).await?;
+                let on = On {
+                    repo: Some((key, &repo)),
+                    registry: &key.registry,
+                    registry_policy: registry_policy.as_deref(),
                 };
-                Err(Error::AccessDenied { action, resource, principal: p.arn.clone(), reason })
+                decide(&self.authz, p, &identity, action, &on, request_tags)
+            }
+            Target::Registry => {
+                let registry_policy = self.registry_policy_cached(&p.account).await?;
+                let on = On { repo: None, registry: &p.account, registry_policy: registry_policy.as_deref() };
+                decide(&self.authz, p, &identity, action, &on, request_tags)
             }
         }
+    }
+
+    /// A decision for many repositories of one registry at once (listings filtered by
+    /// permission): everything but the repository itself is looked up once, and each
+    /// repository is then decided from its record, with no further storage access.
+    pub(crate) async fn filter_for(&self, caller: &Caller, registry: &AccountId) -> Result<RepoFilter<'_>> {
+        let p = match caller {
+            Caller::Anonymous if self.authz.allow_anonymous => return Ok(RepoFilter { who: None, authz: &self.authz }),
+            Caller::Anonymous => return Err(Error::Unauthenticated),
+            Caller::Principal(p) => p.clone(),
+        };
+        let identity = self.identity_policies(&p).await?;
+        let registry_policy = self.registry_policy_cached(registry).await?;
+        Ok(RepoFilter { who: Some((p, identity, registry_policy)), authz: &self.authz })
     }
 
     /// The caller's identity policies, parsed.
@@ -293,15 +310,15 @@ impl Registry {
     /// or signed URL was made before its user was (re)created: whatever a resource policy
     /// names, nobody speaks for a deleted user. Seen within [`IDENTITY_TTL`] of a deletion made
     /// elsewhere (`berth admin`, another node), at once for one made through this registry.
-    pub(crate) async fn identity_policies(&self, p: &crate::Principal) -> Result<Policies> {
+    pub(crate) async fn identity_policies(&self, p: &crate::Principal) -> Result<PolicySet> {
         let (created, policies) = match self.authz.identities.get(&p.arn) {
             Some(hit) => hit,
             None => {
                 let (created, docs) = match p.user() {
                     Some(user) => {
-                        let users = self.meta.list_users(&p.account).await?;
+                        let users = self.meta.list_users(p.account.as_str()).await?;
                         let created = users.iter().find(|u| u.name == user).map(|u| u.created_at);
-                        (created, self.meta.user_policies(&p.account, user).await?)
+                        (created, self.meta.user_policies(p.account.as_str(), user).await?)
                     }
                     None => (None, Vec::new()),
                 };
@@ -323,61 +340,48 @@ impl Registry {
         }
     }
 
-    /// Owner, policy and tags of a repository; a missing repository is taken to belong to the
-    /// caller's account (where creating it would put it) and has no policy.
-    async fn repo_auth(&self, name: &RepositoryName, caller_account: &str) -> Result<RepoAuth> {
-        if let Some(hit) = self.authz.repos.get(name) {
+    /// Policy and tags of a repository; a missing repository has neither.
+    async fn repo_auth(&self, key: &RepositoryKey) -> Result<RepoAuth> {
+        if let Some(hit) = self.authz.repos.get(key) {
             return Ok(hit);
         }
-        let Some(record) = self.meta.get_repository(name).await? else {
+        let Some(record) = self.meta.get_repository(key).await? else {
             // Not cached: creating it changes the answer.
-            return Ok(RepoAuth { owner: caller_account.to_owned(), policy: None, tags: Arc::default() });
+            return Ok(RepoAuth { policy: None, tags: Arc::default() });
         };
-        let owner = record.settings.owner.unwrap_or_else(|| self.authz.default_account.clone());
-        let policy = match self.meta.repository_policy(name, RepositoryPolicyKind::Access).await {
-            Ok(doc) => doc,
-            Err(berth_meta::Error::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let policy = parse_all(policy.as_deref(), PolicyKind::Resource, name.as_str()).pop();
-        let tags = self.meta.update_repository_tags(name, &[], &[]).await?.unwrap_or_default();
-        let auth = RepoAuth { owner, policy, tags: Arc::new(tags) };
-        self.authz.repos.insert(name.clone(), auth.clone());
+        let auth = Self::repo_auth_of(&record);
+        self.authz.repos.insert(key.clone(), auth.clone());
         Ok(auth)
     }
 
-    async fn registry_policy_cached(&self, account: &str) -> Result<Option<Arc<Policy>>> {
-        let key = account.to_owned();
-        if let Some(hit) = self.authz.registries.get(&key) {
+    /// What authorization needs of a repository, from its record.
+    pub(crate) fn repo_auth_of(record: &berth_meta::RepositoryRecord) -> RepoAuth {
+        let policy = parse_all(record.policy.as_deref(), PolicyKind::Resource, record.key.name.as_str()).pop();
+        RepoAuth { policy, tags: Arc::new(record.tags.clone()) }
+    }
+
+    async fn registry_policy_cached(&self, account: &AccountId) -> Result<Option<Arc<Policy>>> {
+        if let Some(hit) = self.authz.registries.get(account) {
             return Ok(hit);
         }
-        let doc = self.meta.registry_policy(account).await?;
-        let policy = parse_all(doc.as_deref(), PolicyKind::Resource, account).pop();
-        self.authz.registries.insert(key, policy.clone());
+        let doc = self.meta.registry_policy(account.as_str()).await?;
+        let policy = parse_all(doc.as_deref(), PolicyKind::Resource, account.as_str()).pop();
+        self.authz.registries.insert(account.clone(), policy.clone());
         Ok(policy)
     }
 
     /// Forgets what authorization cached about a repository (after its policy, tags or
     /// existence changed on this node).
-    pub(crate) fn forget_repository(&self, name: &RepositoryName) {
-        self.authz.repos.remove(name);
+    pub(crate) fn forget_repository(&self, key: &RepositoryKey) {
+        self.authz.repos.remove(key);
     }
 
-    pub(crate) fn forget_registry(&self, account: &str) {
-        self.authz.registries.remove(&account.to_owned());
+    pub(crate) fn forget_registry(&self, account: &AccountId) {
+        self.authz.registries.remove(account);
     }
 
     pub(crate) fn forget_identity(&self, arn: &str) {
         self.authz.identities.remove(&arn.to_owned());
-    }
-
-    /// The registry (account) a repository belongs to: its owner, or for a repository that
-    /// does not exist, the caller's account.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn registry_of(&self, caller: &Caller, name: &RepositoryName) -> Result<String> {
-        Ok(self.repo_auth(name, self.account_of(caller)).await?.owner)
     }
 }
 
@@ -389,6 +393,7 @@ mod tests {
     fn principals_from_arns() {
         let p = Principal::from_arn("arn:aws:iam::111122223333:user/bob", Origin::default()).unwrap();
         assert_eq!((p.account.as_str(), p.user()), ("111122223333", Some("bob")));
+        assert!(Principal::from_arn("arn:aws:iam::1234:user/bob", Origin::default()).is_none());
         let p = Principal::from_arn("arn:aws:iam::111122223333:user/path/to/alice", Origin::default()).unwrap();
         assert_eq!(p.user(), Some("alice"));
         assert_eq!(Principal::from_arn("arn:aws:iam::111122223333:root", Origin::default()).unwrap().user(), None);

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use berth_types::{Digest, Reference, RepositoryName};
+use berth_types::{Digest, Reference, RepositoryKey};
 use bytes::Bytes;
 
 /// A stored manifest as the core hands it out.
@@ -33,8 +33,8 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Inner {
-    generations: HashMap<RepositoryName, u64>,
-    items: HashMap<RepositoryName, HashMap<Reference, (Instant, Arc<Manifest>)>>,
+    generations: HashMap<RepositoryKey, u64>,
+    items: HashMap<RepositoryKey, HashMap<Reference, (Instant, Arc<Manifest>)>>,
     len: usize,
 }
 
@@ -53,7 +53,7 @@ impl ManifestCache {
     }
 
     /// A cached answer, or the generation to pass to `fill` after reading the database.
-    pub(crate) fn get(&self, repo: &RepositoryName, reference: &Reference) -> Result<Arc<Manifest>, u64> {
+    pub(crate) fn get(&self, repo: &RepositoryKey, reference: &Reference) -> Result<Arc<Manifest>, u64> {
         let inner = self.lock();
         if let Some((at, m)) = inner.items.get(repo).and_then(|r| r.get(reference))
             && at.elapsed() < MAX_AGE
@@ -63,7 +63,7 @@ impl ManifestCache {
         Err(inner.generations.get(repo).copied().unwrap_or(0))
     }
 
-    pub(crate) fn fill(&self, repo: &RepositoryName, reference: &Reference, generation: u64, m: &Arc<Manifest>) {
+    pub(crate) fn fill(&self, repo: &RepositoryKey, reference: &Reference, generation: u64, m: &Arc<Manifest>) {
         if self.capacity == 0 {
             return;
         }
@@ -81,7 +81,7 @@ impl ManifestCache {
         }
     }
 
-    pub(crate) fn invalidate(&self, repo: &RepositoryName) {
+    pub(crate) fn invalidate(&self, repo: &RepositoryKey) {
         let mut inner = self.lock();
         *inner.generations.entry(repo.clone()).or_insert(0) += 1;
         if let Some(gone) = inner.items.remove(repo) {
@@ -105,7 +105,10 @@ mod tests {
     #[test]
     fn a_read_from_before_a_write_is_never_cached() {
         let c = ManifestCache::new(10);
-        let r = RepositoryName::parse("ab").unwrap();
+        let r = RepositoryKey::new(
+            berth_types::AccountId::parse("111122223333").unwrap(),
+            berth_types::RepositoryName::parse("ab").unwrap(),
+        );
         let t = Reference::parse("v1").unwrap();
         let g = c.get(&r, &t).unwrap_err();
         c.invalidate(&r); // a write committed while the reader was querying
@@ -121,7 +124,10 @@ mod tests {
     #[test]
     fn bounded() {
         let c = ManifestCache::new(2);
-        let r = RepositoryName::parse("ab").unwrap();
+        let r = RepositoryKey::new(
+            berth_types::AccountId::parse("111122223333").unwrap(),
+            berth_types::RepositoryName::parse("ab").unwrap(),
+        );
         for i in 0..5 {
             let t = Reference::parse(&format!("t{i}")).unwrap();
             let g = c.get(&r, &t).unwrap_err();

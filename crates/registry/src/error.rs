@@ -1,6 +1,6 @@
-use berth_types::{Digest, RepositoryName};
+use berth_types::{AccountId, Digest, RepositoryKey, RepositoryName};
 
-use crate::authz::Action;
+use crate::action::Action;
 
 /// Which policy [`Error::PolicyNotFound`] names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +34,14 @@ pub enum Error {
     TagInvalid(String),
     #[error("invalid digest: {0}")]
     DigestInvalid(String),
-    #[error("repository {0} does not exist")]
-    RepositoryNotFound(RepositoryName),
-    #[error("repository {0} already exists")]
-    RepositoryAlreadyExists(RepositoryName),
-    #[error("repository {0} contains images; delete them first or force the deletion")]
-    RepositoryNotEmpty(RepositoryName),
-    #[error("manifest {reference} is not in repository {repository}")]
-    ImageNotFound { repository: RepositoryName, reference: String },
+    #[error("repository {} does not exist in the registry of account {}", .0.name, .0.registry)]
+    RepositoryNotFound(RepositoryKey),
+    #[error("repository {} already exists in the registry of account {}", .0.name, .0.registry)]
+    RepositoryAlreadyExists(RepositoryKey),
+    #[error("repository {} contains images; delete them first or force the deletion", .0.name)]
+    RepositoryNotEmpty(RepositoryKey),
+    #[error("manifest {reference} is not in repository {}", .repository.name)]
+    ImageNotFound { repository: RepositoryKey, reference: String },
     #[error("blob {0} is not in this repository")]
     BlobNotFound(Digest),
     #[error("manifest references blobs or manifests the repository does not hold: {}", join(.0))]
@@ -50,10 +50,10 @@ pub enum Error {
     ManifestInvalid(String),
     #[error("a repository may carry at most {0} tags")]
     TooManyTags(usize),
-    #[error("tag {tag} already exists in {repository}, whose tags are immutable")]
-    TagImmutable { repository: RepositoryName, tag: String },
-    #[error("image with digest {digest} and tag {tag} already exists in {repository}")]
-    ImageAlreadyExists { repository: RepositoryName, digest: Digest, tag: String },
+    #[error("tag {tag} already exists in {}, whose tags are immutable", .repository.name)]
+    TagImmutable { repository: RepositoryKey, tag: String },
+    #[error("image with digest {digest} and tag {tag} already exists in {}", .repository.name)]
+    ImageAlreadyExists { repository: RepositoryKey, digest: Digest, tag: String },
     #[error("the manifest's digest is {actual}, not {expected}")]
     ImageDigestMismatch { expected: String, actual: Digest },
     #[error("manifest is larger than the limit of {0} bytes")]
@@ -68,6 +68,9 @@ pub enum Error {
     LayerAlreadyExists(Digest),
     #[error("upload holds {offset} bytes; a chunk must start there")]
     UploadRangeInvalid { offset: u64 },
+    /// An ECR layer part whose stated range does not fit its bytes.
+    #[error("{0}")]
+    LayerPartInvalid(String),
     #[error("range not satisfiable for a blob of {size} bytes")]
     RangeNotSatisfiable { size: u64 },
     #[error("upload size does not match: {0}")]
@@ -83,9 +86,9 @@ pub enum Error {
     EntityNotFound(String),
     #[error("{0} already exists")]
     EntityAlreadyExists(String),
-    /// The repository or registry has no policy of this kind.
-    #[error("{kind} policy does not exist for {scope}")]
-    PolicyNotFound { kind: PolicyKindName, scope: String },
+    /// The repository (or, without one, the registry) has no policy of this kind.
+    #[error("{kind} policy does not exist for {}", policy_scope(.registry, .repository.as_ref()))]
+    PolicyNotFound { kind: PolicyKindName, registry: AccountId, repository: Option<RepositoryName> },
     #[error("authentication required")]
     Unauthenticated,
     #[error("User: {principal} is not authorized to perform: {action} on resource: {resource} {reason}")]
@@ -104,6 +107,19 @@ pub enum Error {
     BlobDamaged(Digest),
     #[error("internal error")]
     Internal(#[source] BoxError),
+}
+
+fn policy_scope(registry: &AccountId, repository: Option<&RepositoryName>) -> String {
+    match repository {
+        Some(r) => format!("repository {r} of registry {registry}"),
+        None => format!("registry {registry}"),
+    }
+}
+
+impl Error {
+    pub(crate) fn policy_not_found(kind: PolicyKindName, repo: &RepositoryKey) -> Self {
+        Error::PolicyNotFound { kind, registry: repo.registry.clone(), repository: Some(repo.name.clone()) }
+    }
 }
 
 fn join(ds: &[Digest]) -> String {

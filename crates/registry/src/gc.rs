@@ -88,7 +88,8 @@ use berth_meta::{Collected, LinkTarget, Reservation, StorageUsage};
 use berth_types::{Digest, now_ms};
 use futures_util::StreamExt;
 
-use crate::{Error, Registry, Result};
+use crate::core::Core;
+use crate::{Error, Result};
 
 /// Blobs handled per metadata transaction.
 const BATCH: usize = 256;
@@ -164,7 +165,7 @@ impl Drop for Reserved<'_> {
     }
 }
 
-impl Registry {
+impl Core {
     /// One garbage-collection run at time `now_ms` (see the module documentation for the rule
     /// and why it is safe while pushes and pulls go on). Runs in this process never overlap.
     ///
@@ -174,8 +175,8 @@ impl Registry {
     ///
     /// # Errors
     /// Storage failures. Whatever was not finished is finished by the next run.
-    pub async fn gc_run_once(&self, now_ms: i64) -> Result<GcReport> {
-        let mut runs = self.gc.running.lock().await;
+    pub(crate) async fn gc_run_once(&self, now_ms: i64) -> Result<GcReport> {
+        let mut runs = self.local.gc.running.lock().await;
         let started = std::time::Instant::now();
         let cutoff = now_ms.saturating_sub(self.opts.gc_grace_ms);
         let mut report = GcReport::default();
@@ -206,7 +207,7 @@ impl Registry {
         }
         let mut after: Option<Digest> = None;
         loop {
-            let in_flight = self.gc.in_flight();
+            let in_flight = self.local.gc.in_flight();
             let taken: Vec<Collected> =
                 self.meta.collect_blobs(cutoff, now_ms, after.as_ref(), BATCH, &in_flight, touched_since).await?;
             let Some(last) = taken.last() else { break };
@@ -231,7 +232,7 @@ impl Registry {
             // mark before the cutoff, so such marks left now name no bytes (or bytes placed
             // after the listing under a reservation older than the grace, which forgetting
             // voids: their record is refused and the next sweep sees the bytes afresh).
-            report.touches_forgotten = self.meta.forget_touches(cutoff, &self.gc.in_flight()).await?;
+            report.touches_forgotten = self.meta.forget_touches(cutoff, &self.local.gc.in_flight()).await?;
         }
 
         if report != GcReport::default() {
@@ -251,7 +252,7 @@ impl Registry {
                 found.push(d.as_ref().map_err(|e| Error::Internal(e.to_string().into()))?.clone());
             }
             if found.len() == BATCH || (next.is_none() && !found.is_empty()) {
-                let in_flight = self.gc.in_flight();
+                let in_flight = self.local.gc.in_flight();
                 found.retain(|d| !in_flight.contains(d));
                 let taken = self.meta.claim_orphans(&found, cutoff, now_ms).await?;
                 self.delete_bytes(&taken).await?;
@@ -279,15 +280,15 @@ impl Registry {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn storage_usage(&self) -> Result<StorageUsage> {
+    pub(crate) async fn storage_usage(&self) -> Result<StorageUsage> {
         Ok(self.meta.storage_usage().await?)
     }
 
     /// Reserves `digest` before its bytes are put in place, waiting while they are being
     /// deleted. Pass the reservation to `record_reserved` once they are.
     pub(crate) async fn reserve(&self, digest: &Digest) -> Result<Reserved<'_>> {
-        *self.gc.storing().entry(digest.clone()).or_insert(0) += 1;
-        let mut held = Reserved { token: 0, digest: digest.clone(), state: &self.gc };
+        *self.local.gc.storing().entry(digest.clone()).or_insert(0) += 1;
+        let mut held = Reserved { token: 0, digest: digest.clone(), state: &self.local.gc };
         for _ in 0..RESERVE_ATTEMPTS {
             match self.meta.reserve_blob(digest, now_ms()).await? {
                 Reservation::Granted(token) => {

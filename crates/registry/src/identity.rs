@@ -12,8 +12,28 @@ use berth_meta::{AccessKeyRecord, AccountRecord, UserRecord};
 use berth_policy::iam::{Policy, PolicyKind, managed};
 use berth_types::now_ms;
 
+use crate::authz::{Action, Caller, Target};
 use crate::ttl::TtlCache;
-use crate::{Error, Registry, Result};
+use crate::{Error, Result, service};
+
+service! {
+    /// Accounts, users, access keys and identity policies, for `berth admin`.
+    Identity
+}
+
+service! {
+    /// Credentials: the secret behind an access key (SigV4), and registry tokens
+    /// (`GetAuthorizationToken`).
+    Tokens
+}
+
+/// A registry token for `docker login`, and when it expires.
+#[derive(Debug, Clone)]
+pub struct AuthorizationToken {
+    /// The password for user `AWS`.
+    pub password: String,
+    pub expires: std::time::SystemTime,
+}
 
 /// The administrator every registry starts with, in its default account.
 pub const ADMIN_USER: &str = "berth-admin";
@@ -82,7 +102,7 @@ fn meta_err(what: String) -> impl FnOnce(berth_meta::Error) -> Error {
     }
 }
 
-impl Registry {
+impl Identity {
     /// Creates an account with `id` (12 digits) or a fresh one.
     ///
     /// # Errors
@@ -103,7 +123,7 @@ impl Registry {
     ///
     /// # Errors
     /// `InvalidParameter` for a malformed id, storage failures.
-    pub async fn ensure_account(&self, id: &str, name: &str) -> Result<()> {
+    async fn ensure_account(&self, id: &str, name: &str) -> Result<()> {
         match self.create_account(Some(id), name).await {
             Ok(_) | Err(Error::EntityAlreadyExists(_)) => Ok(()),
             Err(e) => Err(e),
@@ -241,13 +261,16 @@ impl Registry {
         Ok(self.meta.user_policies(account, user).await?)
     }
 
-    /// Makes sure the default account, its administrator (with `AdministratorAccess`) and the
-    /// administrator's key `id` with `secret` exist, replacing a key of the same id.
+    /// Makes sure the default account exists and, given an administrator key, that its
+    /// administrator (with `AdministratorAccess`) and the key `id` with `secret` exist,
+    /// replacing a key of the same id.
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn bootstrap_admin(&self, account: &str, id: &str, secret: &str) -> Result<()> {
+    pub async fn bootstrap(&self, admin_key: Option<(&str, &str)>) -> Result<()> {
+        let account = self.authz.default_account().as_str();
         self.ensure_account(account, "default").await?;
+        let Some((id, secret)) = admin_key else { return Ok(()) };
         match self.create_user(account, ADMIN_USER).await {
             Ok(_) | Err(Error::EntityAlreadyExists(_)) => {}
             Err(e) => return Err(e),
@@ -255,7 +278,9 @@ impl Registry {
         self.attach_user_policy(account, ADMIN_USER, "AdministratorAccess", None).await?;
         self.store_access_key(account, ADMIN_USER, id, secret, true).await
     }
+}
 
+impl Tokens {
     /// The credential of an access key, for verifying a signature; `None` for an unknown key or
     /// one whose sealed secret does not open under this server's key.
     ///
@@ -277,7 +302,19 @@ impl Registry {
         self.authz.keys.cache.insert(id, found.clone());
         Ok(found)
     }
+
+    /// A registry token for the caller (`GetAuthorizationToken`): it speaks for the caller and
+    /// carries its rights, no more.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for an anonymous caller, authorization failures.
+    pub async fn authorization_token(&self, caller: &Caller) -> Result<AuthorizationToken> {
+        self.authorize(caller, Action::GetAuthorizationToken, Target::Registry, &[]).await?;
+        let Caller::Principal(p) = caller else { return Err(Error::Unauthenticated) };
+        let expires = std::time::SystemTime::now() + berth_auth::TOKEN_TTL;
+        Ok(AuthorizationToken { password: self.authz.tokens.mint(p.account.as_str(), &p.arn, expires), expires })
+    }
 }
 
 /// Shared handle so tests and callers can hold parsed policies cheaply.
-pub(crate) type Policies = Arc<Vec<Arc<Policy>>>;
+pub(crate) type PolicySet = Arc<Vec<Arc<Policy>>>;

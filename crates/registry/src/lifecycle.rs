@@ -9,10 +9,36 @@ use std::sync::Mutex;
 
 use berth_meta::{Expiration, RepositoryPolicyKind};
 use berth_policy::lifecycle::{Candidate, LifecyclePolicy};
-use berth_types::{PageRequest, RepositoryName, now_ms};
+use berth_types::{Page, PageRequest, RepositoryKey, now_ms};
 
 use crate::authz::{Action, Caller, Target};
-use crate::{Error, ImageRecord, PolicyKindName, Registry, Result, TagStatus};
+use crate::core::Core;
+use crate::{Error, ImageId, ImageRecord, PolicyKindName, Result, TagStatus, service};
+
+service! {
+    /// Lifecycle policies: `PutLifecyclePolicy`, `GetLifecyclePolicy`,
+    /// `DeleteLifecyclePolicy`, the previews, and the runs the worker and `berth admin` make.
+    Lifecycle
+}
+
+/// Which part of a preview `GetLifecyclePolicyPreview` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewQuery {
+    pub status: TagStatus,
+    /// Only these images (then no paging).
+    pub ids: Option<Vec<ImageId>>,
+    pub page: PageRequest,
+}
+
+/// One page of a preview.
+#[derive(Debug, Clone)]
+pub struct PreviewPage {
+    pub policy_text: String,
+    pub items: Vec<PlannedExpiry>,
+    pub next: Option<String>,
+    /// Images the whole preview expires.
+    pub total: usize,
+}
 
 /// Longest lifecycle policy text ECR accepts.
 pub const MAX_LIFECYCLE_TEXT: usize = 30_720;
@@ -34,7 +60,7 @@ pub struct Preview {
 /// Previews by repository. Computed when started, so always complete when read; kept on the
 /// node that computed it.
 #[derive(Default)]
-pub(crate) struct Previews(Mutex<HashMap<RepositoryName, Preview>>);
+pub(crate) struct Previews(Mutex<HashMap<RepositoryKey, Preview>>);
 
 fn parse(text: &str) -> Result<LifecyclePolicy> {
     if text.len() > MAX_LIFECYCLE_TEXT {
@@ -46,102 +72,49 @@ fn parse(text: &str) -> Result<LifecyclePolicy> {
     LifecyclePolicy::parse(text).map_err(|e| Error::InvalidParameter(e.invalid_parameter_message()))
 }
 
-impl Registry {
+impl Lifecycle {
     /// Sets a repository's lifecycle policy after validating it.
     ///
     /// # Errors
     /// `InvalidParameter` with ECR's reason, `RepositoryNotFound`.
-    pub async fn lifecycle_policy_put(&self, caller: &Caller, repo: &RepositoryName, text: &str) -> Result<()> {
+    pub async fn put(&self, caller: &Caller, repo: &RepositoryKey, text: &str) -> Result<()> {
         self.authorize(caller, Action::PutLifecyclePolicy, Target::Repository(repo), &[]).await?;
         parse(text)?;
-        self.meta
-            .set_repository_policy(repo, RepositoryPolicyKind::Lifecycle, Some(text))
-            .await
-            .map_err(Self::missing_repo(repo))?;
+        self.meta.set_repository_policy(repo, RepositoryPolicyKind::Lifecycle, Some(text)).await?;
         Ok(())
     }
 
-    /// A repository's lifecycle policy and when it was last evaluated.
+    /// A repository's lifecycle policy and when it was last evaluated (ms; 0: never, which
+    /// ECR gives as the epoch).
     ///
     /// # Errors
     /// `RepositoryNotFound`, `PolicyNotFound`.
-    pub async fn lifecycle_policy_get(&self, caller: &Caller, repo: &RepositoryName) -> Result<(String, Option<i64>)> {
+    pub async fn get(&self, caller: &Caller, repo: &RepositoryKey) -> Result<(String, i64)> {
         self.authorize(caller, Action::GetLifecyclePolicy, Target::Repository(repo), &[]).await?;
         let text = self.stored_lifecycle_policy(repo).await?;
-        Ok((text, self.meta.lifecycle_evaluated_at(repo).await.map_err(Self::missing_repo(repo))?))
+        Ok((text, self.meta.lifecycle_evaluated_at(repo).await?.unwrap_or(0)))
     }
 
     /// Deletes a repository's lifecycle policy, returning it and when it was last evaluated.
     ///
     /// # Errors
     /// `RepositoryNotFound`, `PolicyNotFound`.
-    pub async fn lifecycle_policy_delete(
-        &self,
-        caller: &Caller,
-        repo: &RepositoryName,
-    ) -> Result<(String, Option<i64>)> {
+    pub async fn delete(&self, caller: &Caller, repo: &RepositoryKey) -> Result<(String, i64)> {
         self.authorize(caller, Action::DeleteLifecyclePolicy, Target::Repository(repo), &[]).await?;
         let previous = self
             .meta
             .set_repository_policy(repo, RepositoryPolicyKind::Lifecycle, None)
-            .await
-            .map_err(Self::missing_repo(repo))?
-            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Lifecycle, scope: repo.to_string() })?;
-        Ok((previous, self.meta.lifecycle_evaluated_at(repo).await.map_err(Self::missing_repo(repo))?))
+            .await?
+            .ok_or_else(|| Error::policy_not_found(PolicyKindName::Lifecycle, repo))?;
+        Ok((previous, self.meta.lifecycle_evaluated_at(repo).await?.unwrap_or(0)))
     }
 
-    async fn stored_lifecycle_policy(&self, repo: &RepositoryName) -> Result<String> {
-        self.meta
-            .repository_policy(repo, RepositoryPolicyKind::Lifecycle)
-            .await
-            .map_err(Self::missing_repo(repo))?
-            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Lifecycle, scope: repo.to_string() })
-    }
-
-    /// What `policy` would expire in `repo` now: the one function behind previews and runs.
-    ///
-    /// # Errors
-    /// `RepositoryNotFound`.
-    pub async fn lifecycle_plan(&self, repo: &RepositoryName, policy: &LifecyclePolicy) -> Result<Vec<PlannedExpiry>> {
-        let mut images = Vec::new();
-        let mut page = PageRequest { limit: Some(1000), after: None };
-        loop {
-            let found = self.meta.list_images(repo, TagStatus::Any, &page).await.map_err(Self::missing_repo(repo))?;
-            images.extend(found.items);
-            match found.next {
-                Some(next) => page.after = Some(next),
-                None => break,
-            }
-        }
-        let candidates: Vec<Candidate> = images
-            .iter()
-            .map(|i| Candidate {
-                digest: i.digest.to_string(),
-                tags: i.tags.iter().map(ToString::to_string).collect(),
-                pushed_at_ms: i.pushed_at,
-                last_pulled_ms: i.last_pulled_at,
-            })
-            .collect();
-        let by_digest: HashMap<String, &ImageRecord> = images.iter().map(|i| (i.digest.to_string(), i)).collect();
-        Ok(policy
-            .evaluate(&candidates, now_ms())
-            .into_iter()
-            .filter_map(|e| {
-                by_digest.get(&e.digest).map(|i| PlannedExpiry { image: (*i).clone(), rule_priority: e.rule_priority })
-            })
-            .collect())
-    }
-
-    /// Starts (and, here, completes) a preview of `text`, or of the stored policy.
+    /// Starts (and, here, completes) a preview of `text`, or of the stored policy; returns the
+    /// policy text previewed.
     ///
     /// # Errors
     /// `InvalidParameter`, `RepositoryNotFound`, `PolicyNotFound`.
-    pub async fn lifecycle_preview_start(
-        &self,
-        caller: &Caller,
-        repo: &RepositoryName,
-        text: Option<&str>,
-    ) -> Result<String> {
+    pub async fn preview_start(&self, caller: &Caller, repo: &RepositoryKey, text: Option<&str>) -> Result<String> {
         self.authorize(caller, Action::StartLifecyclePolicyPreview, Target::Repository(repo), &[]).await?;
         let text = match text {
             Some(t) => t.to_owned(),
@@ -149,24 +122,64 @@ impl Registry {
         };
         let expiring = self.lifecycle_plan(repo, &parse(&text)?).await?;
         let preview = Preview { policy_text: text.clone(), expiring };
-        self.previews.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(repo.clone(), preview);
+        self.local.previews.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(repo.clone(), preview);
         Ok(text)
     }
 
-    /// The last preview of a repository.
+    /// A page of the last preview of a repository: the images it expires, in the preview's
+    /// order, that `query` selects. A page's `next` is the position to go on from.
     ///
     /// # Errors
-    /// `RepositoryNotFound`, `PolicyNotFound` (no preview was started).
-    pub async fn lifecycle_preview_get(&self, caller: &Caller, repo: &RepositoryName) -> Result<Preview> {
+    /// `RepositoryNotFound`, `PolicyNotFound` (no preview was started), `InvalidParameter` for
+    /// a `next` this listing did not give.
+    pub async fn preview_page(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryKey,
+        query: &PreviewQuery,
+    ) -> Result<PreviewPage> {
         self.authorize(caller, Action::GetLifecyclePolicyPreview, Target::Repository(repo), &[]).await?;
         if !self.meta.repository_exists(repo).await? {
             return Err(Error::RepositoryNotFound(repo.clone()));
         }
-        let previews = self.previews.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        previews
-            .get(repo)
-            .cloned()
-            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::LifecyclePreview, scope: repo.to_string() })
+        let start = match &query.page.after {
+            Some(t) => {
+                t.parse::<usize>().map_err(|_| Error::InvalidParameter("Invalid parameter at 'nextToken'".into()))?
+            }
+            None => 0,
+        };
+        let limit = query.page.limit.unwrap_or(100).max(1);
+        let previews = self.local.previews.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let preview =
+            previews.get(repo).ok_or_else(|| Error::policy_not_found(PolicyKindName::LifecyclePreview, repo))?;
+        let selected = |e: &&PlannedExpiry| {
+            let by_status = match query.status {
+                TagStatus::Any => true,
+                TagStatus::Tagged => !e.image.tags.is_empty(),
+                TagStatus::Untagged => e.image.tags.is_empty(),
+            };
+            by_status
+                && query.ids.as_ref().is_none_or(|ids| {
+                    ids.iter().any(|id| match id {
+                        ImageId::Digest(d) | ImageId::Both(d, _) => d == &e.image.digest,
+                        ImageId::Tag(t) => e.image.tags.contains(t),
+                    })
+                })
+        };
+        // From the position the last page stopped at: a page costs what it reads.
+        let mut items = Vec::with_capacity(limit.min(preview.expiring.len()));
+        let mut next = None;
+        for (at, e) in preview.expiring.iter().enumerate().skip(start) {
+            if !selected(&e) {
+                continue;
+            }
+            if items.len() == limit {
+                next = Some(at.to_string());
+                break;
+            }
+            items.push(e.clone());
+        }
+        Ok(PreviewPage { policy_text: preview.policy_text.clone(), items, next, total: preview.expiring.len() })
     }
 
     /// Applies a repository's lifecycle policy now: deletes what it expires and records it.
@@ -174,7 +187,7 @@ impl Registry {
     ///
     /// # Errors
     /// `RepositoryNotFound`, storage failures.
-    pub async fn lifecycle_run(&self, repo: &RepositoryName) -> Result<Vec<Expiration>> {
+    pub async fn run(&self, repo: &RepositoryKey) -> Result<Vec<Expiration>> {
         let text = match self.stored_lifecycle_policy(repo).await {
             Ok(t) => t,
             Err(Error::PolicyNotFound { .. }) => return Ok(Vec::new()),
@@ -202,7 +215,7 @@ impl Registry {
                 });
             }
         }
-        self.manifests.invalidate(repo);
+        self.local.manifests.invalidate(repo);
         self.meta.record_lifecycle_run(repo, at, &expired).await?;
         if !expired.is_empty() {
             tracing::info!(repository = %repo, expired = expired.len(), "lifecycle policy expired images");
@@ -210,26 +223,27 @@ impl Registry {
         Ok(expired)
     }
 
-    /// Applies every repository's lifecycle policy; returns what was expired.
+    /// Applies the lifecycle policy of every repository of every registry; returns what was
+    /// expired.
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn lifecycle_run_all(&self) -> Result<Vec<Expiration>> {
+    pub async fn run_all(&self) -> Result<Vec<Expiration>> {
         let mut all = Vec::new();
-        let mut page = PageRequest { limit: Some(1000), after: None };
+        let mut after: Option<RepositoryKey> = None;
         loop {
-            let found = self.meta.list_repositories(&page).await?;
-            for repo in &found.items {
-                match self.lifecycle_run(repo).await {
+            let found = self.meta.list_all_repositories(after.as_ref(), 1000).await?;
+            for repo in &found {
+                match self.run(repo).await {
                     Ok(mut e) => all.append(&mut e),
                     // Deleted while the run went on.
                     Err(Error::RepositoryNotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
-            match found.next {
-                Some(next) => page.after = Some(next),
-                None => break,
+            match found.last() {
+                Some(last) if found.len() == 1000 => after = Some(last.clone()),
+                _ => break,
             }
         }
         Ok(all)
@@ -239,7 +253,47 @@ impl Registry {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn lifecycle_history(&self, repo: Option<&RepositoryName>, limit: usize) -> Result<Vec<Expiration>> {
+    pub async fn history(&self, repo: Option<&RepositoryKey>, limit: usize) -> Result<Vec<Expiration>> {
         Ok(self.meta.lifecycle_history(repo, limit).await?)
+    }
+}
+
+impl Core {
+    async fn stored_lifecycle_policy(&self, repo: &RepositoryKey) -> Result<String> {
+        self.meta
+            .repository_policy(repo, RepositoryPolicyKind::Lifecycle)
+            .await?
+            .ok_or_else(|| Error::policy_not_found(PolicyKindName::Lifecycle, repo))
+    }
+
+    /// What `policy` would expire in `repo` now: the one function behind previews and runs.
+    async fn lifecycle_plan(&self, repo: &RepositoryKey, policy: &LifecyclePolicy) -> Result<Vec<PlannedExpiry>> {
+        let mut images = Vec::new();
+        let mut page = PageRequest { limit: Some(1000), after: None };
+        loop {
+            let found: Page<ImageRecord> = self.meta.list_images(repo, TagStatus::Any, &page).await?;
+            images.extend(found.items);
+            match found.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        let candidates: Vec<Candidate> = images
+            .iter()
+            .map(|i| Candidate {
+                digest: i.digest.to_string(),
+                tags: i.tags.iter().map(ToString::to_string).collect(),
+                pushed_at_ms: i.pushed_at,
+                last_pulled_ms: i.last_pulled_at,
+            })
+            .collect();
+        let by_digest: HashMap<String, &ImageRecord> = images.iter().map(|i| (i.digest.to_string(), i)).collect();
+        Ok(policy
+            .evaluate(&candidates, now_ms())
+            .into_iter()
+            .filter_map(|e| {
+                by_digest.get(&e.digest).map(|i| PlannedExpiry { image: (*i).clone(), rule_priority: e.rule_priority })
+            })
+            .collect())
     }
 }

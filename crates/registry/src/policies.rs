@@ -3,10 +3,17 @@
 
 use berth_meta::RepositoryPolicyKind;
 use berth_policy::iam::{Policy, PolicyKind};
-use berth_types::RepositoryName;
+use berth_types::{AccountId, RepositoryKey};
 
 use crate::authz::{Action, Caller, Target};
-use crate::{Error, PolicyKindName, Registry, Result};
+use crate::{Error, PolicyKindName, Result, service};
+
+service! {
+    /// Resource policies: repository policies (`SetRepositoryPolicy`, …) and registry policies
+    /// (`PutRegistryPolicy`, …). Authorization reads them through its caches, which a write
+    /// here refreshes.
+    Policies
+}
 
 /// Longest policy text ECR accepts.
 pub const MAX_POLICY_TEXT: usize = 10_240;
@@ -23,18 +30,15 @@ fn validate(text: &str) -> Result<()> {
     })
 }
 
-impl Registry {
+impl Policies {
     /// Sets a repository's access policy after validating it.
     ///
     /// # Errors
     /// `InvalidParameter` with the reason, `RepositoryNotFound`.
-    pub async fn repository_policy_set(&self, caller: &Caller, repo: &RepositoryName, text: &str) -> Result<()> {
+    pub async fn set_repository(&self, caller: &Caller, repo: &RepositoryKey, text: &str) -> Result<()> {
         self.authorize(caller, Action::SetRepositoryPolicy, Target::Repository(repo), &[]).await?;
         validate(text)?;
-        self.meta
-            .set_repository_policy(repo, RepositoryPolicyKind::Access, Some(text))
-            .await
-            .map_err(Self::missing_repo(repo))?;
+        self.meta.set_repository_policy(repo, RepositoryPolicyKind::Access, Some(text)).await?;
         self.forget_repository(repo);
         Ok(())
     }
@@ -43,39 +47,34 @@ impl Registry {
     ///
     /// # Errors
     /// `RepositoryNotFound`, `PolicyNotFound`.
-    pub async fn repository_policy_get(&self, caller: &Caller, repo: &RepositoryName) -> Result<String> {
+    pub async fn repository(&self, caller: &Caller, repo: &RepositoryKey) -> Result<String> {
         self.authorize(caller, Action::GetRepositoryPolicy, Target::Repository(repo), &[]).await?;
         self.meta
             .repository_policy(repo, RepositoryPolicyKind::Access)
-            .await
-            .map_err(Self::missing_repo(repo))?
-            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: repo.to_string() })
+            .await?
+            .ok_or_else(|| Error::policy_not_found(PolicyKindName::Repository, repo))
     }
 
     /// Deletes a repository's access policy, returning it.
     ///
     /// # Errors
     /// `RepositoryNotFound`, `PolicyNotFound`.
-    pub async fn repository_policy_delete(&self, caller: &Caller, repo: &RepositoryName) -> Result<String> {
+    pub async fn delete_repository(&self, caller: &Caller, repo: &RepositoryKey) -> Result<String> {
         self.authorize(caller, Action::DeleteRepositoryPolicy, Target::Repository(repo), &[]).await?;
-        let previous = self
-            .meta
-            .set_repository_policy(repo, RepositoryPolicyKind::Access, None)
-            .await
-            .map_err(Self::missing_repo(repo))?;
+        let previous = self.meta.set_repository_policy(repo, RepositoryPolicyKind::Access, None).await?;
         self.forget_repository(repo);
-        previous.ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Repository, scope: repo.to_string() })
+        previous.ok_or_else(|| Error::policy_not_found(PolicyKindName::Repository, repo))
     }
 
     /// Sets the caller's account's registry policy after validating it; returns the account.
     ///
     /// # Errors
     /// `InvalidParameter` with the reason.
-    pub async fn registry_policy_put(&self, caller: &Caller, text: &str) -> Result<String> {
+    pub async fn put_registry(&self, caller: &Caller, text: &str) -> Result<AccountId> {
         self.authorize(caller, Action::PutRegistryPolicy, Target::Registry, &[]).await?;
         validate(text)?;
-        let account = self.account_of(caller).to_owned();
-        self.meta.set_registry_policy(&account, Some(text)).await?;
+        let account = self.account_of(caller).clone();
+        self.meta.set_registry_policy(account.as_str(), Some(text)).await?;
         self.forget_registry(&account);
         Ok(account)
     }
@@ -84,14 +83,14 @@ impl Registry {
     ///
     /// # Errors
     /// `PolicyNotFound`.
-    pub async fn registry_policy_get(&self, caller: &Caller) -> Result<(String, String)> {
+    pub async fn registry(&self, caller: &Caller) -> Result<(String, AccountId)> {
         self.authorize(caller, Action::GetRegistryPolicy, Target::Registry, &[]).await?;
-        let account = self.account_of(caller).to_owned();
-        let text = self
-            .meta
-            .registry_policy(&account)
-            .await?
-            .ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Registry, scope: account.clone() })?;
+        let account = self.account_of(caller).clone();
+        let text = self.meta.registry_policy(account.as_str()).await?.ok_or_else(|| Error::PolicyNotFound {
+            kind: PolicyKindName::Registry,
+            registry: account.clone(),
+            repository: None,
+        })?;
         Ok((text, account))
     }
 
@@ -99,13 +98,16 @@ impl Registry {
     ///
     /// # Errors
     /// `PolicyNotFound`.
-    pub async fn registry_policy_delete(&self, caller: &Caller) -> Result<(String, String)> {
+    pub async fn delete_registry(&self, caller: &Caller) -> Result<(String, AccountId)> {
         self.authorize(caller, Action::DeleteRegistryPolicy, Target::Registry, &[]).await?;
-        let account = self.account_of(caller).to_owned();
-        let previous = self.meta.set_registry_policy(&account, None).await?;
+        let account = self.account_of(caller).clone();
+        let previous = self.meta.set_registry_policy(account.as_str(), None).await?;
         self.forget_registry(&account);
-        let text =
-            previous.ok_or_else(|| Error::PolicyNotFound { kind: PolicyKindName::Registry, scope: account.clone() })?;
+        let text = previous.ok_or_else(|| Error::PolicyNotFound {
+            kind: PolicyKindName::Registry,
+            registry: account.clone(),
+            repository: None,
+        })?;
         Ok((text, account))
     }
 }

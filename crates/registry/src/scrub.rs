@@ -16,7 +16,7 @@ use std::time::Duration;
 use berth_types::{Digest, Hasher};
 use futures_util::StreamExt;
 
-use crate::Registry;
+use crate::core::Core;
 use crate::error::{Error, Result};
 
 /// What one scrub found.
@@ -42,13 +42,13 @@ enum Check {
     Missing,
 }
 
-impl Registry {
+impl Core {
     /// Checks every recorded blob, reading at most `bytes_per_sec` (0: as fast as the disk
     /// goes), until done or until `stop` answers true. Damaged blobs are moved aside.
     ///
     /// # Errors
     /// Storage failures other than a missing or damaged blob.
-    pub async fn scrub(&self, bytes_per_sec: u64, stop: impl Fn() -> bool) -> Result<ScrubReport> {
+    pub(crate) async fn scrub(&self, bytes_per_sec: u64, stop: impl Fn() -> bool) -> Result<ScrubReport> {
         let mut report = ScrubReport::default();
         let started = tokio::time::Instant::now();
         let mut after: Option<Digest> = None;

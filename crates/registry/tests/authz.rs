@@ -7,8 +7,19 @@ use berth_blobstore_fs::FsBlobStore;
 use berth_meta::RepoMeta as _;
 use berth_meta_sqlite::SqliteMeta;
 use berth_registry::identity::{ADMIN_USER, user_arn};
-use berth_registry::{Action, Authorizer, Caller, Error, Options, Origin, Principal, Registry, RepositorySettings};
-use berth_types::{PageRequest, RepositoryName, now_ms};
+use berth_registry::{
+    Action, Authorizer, Caller, Error, Options, Origin, Principal, Registry, RepositoryListing, RepositorySettings,
+};
+use berth_types::{PageRequest, RepositoryKey, now_ms};
+
+/// A repository of the default account's registry.
+fn key(name: &str) -> berth_types::RepositoryKey {
+    berth_types::RepositoryKey::new(acct(), berth_types::RepositoryName::parse(name).unwrap())
+}
+
+fn acct() -> berth_types::AccountId {
+    berth_types::AccountId::parse("111122223333").unwrap()
+}
 
 const ACCT: &str = "111122223333";
 const OTHER: &str = "444455556666";
@@ -21,11 +32,15 @@ async fn setup() -> (tempfile::TempDir, Registry) {
 async fn setup_with_meta() -> (tempfile::TempDir, Registry, Arc<SqliteMeta>) {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
-    let authz = Authorizer::new(false, "us-east-1", ACCT, &berth_auth::TokenKey::from_bytes([1; 32]));
+    let meta = Arc::new(
+        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
+            .await
+            .unwrap(),
+    );
+    let authz = Authorizer::new(false, "us-east-1", &acct(), &berth_auth::TokenKey::from_bytes([1; 32]));
     let reg = Registry::new(blobs, meta.clone(), authz, Options::default());
-    reg.bootstrap_admin(ACCT, "AKIAADMIN", "secret").await.unwrap();
-    reg.ensure_account(OTHER, "other").await.unwrap();
+    reg.identity.bootstrap(Some(("AKIAADMIN", "secret"))).await.unwrap();
+    reg.identity.create_account(Some(OTHER), "other").await.unwrap();
     (dir, reg, meta)
 }
 
@@ -46,7 +61,7 @@ fn policy(principal: &str) -> String {
 }
 
 /// Every repository action, with whether `who` may do it on `repo`.
-async fn allowed(reg: &Registry, who: &Caller, repo: &RepositoryName) -> Vec<(Action, bool)> {
+async fn allowed(reg: &Registry, who: &Caller, repo: &RepositoryKey) -> Vec<(Action, bool)> {
     let actions = [
         Action::BatchGetImage,
         Action::GetDownloadUrlForLayer,
@@ -59,7 +74,7 @@ async fn allowed(reg: &Registry, who: &Caller, repo: &RepositoryName) -> Vec<(Ac
     ];
     let mut out = Vec::new();
     for a in actions {
-        out.push((a, reg.repository_check(who, repo, a).await.is_ok()));
+        out.push((a, reg.may(who, repo, a).await.is_ok()));
     }
     out
 }
@@ -68,17 +83,17 @@ async fn allowed(reg: &Registry, who: &Caller, repo: &RepositoryName) -> Vec<(Ac
 async fn an_account_principal_delegates_and_a_user_principal_grants() {
     let (_dir, reg) = setup().await;
     let admin = signed(ACCT, ADMIN_USER);
-    let repo = RepositoryName::parse("team/app").unwrap();
-    reg.repository_create(&admin, &repo, &RepositorySettings::default(), &[]).await.unwrap();
-    reg.create_user(ACCT, "nobody").await.unwrap();
-    reg.create_user(ACCT, "puller").await.unwrap();
+    let repo = key("team/app");
+    reg.repositories.create(&admin, &repo, &RepositorySettings::default(), &[]).await.unwrap();
+    reg.identity.create_user(ACCT, "nobody").await.unwrap();
+    reg.identity.create_user(ACCT, "puller").await.unwrap();
     let pull = r#"{"Statement":{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*"}}"#;
-    reg.attach_user_policy(ACCT, "puller", "pull", Some(pull)).await.unwrap();
-    reg.create_user(OTHER, "alice").await.unwrap();
+    reg.identity.attach_user_policy(ACCT, "puller", "pull", Some(pull)).await.unwrap();
+    reg.identity.create_user(OTHER, "alice").await.unwrap();
     let nobody = signed(ACCT, "nobody");
 
     for principal in [format!("arn:aws:iam::{ACCT}:root"), ACCT.to_owned()] {
-        reg.repository_policy_set(&admin, &repo, &policy(&principal)).await.unwrap();
+        reg.policies.set_repository(&admin, &repo, &policy(&principal)).await.unwrap();
         let got = allowed(&reg, &nobody, &repo).await;
         assert!(got.iter().all(|(_, ok)| !ok), "{principal}: a user without identity policy got {got:?}");
         // With an identity policy, the account's user gets what that policy allows.
@@ -87,49 +102,49 @@ async fn an_account_principal_delegates_and_a_user_principal_grants() {
         assert_eq!(ok, [Action::BatchGetImage], "{principal}");
     }
     // Naming the user itself grants on its own.
-    reg.repository_policy_set(&admin, &repo, &policy(&user_arn(ACCT, "nobody"))).await.unwrap();
+    reg.policies.set_repository(&admin, &repo, &policy(&user_arn(ACCT, "nobody"))).await.unwrap();
     assert!(allowed(&reg, &nobody, &repo).await.iter().all(|(_, ok)| *ok));
     assert!(
         allowed(&reg, &signed(ACCT, "puller"), &repo).await.iter().all(|(a, ok)| *ok == (*a == Action::BatchGetImage))
     );
     // Another account, named, with no identity policy: nothing.
-    reg.repository_policy_set(&admin, &repo, &policy(OTHER)).await.unwrap();
+    reg.policies.set_repository(&admin, &repo, &policy(OTHER)).await.unwrap();
     assert!(allowed(&reg, &signed(OTHER, "alice"), &repo).await.iter().all(|(_, ok)| !ok));
     // The registry policy follows the same rule.
-    reg.repository_policy_delete(&admin, &repo).await.unwrap();
-    reg.registry_policy_put(&admin, &policy(ACCT)).await.unwrap();
+    reg.policies.delete_repository(&admin, &repo).await.unwrap();
+    reg.policies.put_registry(&admin, &policy(ACCT)).await.unwrap();
     assert!(allowed(&reg, &nobody, &repo).await.iter().all(|(_, ok)| !ok));
-    assert!(matches!(reg.registry_policy_put(&nobody, &policy("*")).await, Err(Error::AccessDenied { .. })));
+    assert!(matches!(reg.policies.put_registry(&nobody, &policy("*")).await, Err(Error::AccessDenied { .. })));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_users_token_is_refused_at_once() {
     let (_dir, reg) = setup().await;
     let admin = signed(ACCT, ADMIN_USER);
-    let repo = RepositoryName::parse("team/app").unwrap();
-    reg.repository_create(&admin, &repo, &RepositorySettings::default(), &[]).await.unwrap();
-    reg.create_user(ACCT, "doomed").await.unwrap();
-    reg.repository_policy_set(&admin, &repo, &policy(&user_arn(ACCT, "doomed"))).await.unwrap();
+    let repo = key("team/app");
+    reg.repositories.create(&admin, &repo, &RepositorySettings::default(), &[]).await.unwrap();
+    reg.identity.create_user(ACCT, "doomed").await.unwrap();
+    reg.policies.set_repository(&admin, &repo, &policy(&user_arn(ACCT, "doomed"))).await.unwrap();
     let issued = now_ms();
     let tok = token(ACCT, "doomed", issued);
     assert!(reg.check_access(&tok).await.is_ok());
-    assert!(reg.repository_check(&tok, &repo, Action::PutImage).await.is_ok());
+    assert!(reg.may(&tok, &repo, Action::PutImage).await.is_ok());
 
-    reg.delete_user(ACCT, "doomed").await.unwrap();
+    reg.identity.delete_user(ACCT, "doomed").await.unwrap();
     for who in [&tok, &signed(ACCT, "doomed")] {
         assert!(matches!(reg.check_access(who).await, Err(Error::Unauthenticated)));
         for a in [Action::PutImage, Action::BatchGetImage, Action::GetDownloadUrlForLayer] {
-            let got = reg.repository_check(who, &repo, a).await;
+            let got = reg.may(who, &repo, a).await;
             assert!(matches!(got, Err(Error::Unauthenticated)), "{a}: {got:?}");
         }
     }
 
     // Made again under the same name: the old token still speaks for nobody, a new one works.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // tokens carry whole seconds
-    reg.create_user(ACCT, "doomed").await.unwrap();
-    assert!(matches!(reg.repository_check(&tok, &repo, Action::PutImage).await, Err(Error::Unauthenticated)));
+    reg.identity.create_user(ACCT, "doomed").await.unwrap();
+    assert!(matches!(reg.may(&tok, &repo, Action::PutImage).await, Err(Error::Unauthenticated)));
     let fresh = token(ACCT, "doomed", now_ms());
-    assert!(reg.repository_check(&fresh, &repo, Action::PutImage).await.is_ok());
+    assert!(reg.may(&fresh, &repo, Action::PutImage).await.is_ok());
     // A caller of a user that never existed is refused the same way.
     assert!(matches!(reg.check_access(&signed(ACCT, "ghost")).await, Err(Error::Unauthenticated)));
 }
@@ -141,10 +156,10 @@ async fn pages(reg: &Registry, who: &Caller, n: usize, describe: bool) -> (Vec<S
     for _ in 0..1000 {
         let page = PageRequest { limit: Some(n), after: after.take() };
         let (items, next) = if describe {
-            let p = reg.repository_describe(who, None, None, &page).await.unwrap();
-            (p.items.into_iter().map(|r| r.name.to_string()).collect::<Vec<_>>(), p.next)
+            let p = reg.repositories.describe(who, &acct(), RepositoryListing::Page(&page)).await.unwrap();
+            (p.items.into_iter().map(|r| r.key.name.to_string()).collect::<Vec<_>>(), p.next)
         } else {
-            let p = reg.catalog(who, &page).await.unwrap();
+            let p = reg.repositories.catalog(who, &acct(), &page).await.unwrap();
             (p.items.into_iter().map(|r| r.to_string()).collect(), p.next)
         };
         assert!(items.len() <= n);
@@ -170,12 +185,12 @@ async fn pages_never_name_hidden_repositories() {
         if name.ends_with("-open") {
             visible.push(name.clone());
         }
-        let repo = RepositoryName::parse(&name).unwrap();
-        reg.repository_create(&admin, &repo, &RepositorySettings::default(), &[]).await.unwrap();
+        let repo = key(&name);
+        reg.repositories.create(&admin, &repo, &RepositorySettings::default(), &[]).await.unwrap();
     }
-    reg.create_user(ACCT, "peeker").await.unwrap();
+    reg.identity.create_user(ACCT, "peeker").await.unwrap();
     let see = r#"{"Statement":{"Effect":"Allow","Action":["ecr:DescribeRepositories","ecr:BatchGetImage"],"Resource":"arn:aws:ecr:*:*:repository/*-open"}}"#;
-    reg.attach_user_policy(ACCT, "peeker", "see", Some(see)).await.unwrap();
+    reg.identity.attach_user_policy(ACCT, "peeker", "see", Some(see)).await.unwrap();
     let peeker = signed(ACCT, "peeker");
     for describe in [false, true] {
         for n in [1, 2, 5, 100] {
@@ -188,14 +203,31 @@ async fn pages_never_name_hidden_repositories() {
     }
     // A client-made catalog `last` is a name; a made-up nextToken is refused.
     let page = PageRequest { limit: Some(2), after: Some("r03-open".to_owned()) };
-    let got: Vec<String> = reg.catalog(&peeker, &page).await.unwrap().items.iter().map(ToString::to_string).collect();
+    let got: Vec<String> = reg
+        .repositories
+        .catalog(&peeker, &acct(), &page)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(got, ["r10-open", "r17-open"]);
-    let err = reg.repository_describe(&peeker, None, None, &page).await.unwrap_err();
+    let err = reg.repositories.describe(&peeker, &acct(), RepositoryListing::Page(&page)).await.unwrap_err();
     assert!(matches!(err, Error::InvalidParameter(_)), "{err:?}");
     // A catalog marker is not a DescribeRepositories one.
-    let marker = reg.catalog(&peeker, &PageRequest { limit: Some(1), after: None }).await.unwrap().next.unwrap();
+    let marker = reg
+        .repositories
+        .catalog(&peeker, &acct(), &PageRequest { limit: Some(1), after: None })
+        .await
+        .unwrap()
+        .next
+        .unwrap();
     let page = PageRequest { limit: Some(1), after: Some(marker) };
-    assert!(matches!(reg.repository_describe(&peeker, None, None, &page).await, Err(Error::InvalidParameter(_))));
+    assert!(matches!(
+        reg.repositories.describe(&peeker, &acct(), RepositoryListing::Page(&page)).await,
+        Err(Error::InvalidParameter(_))
+    ));
 }
 
 /// More hidden rows than one request examines: the page comes back short (even empty) but with
@@ -206,13 +238,14 @@ async fn a_page_cut_short_by_the_scan_budget_still_has_a_marker() {
     let names: Vec<String> =
         (0..5_200).map(|i| format!("h{i:05}")).chain(["z-open-1".to_owned(), "z-open-2".to_owned()]).collect();
     for n in &names {
-        meta.create_repository_with(&RepositoryName::parse(n).unwrap(), &RepositorySettings::default()).await.unwrap();
+        meta.create_repository_with(&key(n), &RepositorySettings::default()).await.unwrap();
     }
-    reg.create_user(ACCT, "peeker").await.unwrap();
+    reg.identity.create_user(ACCT, "peeker").await.unwrap();
     let see = r#"{"Statement":{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"arn:aws:ecr:*:*:repository/z-open-*"}}"#;
-    reg.attach_user_policy(ACCT, "peeker", "see", Some(see)).await.unwrap();
+    reg.identity.attach_user_policy(ACCT, "peeker", "see", Some(see)).await.unwrap();
     let peeker = signed(ACCT, "peeker");
-    let first = reg.catalog(&peeker, &PageRequest { limit: Some(10), after: None }).await.unwrap();
+    let first =
+        reg.repositories.catalog(&peeker, &acct(), &PageRequest { limit: Some(10), after: None }).await.unwrap();
     assert!(first.items.is_empty() && first.next.is_some(), "{:?}", first.items);
     let (got, markers) = pages(&reg, &peeker, 10, false).await;
     assert_eq!(got, ["z-open-1", "z-open-2"]);

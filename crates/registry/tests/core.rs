@@ -6,12 +6,26 @@ use berth_blobstore::{BlobStore, ByteStream};
 use berth_blobstore_fs::FsBlobStore;
 use berth_meta_sqlite::SqliteMeta;
 use berth_registry::{Authorizer, Caller, Error, Options, Registry};
-use berth_types::{Algorithm, Digest, RepositoryName, UploadId};
+use berth_types::{Algorithm, Digest, RepositoryKey, UploadId};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 
+/// A repository of the default account's registry.
+fn key(name: &str) -> berth_types::RepositoryKey {
+    berth_types::RepositoryKey::new(acct(), berth_types::RepositoryName::parse(name).unwrap())
+}
+
+fn acct() -> berth_types::AccountId {
+    berth_types::AccountId::parse("111122223333").unwrap()
+}
+
 fn authz(anonymous: bool) -> Authorizer {
-    Authorizer::new(anonymous, "us-east-1", "111122223333", &berth_auth::TokenKey::from_bytes([1; 32]))
+    Authorizer::new(
+        anonymous,
+        "us-east-1",
+        &berth_types::AccountId::parse("111122223333").unwrap(),
+        &berth_auth::TokenKey::from_bytes([1; 32]),
+    )
 }
 
 fn body(data: &[u8]) -> ByteStream {
@@ -21,7 +35,11 @@ fn body(data: &[u8]) -> ByteStream {
 async fn setup(opts: Options) -> (tempfile::TempDir, Arc<FsBlobStore>, Registry) {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
+    let meta = Arc::new(
+        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
+            .await
+            .unwrap(),
+    );
     let reg = Registry::new(blobs.clone(), meta, authz(true), opts);
     (dir, blobs, reg)
 }
@@ -30,38 +48,38 @@ async fn setup(opts: Options) -> (tempfile::TempDir, Arc<FsBlobStore>, Registry)
 async fn sweeper_removes_stale_sessions_and_orphaned_upload_bytes() {
     let (_dir, blobs, reg) = setup(Options { upload_expiry_ms: 0, ..Options::default() }).await;
     let who = Caller::Anonymous;
-    let repo = RepositoryName::parse("team/app").unwrap();
+    let repo = key("team/app");
     // A session that received bytes, then was abandoned.
-    let st = reg.upload_start(&who, &repo).await.unwrap();
-    reg.upload_append(&who, &repo, &st.id, Some(0), body(b"partial")).await.unwrap();
+    let st = reg.uploads.start(&who, &repo).await.unwrap();
+    reg.uploads.append(&who, &repo, &st.id, Some(0), body(b"partial")).await.unwrap();
     // Bytes of an upload whose session never reached the database (a crash mid-request).
     let stray = UploadId::generate();
     blobs.upload_append(&stray, 0, body(b"debris")).await.unwrap();
     assert_eq!(blobs.uploads().await.unwrap().len(), 2);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 
-    assert_eq!(reg.sweep_uploads().await.unwrap(), 2);
+    assert_eq!(reg.maintenance.sweep_uploads().await.unwrap(), 2);
     assert!(blobs.uploads().await.unwrap().is_empty());
-    assert!(matches!(reg.upload_status(&who, &repo, &st.id).await, Err(Error::UploadNotFound)));
+    assert!(matches!(reg.uploads.status(&who, &repo, &st.id).await, Err(Error::UploadNotFound)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_digest_stores_nothing() {
     let (_dir, blobs, reg) = setup(Options::default()).await;
     let who = Caller::Anonymous;
-    let repo = RepositoryName::parse("team/app").unwrap();
+    let repo = key("team/app");
     let claimed = Digest::of(Algorithm::Sha256, b"something else");
     for data in [&b"small"[..], &vec![7u8; 3 << 20][..]] {
         let len = Some(data.len() as u64);
-        let err = reg.upload_monolithic(&who, &repo, &claimed, len, body(data)).await.unwrap_err();
+        let err = reg.uploads.monolithic(&who, &repo, &claimed, len, body(data)).await.unwrap_err();
         assert!(matches!(err, Error::DigestInvalid(_)), "{err:?}");
-        let st = reg.upload_start(&who, &repo).await.unwrap();
-        reg.upload_append(&who, &repo, &st.id, None, body(data)).await.unwrap();
-        let err = reg.upload_complete(&who, &repo, &st.id, &claimed, None).await.unwrap_err();
+        let st = reg.uploads.start(&who, &repo).await.unwrap();
+        reg.uploads.append(&who, &repo, &st.id, None, body(data)).await.unwrap();
+        let err = reg.uploads.complete(&who, &repo, &st.id, &claimed, None).await.unwrap_err();
         assert!(matches!(err, Error::DigestInvalid(_)), "{err:?}");
-        assert!(matches!(reg.upload_status(&who, &repo, &st.id).await, Err(Error::UploadNotFound)));
+        assert!(matches!(reg.uploads.status(&who, &repo, &st.id).await, Err(Error::UploadNotFound)));
     }
-    assert!(matches!(reg.blob_stat(&who, &repo, &claimed).await, Err(Error::BlobNotFound(_))));
+    assert!(matches!(reg.blobs.stat(&who, &repo, &claimed).await, Err(Error::BlobNotFound(_))));
     assert!(blobs.stat(&claimed).await.unwrap().is_none());
     assert!(blobs.uploads().await.unwrap().is_empty(), "no upload bytes are left behind");
 }
@@ -70,11 +88,15 @@ async fn a_wrong_digest_stores_nothing() {
 async fn anonymous_callers_are_refused_unless_configured() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
+    let meta = Arc::new(
+        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
+            .await
+            .unwrap(),
+    );
     let reg = Registry::new(blobs, meta, authz(false), Options::default());
-    let repo = RepositoryName::parse("team/app").unwrap();
+    let repo = key("team/app");
     assert!(matches!(reg.check_access(&Caller::Anonymous).await, Err(Error::Unauthenticated)));
-    assert!(matches!(reg.upload_start(&Caller::Anonymous, &repo).await, Err(Error::Unauthenticated)));
+    assert!(matches!(reg.uploads.start(&Caller::Anonymous, &repo).await, Err(Error::Unauthenticated)));
 }
 
 /// Appends are not synced; after a restart (a new epoch) the core trusts a session only if its
@@ -83,31 +105,35 @@ async fn anonymous_callers_are_refused_unless_configured() {
 async fn after_a_restart_upload_bytes_are_checked_before_they_are_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
+    let meta = Arc::new(
+        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
+            .await
+            .unwrap(),
+    );
     let before = Registry::new(blobs.clone(), meta.clone(), authz(true), Options::default());
     let after = Registry::new(blobs.clone(), meta, authz(true), Options::default());
     let who = Caller::Anonymous;
-    let repo = RepositoryName::parse("team/app").unwrap();
+    let repo = key("team/app");
     let whole = b"first chunk|second chunk";
     let digest = Digest::of(Algorithm::Sha256, whole);
 
     let mut sessions = Vec::new();
     for _ in 0..3 {
-        let st = before.upload_start(&who, &repo).await.unwrap();
-        before.upload_append(&who, &repo, &st.id, Some(0), body(b"first chunk|")).await.unwrap();
+        let st = before.uploads.start(&who, &repo).await.unwrap();
+        before.uploads.append(&who, &repo, &st.id, Some(0), body(b"first chunk|")).await.unwrap();
         sessions.push(st.id);
     }
     // One upload's bytes were garbled and another's cut short by the "crash".
     blobs.upload_append(&sessions[1], 0, body(b"FIRST CHUNK|")).await.unwrap();
     blobs.upload_append(&sessions[2], 0, body(b"first")).await.unwrap();
 
-    after.upload_append(&who, &repo, &sessions[0], Some(12), body(b"second chunk")).await.unwrap();
-    after.upload_complete(&who, &repo, &sessions[0], &digest, None).await.unwrap();
-    assert_eq!(after.blob_stat(&who, &repo, &digest).await.unwrap(), whole.len() as u64);
+    after.uploads.append(&who, &repo, &sessions[0], Some(12), body(b"second chunk")).await.unwrap();
+    after.uploads.complete(&who, &repo, &sessions[0], &digest, None).await.unwrap();
+    assert_eq!(after.blobs.stat(&who, &repo, &digest).await.unwrap(), whole.len() as u64);
     for id in &sessions[1..] {
-        let err = after.upload_append(&who, &repo, id, Some(12), body(b"second chunk")).await.unwrap_err();
+        let err = after.uploads.append(&who, &repo, id, Some(12), body(b"second chunk")).await.unwrap_err();
         assert!(matches!(err, Error::UploadNotFound), "{err:?}");
-        assert!(matches!(after.upload_status(&who, &repo, id).await, Err(Error::UploadNotFound)));
+        assert!(matches!(after.uploads.status(&who, &repo, id).await, Err(Error::UploadNotFound)));
     }
     assert!(blobs.uploads().await.unwrap().is_empty(), "dropped sessions leave no bytes");
 }

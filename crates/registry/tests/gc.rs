@@ -10,17 +10,26 @@ use berth_blobstore::{BlobStore, ByteStream};
 use berth_blobstore_fs::FsBlobStore;
 use berth_meta::GcMeta;
 use berth_meta_sqlite::SqliteMeta;
-use berth_registry::{Authorizer, Caller, Error, Options, Registry};
-use berth_types::{Algorithm, Digest, Hasher, Reference, RepositoryName, Tag, now_ms};
+use berth_registry::{Authorizer, Caller, Error, ImageId, Options, Registry};
+use berth_types::{Algorithm, Digest, Hasher, Reference, RepositoryKey, Tag, now_ms};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
+
+/// A repository of the default account's registry.
+fn key(name: &str) -> berth_types::RepositoryKey {
+    berth_types::RepositoryKey::new(acct(), berth_types::RepositoryName::parse(name).unwrap())
+}
+
+fn acct() -> berth_types::AccountId {
+    berth_types::AccountId::parse("111122223333").unwrap()
+}
 
 fn body(data: &[u8]) -> ByteStream {
     stream::iter(vec![Ok(Bytes::copy_from_slice(data))]).boxed()
 }
 
-fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).unwrap()
+fn repo(s: &str) -> RepositoryKey {
+    key(s)
 }
 
 struct Env {
@@ -33,12 +42,21 @@ struct Env {
 async fn setup(grace_ms: i64) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
+    let meta = Arc::new(
+        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
+            .await
+            .unwrap(),
+    );
     let opts = Options { gc_grace_ms: grace_ms, ..Options::default() };
     let reg = Arc::new(Registry::new(
         blobs.clone(),
         meta.clone(),
-        Authorizer::new(true, "us-east-1", "111122223333", &berth_auth::TokenKey::from_bytes([1; 32])),
+        Authorizer::new(
+            true,
+            "us-east-1",
+            &berth_types::AccountId::parse("111122223333").unwrap(),
+            &berth_auth::TokenKey::from_bytes([1; 32]),
+        ),
         opts,
     ));
     Env { _dir: dir, blobs, meta, reg }
@@ -46,15 +64,15 @@ async fn setup(grace_ms: i64) -> Env {
 
 /// Pushes a blob the way its size suggests: small ones in one request, others through a
 /// session (bytes renamed into place on completion).
-async fn push_blob(reg: &Registry, r: &RepositoryName, data: &[u8]) -> Result<Digest, Error> {
+async fn push_blob(reg: &Registry, r: &RepositoryKey, data: &[u8]) -> Result<Digest, Error> {
     let who = Caller::Anonymous;
     let d = Digest::of(Algorithm::Sha256, data);
     if data.len() < 64 * 1024 {
-        reg.upload_monolithic(&who, r, &d, Some(data.len() as u64), body(data)).await
+        reg.uploads.monolithic(&who, r, &d, Some(data.len() as u64), body(data)).await
     } else {
-        let st = reg.upload_start(&who, r).await?;
-        reg.upload_append(&who, r, &st.id, Some(0), body(data)).await?;
-        reg.upload_complete(&who, r, &st.id, &d, None).await
+        let st = reg.uploads.start(&who, r).await?;
+        reg.uploads.append(&who, r, &st.id, Some(0), body(data)).await?;
+        reg.uploads.complete(&who, r, &st.id, &d, None).await
     }
 }
 
@@ -70,15 +88,15 @@ fn manifest_json(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn put_manifest(reg: &Registry, r: &RepositoryName, tag: &str, m: &[u8]) -> Result<Digest, Error> {
+async fn put_manifest(reg: &Registry, r: &RepositoryKey, tag: &str, m: &[u8]) -> Result<Digest, Error> {
     let reference = Reference::Tag(Tag::parse(tag).unwrap());
     let ct = Some("application/vnd.oci.image.manifest.v1+json");
-    reg.manifest_put(&Caller::Anonymous, r, &reference, ct, body(m)).await.map(|p| p.digest)
+    reg.images.put(&Caller::Anonymous, r, &reference, ct, body(m)).await.map(|p| p.digest)
 }
 
 /// Reads a blob through the core and checks its digest.
-async fn pull_blob(reg: &Registry, r: &RepositoryName, d: &Digest) -> Result<(), String> {
-    let read = reg.blob_read(&Caller::Anonymous, r, d, |_| Ok(None)).await.map_err(|e| format!("{d}: {e}"))?;
+async fn pull_blob(reg: &Registry, r: &RepositoryKey, d: &Digest) -> Result<(), String> {
+    let read = reg.blobs.read(&Caller::Anonymous, r, d, |_| Ok(None)).await.map_err(|e| format!("{d}: {e}"))?;
     let mut s = read.body.into_stream();
     let mut h = Hasher::new(d.algorithm());
     while let Some(c) = s.next().await {
@@ -88,9 +106,9 @@ async fn pull_blob(reg: &Registry, r: &RepositoryName, d: &Digest) -> Result<(),
 }
 
 /// Pulls an image by tag: its manifest, then every blob it references.
-async fn pull_image(reg: &Registry, r: &RepositoryName, tag: &str) -> Result<Digest, String> {
+async fn pull_image(reg: &Registry, r: &RepositoryKey, tag: &str) -> Result<Digest, String> {
     let reference = Reference::Tag(Tag::parse(tag).unwrap());
-    let m = reg.manifest_get(&Caller::Anonymous, r, &reference).await.map_err(|e| format!("{r}:{tag}: {e}"))?;
+    let m = reg.images.get(&Caller::Anonymous, r, &reference).await.map_err(|e| format!("{r}:{tag}: {e}"))?;
     let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
     let mut digests = vec![v["config"]["digest"].as_str().unwrap().to_owned()];
     digests.extend(v["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()));
@@ -119,14 +137,14 @@ async fn unreferenced_blobs_go_after_the_grace_and_referenced_ones_stay() {
     put_manifest(reg, &r, "v1", &manifest_json(&config, &[&layer])).await.unwrap();
 
     let now = now_ms();
-    assert_eq!(reg.gc_run_once(now).await.unwrap().blobs_removed, 0, "within the grace");
-    let report = reg.gc_run_once(now + 60_001).await.unwrap();
+    assert_eq!(reg.maintenance.gc_run_once(now).await.unwrap().blobs_removed, 0, "within the grace");
+    let report = reg.maintenance.gc_run_once(now + 60_001).await.unwrap();
     assert_eq!((report.blobs_removed, report.bytes_freed), (1, 100_000));
     assert_eq!(stored(&env.blobs).await, BTreeSet::from([d(&config).to_string(), d(&layer).to_string()]));
-    assert!(matches!(reg.blob_stat(&Caller::Anonymous, &r, &d(&loose)).await, Err(Error::BlobNotFound(_))));
+    assert!(matches!(reg.blobs.stat(&Caller::Anonymous, &r, &d(&loose)).await, Err(Error::BlobNotFound(_))));
     pull_image(reg, &r, "v1").await.unwrap();
 
-    let usage = reg.storage_usage().await.unwrap();
+    let usage = reg.maintenance.storage_usage().await.unwrap();
     assert_eq!((usage.blobs, usage.blob_bytes), (2, (config.len() + layer.len()) as u64));
     assert_eq!(usage.repositories.len(), 1);
     assert_eq!(usage.repositories[0].blob_bytes, (config.len() + layer.len()) as u64);
@@ -142,7 +160,7 @@ async fn a_push_that_loses_the_race_fails_cleanly_and_a_push_that_wins_is_comple
     let (config, layer) = (b"{}".to_vec(), vec![7u8; 2 << 20]);
     push_blob(reg, &r, &config).await.unwrap();
     push_blob(reg, &r, &layer).await.unwrap();
-    let report = reg.gc_run_once(now_ms() + 10_000).await.unwrap();
+    let report = reg.maintenance.gc_run_once(now_ms() + 10_000).await.unwrap();
     assert_eq!(report.blobs_removed, 2);
     let m = manifest_json(&config, &[&layer]);
     let err = put_manifest(reg, &r, "v1", &m).await.unwrap_err();
@@ -152,7 +170,7 @@ async fn a_push_that_loses_the_race_fails_cleanly_and_a_push_that_wins_is_comple
     push_blob(reg, &r, &config).await.unwrap();
     push_blob(reg, &r, &layer).await.unwrap();
     put_manifest(reg, &r, "v1", &m).await.unwrap();
-    assert_eq!(reg.gc_run_once(now_ms() + 10_000).await.unwrap().blobs_removed, 0);
+    assert_eq!(reg.maintenance.gc_run_once(now_ms() + 10_000).await.unwrap().blobs_removed, 0);
     pull_image(reg, &r, "v1").await.unwrap();
 }
 
@@ -176,19 +194,19 @@ async fn deleting_images_and_repositories_frees_their_blobs_after_the_grace() {
 
     // /v2 DELETE by digest, and ECR BatchDeleteImage by the last tag.
     let deleted_at = now_ms();
-    reg.manifest_delete(&who, &one, &Reference::Digest(m_a)).await.unwrap();
-    reg.image_delete(&who, &one, &Reference::Tag(Tag::parse("b").unwrap()), None).await.unwrap();
+    reg.images.delete(&who, &one, &Reference::Digest(m_a)).await.unwrap();
+    reg.images.delete_many(&who, &one, &[ImageId::Tag(Tag::parse("b").unwrap())]).await.unwrap();
     // The deletion touched the blobs: the grace counts from it.
-    assert_eq!(reg.gc_run_once(deleted_at + 59_000).await.unwrap().blobs_removed, 0);
-    let report = reg.gc_run_once(now_ms() + 60_001).await.unwrap();
+    assert_eq!(reg.maintenance.gc_run_once(deleted_at + 59_000).await.unwrap().blobs_removed, 0);
+    let report = reg.maintenance.gc_run_once(now_ms() + 60_001).await.unwrap();
     assert_eq!(report.blobs_removed, 2);
     assert_eq!(stored(&env.blobs).await, BTreeSet::from([d(&shared).to_string(), d(&c).to_string()]));
     pull_image(reg, &two, "c").await.unwrap();
 
-    reg.repository_delete(&who, &two, true).await.unwrap();
-    assert_eq!(reg.gc_run_once(now_ms() + 60_001).await.unwrap().blobs_removed, 2);
+    reg.repositories.delete(&who, &two, true).await.unwrap();
+    assert_eq!(reg.maintenance.gc_run_once(now_ms() + 60_001).await.unwrap().blobs_removed, 2);
     assert!(stored(&env.blobs).await.is_empty());
-    assert_eq!(reg.storage_usage().await.unwrap().blob_bytes, 0);
+    assert_eq!(reg.maintenance.storage_usage().await.unwrap().blob_bytes, 0);
 }
 
 /// A crash between the collection's metadata step and the deletion of the bytes leaves a
@@ -212,7 +230,12 @@ async fn tombstones_of_a_run_that_stopped_midway_are_finished_and_block_uploads_
     let restarted = Registry::new(
         env.blobs.clone(),
         env.meta.clone(),
-        Authorizer::new(true, "us-east-1", "111122223333", &berth_auth::TokenKey::from_bytes([1; 32])),
+        Authorizer::new(
+            true,
+            "us-east-1",
+            &berth_types::AccountId::parse("111122223333").unwrap(),
+            &berth_auth::TokenKey::from_bytes([1; 32]),
+        ),
         Options { gc_grace_ms: 1_000, ..Options::default() },
     );
     let report = restarted.gc_run_once(now_ms()).await.unwrap();
@@ -228,11 +251,11 @@ async fn bytes_without_a_record_are_swept_once_the_grace_has_passed_since_first_
     let debris = Bytes::from_static(b"bytes of a push that crashed before its metadata");
     env.blobs.put_small(&d(&debris), debris.clone()).await.unwrap();
     let now = now_ms();
-    assert_eq!(env.reg.gc_run_once(now).await.unwrap().orphans_removed, 0, "first seen now");
-    assert_eq!(env.reg.gc_run_once(now + 999).await.unwrap().orphans_removed, 0, "within the grace");
+    assert_eq!(env.reg.maintenance.gc_run_once(now).await.unwrap().orphans_removed, 0, "first seen now");
+    assert_eq!(env.reg.maintenance.gc_run_once(now + 999).await.unwrap().orphans_removed, 0, "within the grace");
     // Past the grace, but sweeps run at most every half grace: not in this run.
-    assert_eq!(env.reg.gc_run_once(now + 1_200).await.unwrap().orphans_removed, 0);
-    assert_eq!(env.reg.gc_run_once(now + 1_499).await.unwrap().orphans_removed, 1);
+    assert_eq!(env.reg.maintenance.gc_run_once(now + 1_200).await.unwrap().orphans_removed, 0);
+    assert_eq!(env.reg.maintenance.gc_run_once(now + 1_499).await.unwrap().orphans_removed, 1);
     assert!(stored(&env.blobs).await.is_empty());
 }
 
@@ -248,10 +271,10 @@ async fn a_blob_checked_by_a_client_outlives_the_check() {
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let checked = now_ms();
     assert!(checked - pushed >= 150);
-    env.reg.blob_stat(&Caller::Anonymous, &r, &d(&data)).await.unwrap();
+    env.reg.blobs.stat(&Caller::Anonymous, &r, &d(&data)).await.unwrap();
     // Without the check the mark would be older than this run's cutoff (checked - 1).
-    assert_eq!(env.reg.gc_run_once(checked + 199).await.unwrap().blobs_removed, 0);
-    assert_eq!(env.reg.gc_run_once(now_ms() + 201).await.unwrap().blobs_removed, 1);
+    assert_eq!(env.reg.maintenance.gc_run_once(checked + 199).await.unwrap().blobs_removed, 0);
+    assert_eq!(env.reg.maintenance.gc_run_once(now_ms() + 201).await.unwrap().blobs_removed, 1);
 }
 
 /// A small deterministic generator, so the stress run needs no dependency.
@@ -266,7 +289,7 @@ impl Rng {
 }
 
 struct Image {
-    repo: RepositoryName,
+    repo: RepositoryKey,
     tag: String,
     digest: Digest,
     blobs: Vec<Digest>,
@@ -288,7 +311,7 @@ async fn collection_in_a_loop_never_breaks_concurrent_pushes_and_pulls() {
     const GRACE_MS: i64 = 250;
     let env = setup(GRACE_MS).await;
     let reg = &env.reg;
-    let repos: Vec<RepositoryName> = (0..3).map(|i| repo(&format!("stress/r{i}"))).collect();
+    let repos: Vec<RepositoryKey> = (0..3).map(|i| repo(&format!("stress/r{i}"))).collect();
     // Shared layers: mostly small, two large enough for the session path.
     let pool: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..16u8).map(|i| vec![i; if i < 2 { (1 << 20) + 4096 } else { 512 + usize::from(i) * 300 }]).collect(),
@@ -323,13 +346,13 @@ async fn collection_in_a_loop_never_breaks_concurrent_pushes_and_pulls() {
                         for b in std::iter::once(&config[..]).chain(layers.iter().copied()) {
                             // Like docker: HEAD first, then mount from another repository or upload.
                             // After a lost race, upload everything again.
-                            if attempt == 1 && reg.blob_stat(&who, &r, &d(b)).await.is_ok() {
+                            if attempt == 1 && reg.blobs.stat(&who, &r, &d(b)).await.is_ok() {
                                 continue;
                             }
                             let from = &repos[rng.next(repos.len())];
                             if attempt == 1
                                 && from != &r
-                                && reg.blob_mount(&who, &r, from, &d(b)).await.unwrap().is_some()
+                                && reg.blobs.mount(&who, &r, from, &d(b)).await.unwrap().is_some()
                             {
                                 continue;
                             }
@@ -350,9 +373,9 @@ async fn collection_in_a_loop_never_breaks_concurrent_pushes_and_pulls() {
                     if i % 2 == 0 {
                         // Deleted again, through either API; nobody pulls it.
                         if i % 4 == 0 {
-                            reg.manifest_delete(&who, &r, &Reference::Digest(digest)).await.unwrap();
+                            reg.images.delete(&who, &r, &Reference::Digest(digest)).await.unwrap();
                         } else {
-                            reg.image_delete(&who, &r, &Reference::Tag(Tag::parse(&tag).unwrap()), None).await.unwrap();
+                            reg.images.delete_many(&who, &r, &[ImageId::Tag(Tag::parse(&tag).unwrap())]).await.unwrap();
                         }
                     } else {
                         kept.lock().unwrap().push(Image { repo: r, tag, digest, blobs });
@@ -395,7 +418,7 @@ async fn collection_in_a_loop_never_breaks_concurrent_pushes_and_pulls() {
         tokio::spawn(async move {
             let (mut runs, mut removed) = (0u64, 0u64);
             while pushing.load(Ordering::Relaxed) && runs < 100_000 {
-                let report = reg.gc_run_once(now_ms()).await.unwrap();
+                let report = reg.maintenance.gc_run_once(now_ms()).await.unwrap();
                 removed += report.blobs_removed + report.orphans_removed;
                 runs += 1;
                 tokio::task::yield_now().await;
@@ -420,12 +443,12 @@ async fn collection_in_a_loop_never_breaks_concurrent_pushes_and_pulls() {
     // Once everything is past the grace, the store holds exactly the referenced blobs (a
     // second run takes bytes the first saw for the first time).
     let t = now_ms() + GRACE_MS + 1;
-    let first = reg.gc_run_once(t).await.unwrap();
-    let second = reg.gc_run_once(t + GRACE_MS + 1).await.unwrap();
+    let first = reg.maintenance.gc_run_once(t).await.unwrap();
+    let second = reg.maintenance.gc_run_once(t + GRACE_MS + 1).await.unwrap();
     let referenced: BTreeSet<String> = kept.iter().flat_map(|i| i.blobs.iter().map(ToString::to_string)).collect();
     assert_eq!(stored(&env.blobs).await, referenced);
     assert!(env.meta.tombstones(10).await.unwrap().is_empty());
-    let usage = reg.storage_usage().await.unwrap();
+    let usage = reg.maintenance.storage_usage().await.unwrap();
     assert_eq!(usage.blobs, referenced.len() as u64);
     for img in &kept {
         assert_eq!(pull_image(reg, &img.repo, &img.tag).await.unwrap(), img.digest);
