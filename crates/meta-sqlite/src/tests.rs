@@ -220,6 +220,63 @@ fn point_queries_search_an_index() {
     assert!(!is_point_plan(&query_plan(&conn, old)), "the check tells the two apart");
 }
 
+/// Virtual-machine steps one run of `sql` takes: a measure of its work that, unlike time, does
+/// not vary from run to run.
+fn vm_steps(conn: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> i32 {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let mut rows = stmt.query(params).unwrap();
+    while rows.next().unwrap().is_some() {}
+    drop(rows);
+    stmt.get_status(rusqlite::StatementStatus::VmStep)
+}
+
+/// A point read does the same work in a repository of ten images as in one of thousands.
+#[test]
+fn point_reads_cost_the_same_at_any_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = super::open_writer(&dir.path().join("meta.db"), &default_account(), None).unwrap();
+    conn.execute_batch("INSERT INTO repositories (id, registry, name, created_at) VALUES (1, '111111111111', 'r', 0)")
+        .unwrap();
+    let d = |i: usize| berth_types::Digest::of(berth_types::Algorithm::Sha256, format!("m{i}").as_bytes()).to_string();
+    let add = |range: std::ops::Range<usize>| {
+        conn.execute_batch("BEGIN").unwrap();
+        for i in range {
+            conn.execute(
+                "INSERT INTO manifests (repository_id, digest, media_type, size, payload, created_at)
+                 VALUES (1, ?1, 'x', 1, X'00', 0)",
+                [d(i)],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (1, ?1, ?2, 0)",
+                [format!("t{i}"), d(i)],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    };
+    let old = "SELECT m.digest FROM manifests m WHERE m.repository_id = ?1 AND m.digest > ?2
+               AND (?3 IS NULL OR m.digest = ?3) ORDER BY m.digest LIMIT 1";
+    let (one, reg, name, tag, digest) = (1i64, "111111111111", "r", "t5", d(5));
+    let measure = || {
+        (
+            vm_steps(&conn, super::IMAGE_SQL, &[&one, &digest]),
+            vm_steps(&conn, super::RESOLVE_TAG_SQL, &[&reg, &name, &tag]),
+            vm_steps(&conn, super::RESOLVE_DIGEST_SQL, &[&reg, &name, &digest]),
+        )
+    };
+    // The digest sorts last of its repository or near it; the old lookup's cost is the rows
+    // before it.
+    let last = (0..5000).map(d).max().unwrap();
+    let old_steps = || vm_steps(&conn, old, &[&one, &"", &last]);
+    add(0..10);
+    let (small, old_small) = (measure(), old_steps());
+    add(10..5000);
+    let (large, old_large) = (measure(), old_steps());
+    assert_eq!(small, large, "point reads at 10 and 5,000 images");
+    assert!(old_large > 50 * old_small.max(1), "the lookup this replaced grows: {old_small} -> {old_large}");
+}
+
 /// Deleted rows give their pages back to the filesystem.
 #[tokio::test(flavor = "multi_thread")]
 async fn reclaim_shrinks_the_file() {

@@ -4,19 +4,18 @@
 //! domain error in one place (`Missing::Repository` is `RepositoryNotFound`, `Missing::Upload`
 //! is `UploadNotFound`, ...) instead of catching `NotFound` call by call.
 
-use berth_types::{Digest, RepositoryKey, UploadId};
+use berth_types::{RepositoryKey, UploadId};
 
 use crate::BoxError;
 
-/// What a command needed and did not find.
+/// What a command needed and did not find. A point read (`get_repository`, `get_image`,
+/// `resolve`, ...) answers a miss with `None` instead: there the absence is the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {
     /// The repository does not exist (and the command may not create it).
     Repository(RepositoryKey),
     /// No upload session has this id.
     Upload(UploadId),
-    /// The repository holds no image with this digest.
-    Image { repository: RepositoryKey, digest: Digest },
     /// The repository has no lifecycle-policy preview.
     Preview(RepositoryKey),
     /// No account has this id.
@@ -30,7 +29,6 @@ impl std::fmt::Display for Missing {
         match self {
             Missing::Repository(k) => write!(f, "repository {k}"),
             Missing::Upload(id) => write!(f, "upload {id}"),
-            Missing::Image { repository, digest } => write!(f, "image {digest} in {repository}"),
             Missing::Preview(k) => write!(f, "lifecycle preview of {k}"),
             Missing::Account(a) => write!(f, "account {a}"),
             Missing::User { account, name } => write!(f, "user {name} of account {account}"),
