@@ -6,17 +6,18 @@
 //! `berth_registry::gc` needs. Read-only pre-checks on the reader pool only skip a write when
 //! there is nothing to do; the write re-checks everything it acts on.
 //!
-//! The tables live in `schema5.sql`, applied on every open with `CREATE … IF NOT EXISTS`,
-//! independently of the numbered migrations and `PRAGMA user_version`.
+//! The tables live in `schema5.sql`, one of the numbered migrations (`migrate.rs`).
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use berth_meta::{Collected, GcMeta, LinkTarget, RepositoryUsage, Reservation, Result, StorageUsage};
-use berth_types::{Digest, RepositoryName, now_ms};
+use berth_types::{Digest, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{SqliteMeta, backend, corrupt, ensure_repo, link, to_u64};
+use berth_meta::{Error, Missing};
+
+use crate::{SqliteMeta, backend, corrupt, ensure_repo, link, repository_key, to_u64, upload_repository};
 
 /// Creates the garbage-collection tables and trigger if they are missing.
 /// Blobs after `?1` that no manifest references and that were last touched before `?2`, in
@@ -152,10 +153,8 @@ impl GcMeta for SqliteMeta {
                         link(c, id, &digest, size)?;
                     }
                     (LinkTarget::Upload(upload), None) => {
-                        let id: i64 = c
-                            .prepare_cached("SELECT repository_id FROM uploads WHERE id = ?1")
-                            .and_then(|mut s| s.query_row([upload.as_str()], |r| r.get(0)))
-                            .map_err(backend)?;
+                        let id = upload_repository(c, upload)?
+                            .ok_or_else(|| Error::NotFound(Missing::Upload(upload.clone())))?;
                         link(c, id, &digest, size)?;
                         c.prepare_cached("DELETE FROM uploads WHERE id = ?1")
                             .and_then(|mut s| s.execute([upload.as_str()]))
@@ -319,26 +318,33 @@ impl GcMeta for SqliteMeta {
             .read(|c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT r.name,
+                        "SELECT r.registry, r.name,
                             (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id),
                             (SELECT coalesce(sum(m.size), 0) FROM manifests m WHERE m.repository_id = r.id),
                             (SELECT count(*) FROM blobs b WHERE b.digest IN (SELECT x.target
                                 FROM manifest_references x WHERE x.repository_id = r.id AND x.kind = 0)),
                             (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN (SELECT x.target
                                 FROM manifest_references x WHERE x.repository_id = r.id AND x.kind = 0))
-                         FROM repositories r ORDER BY r.name",
+                         FROM repositories r ORDER BY r.registry, r.name",
                     )
                     .map_err(backend)?;
                 let rows = stmt
                     .query_map([], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get::<_, i64>(4)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
                     })
                     .map_err(backend)?;
                 let repositories = rows
                     .map(|row| {
-                        let (name, manifests, manifest_bytes, blobs, blob_bytes) = row.map_err(backend)?;
+                        let (registry, name, manifests, manifest_bytes, blobs, blob_bytes) = row.map_err(backend)?;
                         Ok(RepositoryUsage {
-                            name: RepositoryName::parse(&name).map_err(|_| corrupt("repository name"))?,
+                            repository: repository_key(&registry, &name)?,
                             manifests: to_u64(manifests),
                             manifest_bytes: to_u64(manifest_bytes),
                             blobs: to_u64(blobs),
@@ -359,11 +365,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn gc_conformance() {
         let dir = tempfile::tempdir().unwrap();
-        let store = super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
+        let store =
+            super::SqliteMeta::open(&dir.path().join("meta.db"), &crate::tests::default_account()).await.unwrap();
         berth_meta::testsuite::run_gc(&store).await;
         store.close().await;
         // Reopening applies the garbage-collection schema again, harmlessly.
-        let store = super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
+        let store =
+            super::SqliteMeta::open(&dir.path().join("meta.db"), &crate::tests::default_account()).await.unwrap();
         assert!(berth_meta::GcMeta::tombstones(&store, 10).await.unwrap().is_empty());
     }
 }

@@ -2,13 +2,25 @@
 
 use async_trait::async_trait;
 use berth_meta::{
-    AccessKeyRecord, AccountRecord, Error, Expiration, IdentityMeta, PolicyMeta, RepositoryPolicyKind, Result,
-    UserRecord,
+    AccessKeyRecord, AccountRecord, Conflict, Error, Expiration, IdentityMeta, Missing, PolicyMeta,
+    RepositoryPolicyKind, Result, UserRecord,
 };
-use berth_types::{Digest, RepositoryName};
+use berth_types::{AccountId, Digest, RepositoryKey};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{SqliteMeta, backend};
+use crate::{SqliteMeta, backend, repository_key};
+
+/// A backend error, with a uniqueness clash named as `conflict`.
+fn clash(e: rusqlite::Error, conflict: impl FnOnce() -> Conflict) -> Error {
+    match backend(e) {
+        Error::Conflict(_) => Error::Conflict(conflict()),
+        other => other,
+    }
+}
+
+fn no_user(account: &str, name: &str) -> Error {
+    Error::NotFound(Missing::User { account: account.to_owned(), name: name.to_owned() })
+}
 
 fn collect<T>(
     c: &Connection,
@@ -49,7 +61,7 @@ impl IdentityMeta for SqliteMeta {
                 c.prepare_cached("INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)")
                     .and_then(|mut s| s.execute(params![a.id, a.name, a.created_at]))
                     .map(drop)
-                    .map_err(backend)
+                    .map_err(|e| clash(e, || Conflict::AccountExists(a.id.clone())))
             })
             .await
     }
@@ -73,12 +85,12 @@ impl IdentityMeta for SqliteMeta {
                     .and_then(|mut s| s.query_row([&u.account], |_| Ok(())).optional())
                     .map_err(backend)?;
                 if account.is_none() {
-                    return Err(Error::NotFound);
+                    return Err(Error::NotFound(Missing::Account(u.account.clone())));
                 }
                 c.prepare_cached("INSERT INTO users (account_id, name, created_at) VALUES (?1, ?2, ?3)")
                     .and_then(|mut s| s.execute(params![u.account, u.name, u.created_at]))
                     .map(drop)
-                    .map_err(backend)
+                    .map_err(|e| clash(e, || Conflict::UserExists { account: u.account.clone(), name: u.name.clone() }))
             })
             .await
     }
@@ -114,7 +126,7 @@ impl IdentityMeta for SqliteMeta {
         self.writer
             .write(move |c| {
                 if !user_exists(c, &k.account, &k.user)? {
-                    return Err(Error::NotFound);
+                    return Err(no_user(&k.account, &k.user));
                 }
                 let sql = if replace {
                     "INSERT OR REPLACE INTO access_keys (id, account_id, user_name, sealed_secret, created_at)
@@ -126,7 +138,7 @@ impl IdentityMeta for SqliteMeta {
                 c.prepare_cached(sql)
                     .and_then(|mut s| s.execute(params![k.id, k.account, k.user, k.sealed_secret, k.created_at]))
                     .map(drop)
-                    .map_err(backend)
+                    .map_err(|e| clash(e, || Conflict::AccessKeyExists(k.id.clone())))
             })
             .await
     }
@@ -177,7 +189,7 @@ impl IdentityMeta for SqliteMeta {
         self.writer
             .write(move |c| {
                 if !user_exists(c, &account, &user)? {
-                    return Err(Error::NotFound);
+                    return Err(no_user(&account, &user));
                 }
                 c.prepare_cached(
                     "INSERT INTO user_policies (account_id, user_name, name, document) VALUES (?1, ?2, ?3, ?4)
@@ -224,24 +236,32 @@ fn policy_column(kind: RepositoryPolicyKind) -> &'static str {
     }
 }
 
-fn repository_policy(c: &Connection, repo: &RepositoryName, kind: RepositoryPolicyKind) -> Result<Option<String>> {
-    let column = policy_column(kind);
-    c.prepare_cached(&format!("SELECT {column} FROM repositories WHERE name = ?1"))
-        .and_then(|mut s| s.query_row([repo.as_str()], |r| r.get::<_, Option<String>>(0)).optional())
+/// A repository's policy of one kind (a point query on `UNIQUE (registry, name)`).
+pub(crate) fn repository_policy_sql(kind: RepositoryPolicyKind) -> String {
+    format!("SELECT {} FROM repositories WHERE registry = ?1 AND name = ?2", policy_column(kind))
+}
+
+pub(crate) const REGISTRY_POLICY_SQL: &str = "SELECT document FROM registry_policies WHERE account_id = ?1";
+
+fn repository_policy(c: &Connection, repo: &RepositoryKey, kind: RepositoryPolicyKind) -> Result<Option<String>> {
+    c.prepare_cached(&repository_policy_sql(kind))
+        .and_then(|mut s| {
+            s.query_row([repo.registry.as_str(), repo.name.as_str()], |r| r.get::<_, Option<String>>(0)).optional()
+        })
         .map_err(backend)?
-        .ok_or(Error::NotFound)
+        .ok_or_else(|| Error::no_repository(repo))
 }
 
 #[async_trait]
 impl PolicyMeta for SqliteMeta {
-    async fn repository_policy(&self, repo: &RepositoryName, kind: RepositoryPolicyKind) -> Result<Option<String>> {
+    async fn repository_policy(&self, repo: &RepositoryKey, kind: RepositoryPolicyKind) -> Result<Option<String>> {
         let repo = repo.clone();
         self.readers.read(move |c| repository_policy(c, &repo, kind)).await
     }
 
     async fn set_repository_policy(
         &self,
-        repo: &RepositoryName,
+        repo: &RepositoryKey,
         kind: RepositoryPolicyKind,
         document: Option<&str>,
     ) -> Result<Option<String>> {
@@ -250,42 +270,49 @@ impl PolicyMeta for SqliteMeta {
             .write(move |c| {
                 let previous = repository_policy(c, &repo, kind)?;
                 let column = policy_column(kind);
-                c.prepare_cached(&format!("UPDATE repositories SET {column} = ?1 WHERE name = ?2"))
-                    .and_then(|mut s| s.execute(params![document, repo.as_str()]))
+                c.prepare_cached(&format!("UPDATE repositories SET {column} = ?1 WHERE registry = ?2 AND name = ?3"))
+                    .and_then(|mut s| s.execute(params![document, repo.registry.as_str(), repo.name.as_str()]))
                     .map_err(backend)?;
                 Ok(previous)
             })
             .await
     }
 
-    async fn registry_policy(&self, account: &str) -> Result<Option<String>> {
-        let account = account.to_owned();
+    async fn registry_policy(&self, registry: &AccountId) -> Result<Option<String>> {
+        let account = registry.clone();
         self.readers
             .read(move |c| {
-                c.prepare_cached("SELECT document FROM registry_policies WHERE account_id = ?1")
-                    .and_then(|mut s| s.query_row([&account], |r| r.get(0)).optional())
+                c.prepare_cached(REGISTRY_POLICY_SQL)
+                    .and_then(|mut s| s.query_row([account.as_str()], |r| r.get(0)).optional())
                     .map_err(backend)
             })
             .await
     }
 
-    async fn record_lifecycle_run(&self, repo: &RepositoryName, at: i64, expired: &[Expiration]) -> Result<()> {
+    async fn record_lifecycle_run(&self, repo: &RepositoryKey, at: i64, expired: &[Expiration]) -> Result<()> {
         let (repo, expired) = (repo.clone(), expired.to_vec());
         self.writer
             .write(move |c| {
-                c.prepare_cached("UPDATE repositories SET lifecycle_evaluated_at = ?1 WHERE name = ?2")
-                    .and_then(|mut s| s.execute(params![at, repo.as_str()]))
+                let n = c
+                    .prepare_cached(
+                        "UPDATE repositories SET lifecycle_evaluated_at = ?1 WHERE registry = ?2 AND name = ?3",
+                    )
+                    .and_then(|mut s| s.execute(params![at, repo.registry.as_str(), repo.name.as_str()]))
                     .map_err(backend)?;
+                if n == 0 {
+                    return Err(Error::no_repository(&repo));
+                }
                 let mut stmt = c
                     .prepare_cached(
                         "INSERT INTO lifecycle_expirations
-                         (repository, digest, tags, pushed_at, rule_priority, expired_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         (registry, repository, digest, tags, pushed_at, rule_priority, expired_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
                     .map_err(backend)?;
                 for e in &expired {
                     stmt.execute(params![
-                        e.repository.as_str(),
+                        e.repository.registry.as_str(),
+                        e.repository.name.as_str(),
                         e.digest.as_str(),
                         e.tags.join("\n"),
                         e.pushed_at,
@@ -299,43 +326,60 @@ impl PolicyMeta for SqliteMeta {
             .await
     }
 
-    async fn lifecycle_evaluated_at(&self, repo: &RepositoryName) -> Result<Option<i64>> {
+    async fn lifecycle_evaluated_at(&self, repo: &RepositoryKey) -> Result<Option<i64>> {
         let repo = repo.clone();
         self.readers
             .read(move |c| {
-                c.prepare_cached("SELECT lifecycle_evaluated_at FROM repositories WHERE name = ?1")
-                    .and_then(|mut s| s.query_row([repo.as_str()], |r| r.get::<_, Option<i64>>(0)).optional())
+                c.prepare_cached("SELECT lifecycle_evaluated_at FROM repositories WHERE registry = ?1 AND name = ?2")
+                    .and_then(|mut s| {
+                        s.query_row([repo.registry.as_str(), repo.name.as_str()], |r| r.get::<_, Option<i64>>(0))
+                            .optional()
+                    })
                     .map_err(backend)?
-                    .ok_or(Error::NotFound)
+                    .ok_or_else(|| Error::no_repository(&repo))
             })
             .await
     }
 
-    async fn lifecycle_history(&self, repo: Option<&RepositoryName>, limit: usize) -> Result<Vec<Expiration>> {
-        let repo = repo.map(|r| r.as_str().to_owned());
+    async fn lifecycle_history(&self, repo: Option<&RepositoryKey>, limit: usize) -> Result<Vec<Expiration>> {
+        let repo = repo.cloned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.readers
             .read(move |c| {
-                let rows = collect(
-                    c,
-                    "SELECT repository, digest, tags, pushed_at, rule_priority, expired_at FROM lifecycle_expirations
-                     WHERE ?1 IS NULL OR repository = ?1 ORDER BY id DESC LIMIT ?2",
-                    params![repo, limit],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, u32>(4)?,
-                            r.get::<_, i64>(5)?,
-                        ))
-                    },
-                )?;
+                let columns = "registry, repository, digest, tags, pushed_at, rule_priority, expired_at";
+                let row = |r: &rusqlite::Row<'_>| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, u32>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                };
+                let rows = match &repo {
+                    // Separate statements, so each reads through its own index.
+                    Some(k) => collect(
+                        c,
+                        &format!(
+                            "SELECT {columns} FROM lifecycle_expirations WHERE registry = ?1 AND repository = ?2
+                             ORDER BY id DESC LIMIT ?3"
+                        ),
+                        params![k.registry.as_str(), k.name.as_str(), limit],
+                        row,
+                    )?,
+                    None => collect(
+                        c,
+                        &format!("SELECT {columns} FROM lifecycle_expirations ORDER BY id DESC LIMIT ?1"),
+                        params![limit],
+                        row,
+                    )?,
+                };
                 rows.into_iter()
-                    .map(|(repo, digest, tags, pushed_at, rule_priority, expired_at)| {
+                    .map(|(registry, repo, digest, tags, pushed_at, rule_priority, expired_at)| {
                         Ok(Expiration {
-                            repository: RepositoryName::parse(&repo).map_err(|_| crate::corrupt("repository name"))?,
+                            repository: repository_key(&registry, &repo)?,
                             digest: Digest::parse(&digest).map_err(|_| crate::corrupt("digest"))?,
                             tags: tags.split('\n').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
                             pushed_at,
@@ -348,8 +392,8 @@ impl PolicyMeta for SqliteMeta {
             .await
     }
 
-    async fn set_registry_policy(&self, account: &str, document: Option<&str>) -> Result<Option<String>> {
-        let (account, document) = (account.to_owned(), document.map(str::to_owned));
+    async fn set_registry_policy(&self, registry: &AccountId, document: Option<&str>) -> Result<Option<String>> {
+        let (account, document) = (registry.to_string(), document.map(str::to_owned));
         self.writer
             .write(move |c| {
                 let previous: Option<String> = c

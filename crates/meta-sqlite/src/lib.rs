@@ -2,11 +2,18 @@
 //!
 //! One writer connection on its own thread with group commit (`writer.rs`), a small pool of
 //! read-only connections used from the blocking pool, WAL journal, `synchronous = FULL` so a
-//! commit survives power loss. All SQL of this backend lives in this crate; `rusqlite` never
-//! appears in a public signature.
+//! commit survives power loss, incremental auto-vacuum so deleted rows give their pages back
+//! (`reclaim`). All SQL of this backend lives in this crate; `rusqlite` never appears in a
+//! public signature.
+//!
+//! Every query a point operation runs (one repository, image, tag, blob, upload or policy) is
+//! answered through an index or primary key; `tests::point_queries_search_an_index` holds each
+//! to that with `EXPLAIN QUERY PLAN`.
 
 mod gc;
 mod identity;
+mod migrate;
+mod preview;
 mod writer;
 
 use std::collections::HashMap;
@@ -16,21 +23,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_meta::{
-    BlobIndex, CreateRepo, DeleteRepository, Error, ImageMeta, ImageRecord, ManifestRecord, NewManifest, PutOutcome,
-    Referrer, RepoMeta, RepositoryRecord, RepositorySettings, RepositorySettingsChange, Result, TagStatus, UploadMeta,
-    UploadSession,
+    BlobIndex, Conflict, CreateRepo, DeleteRepository, Error, ImageMeta, ImageRecord, MaintenanceMeta, ManifestRecord,
+    Missing, NewManifest, PutOutcome, Referrer, RepoMeta, RepositoryRecord, RepositorySettings,
+    RepositorySettingsChange, Result, TagStatus, UploadMeta, UploadSession,
 };
-use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId, now_ms};
+use berth_types::{
+    AccountId, Digest, Page, PageRequest, Reference, RepositoryKey, RepositoryName, Tag, UploadId, now_ms,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema.sql"),
-    include_str!("schema2.sql"),
-    include_str!("schema3.sql"),
-    include_str!("schema4.sql"),
-    include_str!("schema5.sql"),
-];
 
 /// Most sessions without bytes held in memory at once.
 const MAX_FRESH_SESSIONS: usize = 100_000;
@@ -48,14 +48,15 @@ pub struct SqliteMeta {
     readers: Arc<Readers>,
 }
 
+/// A backend error as `meta::Error`. A miss is never inferred here: each command says what it
+/// looked for and did not find.
 fn backend(e: rusqlite::Error) -> Error {
     match &e {
-        rusqlite::Error::QueryReturnedNoRows => Error::NotFound,
         rusqlite::Error::SqliteFailure(f, msg)
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
         {
-            Error::Conflict(msg.clone().unwrap_or_else(|| e.to_string()))
+            Error::Conflict(Conflict::Other(msg.clone().unwrap_or_else(|| e.to_string())))
         }
         _ if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => Error::StorageFull(e.to_string()),
         _ => Error::Backend(Box::new(e)),
@@ -115,25 +116,36 @@ impl Readers {
     }
 }
 
+/// Opens the writer connection: incremental auto-vacuum, WAL, migrations.
+fn open_writer(path: &Path, default_account: &AccountId, migrate_to: Option<usize>) -> Result<Connection> {
+    let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE).map_err(backend)?;
+    // Before the first table exists (or, for an old file, a one-time rewrite).
+    migrate::incremental_vacuum(&conn)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(backend)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Backend(format!("cannot use WAL journal (got {mode})").into()));
+    }
+    match migrate_to {
+        Some(n) => migrate::migrate_to(&conn, default_account, n)?,
+        None => migrate::migrate(&conn, default_account)?,
+    }
+    Ok(conn)
+}
+
 impl SqliteMeta {
     /// Opens (creating and migrating if needed) the database file at `path`.
     ///
+    /// `default_account` is the account the server serves by default: a database written
+    /// before each account had its own registry places its repositories without an owner in
+    /// that account's registry when it is migrated (and it is not used otherwise).
+    ///
     /// # Errors
     /// When the file cannot be opened or migrated.
-    pub async fn open(path: &Path) -> Result<Self> {
+    pub async fn open(path: &Path, default_account: &AccountId) -> Result<Self> {
         let path = path.to_owned();
         let conn = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || -> Result<Connection> {
-                let conn =
-                    open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE).map_err(backend)?;
-                let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(backend)?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    return Err(Error::Backend(format!("cannot use WAL journal (got {mode})").into()));
-                }
-                migrate(&conn)?;
-                Ok(conn)
-            }
+            let (path, account) = (path.clone(), default_account.clone());
+            move || open_writer(&path, &account, None)
         })
         .await
         .map_err(|e| Error::Backend(Box::new(e)))??;
@@ -148,14 +160,14 @@ impl SqliteMeta {
         self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs a `DELETE` whose parameters are a key (`?1`) and a repository name (`?2`); `true`
-    /// when it removed something.
-    async fn delete_in_repository(&self, sql: &'static str, key: &str, repo: &RepositoryName) -> Result<bool> {
+    /// Runs a `DELETE` whose parameters are a key (`?1`) and a repository's registry and name
+    /// (`?2`, `?3`); `true` when it removed something.
+    async fn delete_in_repository(&self, sql: &'static str, key: &str, repo: &RepositoryKey) -> Result<bool> {
         let (key, repo) = (key.to_owned(), repo.clone());
         self.writer
             .write(move |c| {
                 c.prepare_cached(sql)
-                    .and_then(|mut s| s.execute([key.as_str(), repo.as_str()]))
+                    .and_then(|mut s| s.execute([key.as_str(), repo.registry.as_str(), repo.name.as_str()]))
                     .map(|n| n > 0)
                     .map_err(backend)
             })
@@ -170,72 +182,62 @@ impl SqliteMeta {
     }
 }
 
-fn migrate(conn: &Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
-    let done = usize::try_from(version).unwrap_or(0);
-    if done > MIGRATIONS.len() {
-        return Err(Error::Backend("database schema is newer than this berth".into()));
-    }
-    if done == MIGRATIONS.len() {
-        return Ok(());
-    }
-    let mut script = String::from("BEGIN IMMEDIATE;\n");
-    for sql in &MIGRATIONS[done..] {
-        script.push_str(sql);
-        script.push('\n');
-    }
-    script.push_str(&format!("PRAGMA user_version = {};\nCOMMIT;", MIGRATIONS.len()));
-    conn.execute_batch(&script).map_err(backend)
-}
+/// The id of a repository (a point query on `UNIQUE (registry, name)`).
+const REPO_ID_SQL: &str = "SELECT id FROM repositories WHERE registry = ?1 AND name = ?2";
 
-fn repo_id(conn: &Connection, name: &RepositoryName) -> Result<Option<i64>> {
-    conn.prepare_cached("SELECT id FROM repositories WHERE name = ?1")
-        .and_then(|mut s| s.query_row([name.as_str()], |r| r.get(0)).optional())
+fn repo_id(conn: &Connection, key: &RepositoryKey) -> Result<Option<i64>> {
+    conn.prepare_cached(REPO_ID_SQL)
+        .and_then(|mut s| s.query_row([key.registry.as_str(), key.name.as_str()], |r| r.get(0)).optional())
         .map_err(backend)
 }
 
-/// The repository's id, creating it when allowed; `NotFound` otherwise.
-fn ensure_repo(conn: &Connection, name: &RepositoryName, create: CreateRepo) -> Result<i64> {
-    if let Some(id) = repo_id(conn, name)? {
+/// The repository's id, creating it when allowed; `NotFound(Repository)` otherwise.
+fn ensure_repo(conn: &Connection, key: &RepositoryKey, create: CreateRepo) -> Result<i64> {
+    if let Some(id) = repo_id(conn, key)? {
         return Ok(id);
     }
     if create == CreateRepo::No {
-        return Err(Error::NotFound);
+        return Err(Error::no_repository(key));
     }
-    conn.prepare_cached("INSERT INTO repositories (name, created_at) VALUES (?1, ?2) RETURNING id")
-        .and_then(|mut s| s.query_row(params![name.as_str(), now_ms()], |r| r.get(0)))
+    conn.prepare_cached("INSERT INTO repositories (registry, name, created_at) VALUES (?1, ?2, ?3) RETURNING id")
+        .and_then(|mut s| s.query_row(params![key.registry.as_str(), key.name.as_str(), now_ms()], |r| r.get(0)))
         .map_err(backend)
 }
 
 const REPOSITORY_COLUMNS: &str =
-    "name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner, tag_mutability_exclusions";
+    "registry, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, tag_mutability_exclusions";
 
-fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, RepositorySettings)> {
+type RawRepository = (String, String, i64, RepositorySettings);
+
+fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRepository> {
     Ok((
         r.get(0)?,
         r.get(1)?,
+        r.get(2)?,
         RepositorySettings {
-            tag_mutability: r.get(2)?,
-            scan_on_push: r.get(3)?,
-            encryption_type: r.get(4)?,
-            kms_key: r.get(5)?,
-            owner: r.get(6)?,
+            tag_mutability: r.get(3)?,
+            scan_on_push: r.get(4)?,
+            encryption_type: r.get(5)?,
+            kms_key: r.get(6)?,
             tag_mutability_exclusions: split_lines(&r.get::<_, String>(7)?),
         },
     ))
 }
 
-fn to_record((name, created_at, settings): (String, i64, RepositorySettings)) -> Result<RepositoryRecord> {
-    Ok(RepositoryRecord {
-        name: RepositoryName::parse(&name).map_err(|_| corrupt("repository name"))?,
-        created_at,
-        settings,
-    })
+fn repository_key(registry: &str, name: &str) -> Result<RepositoryKey> {
+    Ok(RepositoryKey::new(
+        AccountId::parse(registry).map_err(|_| corrupt("registry"))?,
+        RepositoryName::parse(name).map_err(|_| corrupt("repository name"))?,
+    ))
 }
 
-fn get_repository(conn: &Connection, name: &RepositoryName) -> Result<Option<RepositoryRecord>> {
-    conn.prepare_cached(&format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?1"))
-        .and_then(|mut s| s.query_row([name.as_str()], repository_record).optional())
+fn to_record((registry, name, created_at, settings): RawRepository) -> Result<RepositoryRecord> {
+    Ok(RepositoryRecord { key: repository_key(&registry, &name)?, created_at, settings })
+}
+
+fn get_repository(conn: &Connection, key: &RepositoryKey) -> Result<Option<RepositoryRecord>> {
+    conn.prepare_cached(&format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE registry = ?1 AND name = ?2"))
+        .and_then(|mut s| s.query_row([key.registry.as_str(), key.name.as_str()], repository_record).optional())
         .map_err(backend)?
         .map(to_record)
         .transpose()
@@ -257,14 +259,19 @@ fn link(conn: &Connection, repo: i64, digest: &Digest, size: u64) -> Result<()> 
     Ok(())
 }
 
-fn blob_size(conn: &Connection, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
-    conn.prepare_cached(
-        "SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-         JOIN blobs b ON b.digest = rb.digest WHERE r.name = ?1 AND rb.digest = ?2",
-    )
-    .and_then(|mut s| s.query_row([repo.as_str(), digest.as_str()], |r| r.get::<_, i64>(0)).optional())
-    .map(|o| o.map(to_u64))
-    .map_err(backend)
+/// The size of a blob a repository holds.
+const BLOB_SIZE_SQL: &str = "SELECT b.size FROM repositories r
+    JOIN repository_blobs rb ON rb.repository_id = r.id JOIN blobs b ON b.digest = rb.digest
+    WHERE r.registry = ?1 AND r.name = ?2 AND rb.digest = ?3";
+
+fn blob_size(conn: &Connection, repo: &RepositoryKey, digest: &Digest) -> Result<Option<u64>> {
+    conn.prepare_cached(BLOB_SIZE_SQL)
+        .and_then(|mut s| {
+            s.query_row([repo.registry.as_str(), repo.name.as_str(), digest.as_str()], |r| r.get::<_, i64>(0))
+                .optional()
+        })
+        .map(|o| o.map(to_u64))
+        .map_err(backend)
 }
 
 fn page_of<T>(mut items: Vec<T>, limit: Option<usize>, key: impl Fn(&T) -> String) -> Page<T> {
@@ -306,16 +313,24 @@ fn names<T: ToString>(
     Ok(page_of(items, page.limit, ToString::to_string))
 }
 
+/// A page of one registry's repository names: a range of `UNIQUE (registry, name)`.
+const LIST_NAMES_SQL: &str = "SELECT name FROM repositories WHERE registry = ?1 AND name > ?2 ORDER BY name LIMIT ?3";
+
+/// A page of every registry's repositories, in key order: a range of the same index.
+const LIST_ALL_SQL: &str = "SELECT registry, name FROM repositories WHERE (registry, name) > (?1, ?2)
+    ORDER BY registry, name LIMIT ?3";
+
 #[async_trait]
 impl RepoMeta for SqliteMeta {
-    async fn create_repository(&self, name: &RepositoryName) -> Result<bool> {
-        let name = name.clone();
+    async fn create_repository(&self, key: &RepositoryKey) -> Result<bool> {
+        let key = key.clone();
         self.writer
             .write(move |c| {
                 c.prepare_cached(
-                    "INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO repositories (registry, name, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (registry, name) DO NOTHING",
                 )
-                .and_then(|mut s| s.execute(params![name.as_str(), now_ms()]))
+                .and_then(|mut s| s.execute(params![key.registry.as_str(), key.name.as_str(), now_ms()]))
                 .map(|n| n == 1)
                 .map_err(backend)
             })
@@ -324,93 +339,111 @@ impl RepoMeta for SqliteMeta {
 
     async fn create_repository_with(
         &self,
-        name: &RepositoryName,
+        key: &RepositoryKey,
         settings: &RepositorySettings,
     ) -> Result<RepositoryRecord> {
-        let (name, settings) = (name.clone(), settings.clone());
+        let (key, settings) = (key.clone(), settings.clone());
         self.writer
             .write(move |c| {
+                if repo_id(c, &key)?.is_some() {
+                    return Err(Error::Conflict(Conflict::RepositoryExists(key)));
+                }
                 c.prepare_cached(
                     "INSERT INTO repositories
-                     (name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, owner,
+                     (registry, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key,
                       tag_mutability_exclusions)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        name.as_str(),
+                        key.registry.as_str(),
+                        key.name.as_str(),
                         now_ms(),
                         settings.tag_mutability,
                         settings.scan_on_push,
                         settings.encryption_type,
                         settings.kms_key,
-                        settings.owner,
                         settings.tag_mutability_exclusions.join("\n")
                     ])
                 })
                 .map_err(backend)?;
-                get_repository(c, &name)?.ok_or(Error::NotFound)
+                get_repository(c, &key)?.ok_or_else(|| Error::no_repository(&key))
             })
             .await
     }
 
-    async fn get_repository(&self, name: &RepositoryName) -> Result<Option<RepositoryRecord>> {
-        let name = name.clone();
-        self.readers.read(move |c| get_repository(c, &name)).await
+    async fn get_repository(&self, key: &RepositoryKey) -> Result<Option<RepositoryRecord>> {
+        let key = key.clone();
+        self.readers.read(move |c| get_repository(c, &key)).await
     }
 
-    async fn list_repository_records(&self, page: &PageRequest) -> Result<Page<RepositoryRecord>> {
-        let page = page.clone();
+    async fn list_repository_records(
+        &self,
+        registry: &AccountId,
+        page: &PageRequest,
+    ) -> Result<Page<RepositoryRecord>> {
+        let (registry, page) = (registry.clone(), page.clone());
         self.readers
             .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(&format!(
-                        "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2"
+                        "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE registry = ?1 AND name > ?2
+                         ORDER BY name LIMIT ?3"
                     ))
                     .map_err(backend)?;
                 let rows = stmt
-                    .query_map(params![page.after.as_deref().unwrap_or(""), sql_limit(page.limit)], repository_record)
+                    .query_map(
+                        params![registry.as_str(), page.after.as_deref().unwrap_or(""), sql_limit(page.limit)],
+                        repository_record,
+                    )
                     .map_err(backend)?;
                 let items = rows.map(|r| to_record(r.map_err(backend)?)).collect::<Result<Vec<_>>>()?;
-                Ok(page_of(items, page.limit, |r| r.name.to_string()))
+                Ok(page_of(items, page.limit, |r| r.key.name.to_string()))
             })
             .await
     }
 
     async fn update_repository(
         &self,
-        name: &RepositoryName,
+        key: &RepositoryKey,
         change: &RepositorySettingsChange,
     ) -> Result<Option<RepositoryRecord>> {
-        let (name, change) = (name.clone(), change.clone());
+        let (key, change) = (key.clone(), change.clone());
         self.writer
             .write(move |c| {
                 let n = c
                     .prepare_cached(
-                        "UPDATE repositories SET tag_mutability = coalesce(?2, tag_mutability),
-                         scan_on_push = coalesce(?3, scan_on_push),
-                         tag_mutability_exclusions = coalesce(?4, tag_mutability_exclusions) WHERE name = ?1",
+                        "UPDATE repositories SET tag_mutability = coalesce(?3, tag_mutability),
+                         scan_on_push = coalesce(?4, scan_on_push),
+                         tag_mutability_exclusions = coalesce(?5, tag_mutability_exclusions)
+                         WHERE registry = ?1 AND name = ?2",
                     )
                     .and_then(|mut s| {
                         let exclusions = change.tag_mutability_exclusions.as_ref().map(|e| e.join("\n"));
-                        s.execute(params![name.as_str(), change.tag_mutability, change.scan_on_push, exclusions])
+                        s.execute(params![
+                            key.registry.as_str(),
+                            key.name.as_str(),
+                            change.tag_mutability,
+                            change.scan_on_push,
+                            exclusions
+                        ])
                     })
                     .map_err(backend)?;
-                if n == 0 { Ok(None) } else { get_repository(c, &name) }
+                if n == 0 { Ok(None) } else { get_repository(c, &key) }
             })
             .await
     }
 
     async fn update_repository_tags(
         &self,
-        name: &RepositoryName,
+        key: &RepositoryKey,
         set: &[(String, String)],
         remove: &[String],
     ) -> Result<Option<Vec<(String, String)>>> {
         let read_only = set.is_empty() && remove.is_empty();
-        let (name, set, remove) = (name.clone(), set.to_vec(), remove.to_vec());
+        let (key, set, remove) = (key.clone(), set.to_vec(), remove.to_vec());
         let work = move |c: &Connection| -> Result<Option<Vec<(String, String)>>> {
-            let Some(id) = repo_id(c, &name)? else { return Ok(None) };
+            let Some(id) = repo_id(c, &key)? else { return Ok(None) };
             for (k, v) in &set {
                 c.prepare_cached(
                     "INSERT INTO repository_tags (repository_id, key, value) VALUES (?1, ?2, ?3)
@@ -433,42 +466,42 @@ impl RepoMeta for SqliteMeta {
         if read_only { self.readers.read(work).await } else { self.writer.write(work).await }
     }
 
-    async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository> {
-        let name = name.clone();
+    async fn delete_repository(&self, key: &RepositoryKey, force: bool) -> Result<DeleteRepository> {
+        let key = key.clone();
         self.writer
             .write(move |c| {
-                let Some(record) = get_repository(c, &name)? else { return Ok(DeleteRepository::NotFound) };
-                let images: i64 = c
-                    .prepare_cached(
-                        "SELECT count(*) FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1)",
-                    )
-                    .and_then(|mut s| s.query_row([name.as_str()], |r| r.get(0)))
+                let Some(record) = get_repository(c, &key)? else { return Ok(DeleteRepository::NotFound) };
+                let id = repo_id(c, &key)?.ok_or_else(|| Error::no_repository(&key))?;
+                let any: bool = c
+                    .prepare_cached("SELECT 1 FROM manifests WHERE repository_id = ?1 LIMIT 1")
+                    .and_then(|mut s| s.exists([id]))
                     .map_err(backend)?;
-                if images > 0 && !force {
+                if any && !force {
                     return Ok(DeleteRepository::NotEmpty);
                 }
-                // Tags, references, manifests, blob links and uploads go with it (ON DELETE CASCADE).
-                c.prepare_cached("DELETE FROM repositories WHERE name = ?1")
-                    .and_then(|mut s| s.execute([name.as_str()]))
+                // Tags, references, manifests, blob links, uploads and the preview go with it
+                // (ON DELETE CASCADE).
+                c.prepare_cached("DELETE FROM repositories WHERE id = ?1")
+                    .and_then(|mut s| s.execute([id]))
                     .map_err(backend)?;
                 Ok(DeleteRepository::Deleted(record))
             })
             .await
     }
 
-    async fn repository_exists(&self, name: &RepositoryName) -> Result<bool> {
-        let name = name.clone();
-        self.readers.read(move |c| Ok(repo_id(c, &name)?.is_some())).await
+    async fn repository_exists(&self, key: &RepositoryKey) -> Result<bool> {
+        let key = key.clone();
+        self.readers.read(move |c| Ok(repo_id(c, &key)?.is_some())).await
     }
 
-    async fn list_repositories(&self, page: &PageRequest) -> Result<Page<RepositoryName>> {
-        let page = page.clone();
+    async fn list_repositories(&self, registry: &AccountId, page: &PageRequest) -> Result<Page<RepositoryName>> {
+        let (registry, page) = (registry.clone(), page.clone());
         self.readers
             .read(move |c| {
                 names(
                     c,
-                    "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
-                    &[],
+                    LIST_NAMES_SQL,
+                    &[&registry.as_str()],
                     &page,
                     |n| RepositoryName::parse(n).ok(),
                     "repository name",
@@ -476,16 +509,37 @@ impl RepoMeta for SqliteMeta {
             })
             .await
     }
+
+    async fn list_all_repositories(&self, after: Option<&RepositoryKey>, limit: usize) -> Result<Vec<RepositoryKey>> {
+        let after =
+            after.map_or_else(|| (String::new(), String::new()), |k| (k.registry.to_string(), k.name.to_string()));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.readers
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(LIST_ALL_SQL).map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![after.0, after.1, limit], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .map_err(backend)?;
+                rows.map(|row| {
+                    let (registry, name) = row.map_err(backend)?;
+                    repository_key(&registry, &name)
+                })
+                .collect()
+            })
+            .await
+    }
 }
 
 #[async_trait]
 impl BlobIndex for SqliteMeta {
-    async fn blob_in_repository(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
+    async fn blob_in_repository(&self, repo: &RepositoryKey, digest: &Digest) -> Result<Option<u64>> {
         let (repo, digest) = (repo.clone(), digest.clone());
         self.readers.read(move |c| blob_size(c, &repo, &digest)).await
     }
 
-    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64, create: CreateRepo) -> Result<()> {
+    async fn link_blob(&self, repo: &RepositoryKey, digest: &Digest, size: u64, create: CreateRepo) -> Result<()> {
         let (repo, digest) = (repo.clone(), digest.clone());
         self.writer
             .write(move |c| {
@@ -497,8 +551,8 @@ impl BlobIndex for SqliteMeta {
 
     async fn mount_blob(
         &self,
-        from: &RepositoryName,
-        to: &RepositoryName,
+        from: &RepositoryKey,
+        to: &RepositoryKey,
         digest: &Digest,
         create: CreateRepo,
     ) -> Result<bool> {
@@ -513,10 +567,10 @@ impl BlobIndex for SqliteMeta {
             .await
     }
 
-    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
+    async fn unlink_blob(&self, repo: &RepositoryKey, digest: &Digest) -> Result<bool> {
         self.delete_in_repository(
             "DELETE FROM repository_blobs WHERE digest = ?1
-             AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+             AND repository_id = (SELECT id FROM repositories WHERE registry = ?2 AND name = ?3)",
             digest.as_str(),
             repo,
         )
@@ -560,11 +614,11 @@ fn insert_upload(c: &Connection, s: &UploadSession, create: CreateRepo) -> Resul
 impl UploadMeta for SqliteMeta {
     async fn create_upload(&self, s: &UploadSession, create: CreateRepo) -> Result<()> {
         if create == CreateRepo::No && !self.repository_exists(&s.repository).await? {
-            return Err(Error::NotFound);
+            return Err(Error::no_repository(&s.repository));
         }
         let mut fresh = self.fresh();
         if fresh.len() >= MAX_FRESH_SESSIONS {
-            return Err(Error::Conflict("too many upload sessions in progress".into()));
+            return Err(Error::Conflict(Conflict::TooManyUploads));
         }
         fresh.insert(s.id.clone(), (s.clone(), create));
         Ok(())
@@ -578,21 +632,24 @@ impl UploadMeta for SqliteMeta {
         self.readers
             .read(move |c| {
                 let row = c
-                    .prepare_cached(
-                        r#"SELECT r.name, u."offset", u.hash_state, u.created_at FROM uploads u
-                           JOIN repositories r ON r.id = u.repository_id WHERE u.id = ?1"#,
-                    )
+                    .prepare_cached(UPLOAD_SQL)
                     .and_then(|mut s| {
                         s.query_row([id.as_str()], |r| {
-                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?))
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, Vec<u8>>(3)?,
+                                r.get(4)?,
+                            ))
                         })
                         .optional()
                     })
                     .map_err(backend)?;
-                row.map(|(name, offset, hash_state, created_at)| {
+                row.map(|(registry, name, offset, hash_state, created_at)| {
                     Ok(UploadSession {
                         id: id.clone(),
-                        repository: RepositoryName::parse(&name).map_err(|_| corrupt("repository name"))?,
+                        repository: repository_key(&registry, &name)?,
                         offset: to_u64(offset),
                         hash_state,
                         created_at,
@@ -622,7 +679,13 @@ impl UploadMeta for SqliteMeta {
                     )
                     .and_then(|mut s| s.execute(params![to_i64(to), hash_state, now_ms(), id.as_str(), to_i64(from)]))
                     .map_err(backend)?;
-                if n == 1 { Ok(()) } else { Err(Error::Conflict("upload moved concurrently".into())) }
+                if n == 1 {
+                    Ok(())
+                } else if upload_repository(c, &id)?.is_some() {
+                    Err(Error::Conflict(Conflict::UploadMoved(id)))
+                } else {
+                    Err(Error::NotFound(Missing::Upload(id)))
+                }
             })
             .await
     }
@@ -636,10 +699,7 @@ impl UploadMeta for SqliteMeta {
                     let repo = ensure_repo(c, &s.repository, create)?;
                     return link(c, repo, &digest, size);
                 }
-                let repo: i64 = c
-                    .prepare_cached("SELECT repository_id FROM uploads WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)))
-                    .map_err(backend)?;
+                let repo = upload_repository(c, &id)?.ok_or_else(|| Error::NotFound(Missing::Upload(id.clone())))?;
                 link(c, repo, &digest, size)?;
                 c.prepare_cached("DELETE FROM uploads WHERE id = ?1")
                     .and_then(|mut s| s.execute([id.as_str()]))
@@ -678,6 +738,17 @@ impl UploadMeta for SqliteMeta {
             })
             .await
     }
+}
+
+/// An upload session with its repository's key.
+const UPLOAD_SQL: &str = r#"SELECT r.registry, r.name, u."offset", u.hash_state, u.created_at FROM uploads u
+    JOIN repositories r ON r.id = u.repository_id WHERE u.id = ?1"#;
+
+/// The repository id of a stored upload session.
+pub(crate) fn upload_repository(c: &Connection, id: &UploadId) -> Result<Option<i64>> {
+    c.prepare_cached("SELECT repository_id FROM uploads WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)).optional())
+        .map_err(backend)
 }
 
 fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
@@ -774,82 +845,103 @@ fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<P
     Ok(PutOutcome::Stored)
 }
 
+/// An image as ECR lists it: the manifest with its tags and the bytes of its blobs.
+macro_rules! image_select {
+    () => {
+        "SELECT m.digest, m.media_type, m.artifact_type, m.created_at, m.last_pulled_at,
+            (SELECT group_concat(t.name, char(10) ORDER BY t.name) FROM tags t
+               WHERE t.repository_id = m.repository_id AND t.digest = m.digest),
+            (SELECT coalesce(sum(b.size), 0) FROM manifest_references r JOIN blobs b ON b.digest = r.target
+               WHERE r.repository_id = m.repository_id AND r.manifest_digest = m.digest AND r.kind = 0)
+        FROM manifests m"
+    };
+}
+
+/// One image of repository `?1` by digest `?2`: an equality on the primary key, so it costs
+/// the same in a repository of ten images as in one of a hundred thousand.
+const IMAGE_SQL: &str = concat!(image_select!(), " WHERE m.repository_id = ?1 AND m.digest = ?2");
+
 /// Images of repository `?1` after digest `?2`, with `?3` choosing tagged (1), untagged (2) or
-/// any (0), at most `?4`; or, with `?5` set, only that digest.
-const IMAGES_SQL: &str = "
-    SELECT m.digest, m.media_type, m.artifact_type, m.created_at, m.last_pulled_at,
-        (SELECT group_concat(t.name, char(10) ORDER BY t.name) FROM tags t
-           WHERE t.repository_id = m.repository_id AND t.digest = m.digest),
-        (SELECT coalesce(sum(b.size), 0) FROM manifest_references r JOIN blobs b ON b.digest = r.target
-           WHERE r.repository_id = m.repository_id AND r.manifest_digest = m.digest AND r.kind = 0)
-    FROM manifests m
-    WHERE m.repository_id = ?1 AND m.digest > ?2 AND (?5 IS NULL OR m.digest = ?5)
+/// any (0), at most `?4`: a range of the primary key.
+const IMAGES_SQL: &str = concat!(
+    image_select!(),
+    " WHERE m.repository_id = ?1 AND m.digest > ?2
       AND (?3 = 0
            OR (?3 = 1 AND EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest))
            OR (?3 = 2 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest)))
-    ORDER BY m.digest LIMIT ?4";
+    ORDER BY m.digest LIMIT ?4"
+);
 
-fn images(
-    c: &Connection,
-    repo: i64,
-    status: TagStatus,
-    after: &str,
-    limit: i64,
-    only: Option<&str>,
-) -> Result<Vec<ImageRecord>> {
+type RawImage = (String, String, Option<String>, i64, Option<i64>, Option<String>, i64);
+
+fn raw_image(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawImage> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn image_record(
+    (digest, media_type, artifact_type, pushed_at, last_pulled_at, tags, size): RawImage,
+) -> Result<ImageRecord> {
+    let tags = tags
+        .as_deref()
+        .map(|t| t.split('\n').map(|x| Tag::parse(x).map_err(|_| corrupt("tag"))).collect::<Result<Vec<_>>>())
+        .transpose()?
+        .unwrap_or_default();
+    Ok(ImageRecord {
+        digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?,
+        media_type,
+        artifact_type,
+        size: to_u64(size),
+        pushed_at,
+        last_pulled_at,
+        tags,
+    })
+}
+
+fn image(c: &Connection, repo: i64, digest: &Digest) -> Result<Option<ImageRecord>> {
+    c.prepare_cached(IMAGE_SQL)
+        .and_then(|mut s| s.query_row(params![repo, digest.as_str()], raw_image).optional())
+        .map_err(backend)?
+        .map(image_record)
+        .transpose()
+}
+
+fn images(c: &Connection, repo: i64, status: TagStatus, after: &str, limit: i64) -> Result<Vec<ImageRecord>> {
     let status = match status {
         TagStatus::Any => 0,
         TagStatus::Tagged => 1,
         TagStatus::Untagged => 2,
     };
     let mut stmt = c.prepare_cached(IMAGES_SQL).map_err(backend)?;
-    let rows = stmt
-        .query_map(params![repo, after, status, limit, only], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })
-        .map_err(backend)?;
-    rows.map(|row| {
-        let (digest, media_type, artifact_type, pushed_at, last_pulled_at, tags, size) = row.map_err(backend)?;
-        let tags = tags
-            .as_deref()
-            .map(|t| t.split('\n').map(|x| Tag::parse(x).map_err(|_| corrupt("tag"))).collect::<Result<Vec<_>>>())
-            .transpose()?
-            .unwrap_or_default();
-        Ok(ImageRecord {
-            digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?,
-            media_type,
-            artifact_type,
-            size: to_u64(size),
-            pushed_at,
-            last_pulled_at,
-            tags,
-        })
-    })
-    .collect()
+    let rows = stmt.query_map(params![repo, after, status, limit], raw_image).map_err(backend)?;
+    rows.map(|row| image_record(row.map_err(backend)?)).collect()
 }
+
+/// A manifest by tag.
+const RESOLVE_TAG_SQL: &str = "SELECT m.digest, m.media_type, m.payload FROM repositories r
+    JOIN tags t ON t.repository_id = r.id
+    JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
+    WHERE r.registry = ?1 AND r.name = ?2 AND t.name = ?3";
+
+/// A manifest by digest.
+const RESOLVE_DIGEST_SQL: &str = "SELECT m.digest, m.media_type, m.payload FROM repositories r
+    JOIN manifests m ON m.repository_id = r.id WHERE r.registry = ?1 AND r.name = ?2 AND m.digest = ?3";
 
 #[async_trait]
 impl ImageMeta for SqliteMeta {
-    async fn record_pulls(&self, pulls: &[(RepositoryName, Digest, i64)]) -> Result<()> {
+    async fn record_pulls(&self, pulls: &[(RepositoryKey, Digest, i64)]) -> Result<()> {
         let pulls = pulls.to_vec();
         self.writer
             .write_lazy(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "UPDATE manifests SET last_pulled_at = max(coalesce(last_pulled_at, 0), ?3)
-                         WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) AND digest = ?2",
+                         WHERE repository_id = (SELECT id FROM repositories WHERE registry = ?1 AND name = ?2)
+                         AND digest = ?4",
                     )
                     .map_err(backend)?;
                 for (repo, digest, at) in &pulls {
-                    stmt.execute(params![repo.as_str(), digest.as_str(), at]).map_err(backend)?;
+                    stmt.execute(params![repo.registry.as_str(), repo.name.as_str(), at, digest.as_str()])
+                        .map_err(backend)?;
                 }
                 Ok(())
             })
@@ -858,26 +950,26 @@ impl ImageMeta for SqliteMeta {
 
     async fn list_images(
         &self,
-        repo: &RepositoryName,
+        repo: &RepositoryKey,
         status: TagStatus,
         page: &PageRequest,
     ) -> Result<Page<ImageRecord>> {
         let (repo, page) = (repo.clone(), page.clone());
         self.readers
             .read(move |c| {
-                let id = repo_id(c, &repo)?.ok_or(Error::NotFound)?;
-                let items = images(c, id, status, page.after.as_deref().unwrap_or(""), sql_limit(page.limit), None)?;
+                let id = repo_id(c, &repo)?.ok_or_else(|| Error::no_repository(&repo))?;
+                let items = images(c, id, status, page.after.as_deref().unwrap_or(""), sql_limit(page.limit))?;
                 Ok(page_of(items, page.limit, |i| i.digest.to_string()))
             })
             .await
     }
 
-    async fn get_image(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ImageRecord>> {
+    async fn get_image(&self, repo: &RepositoryKey, digest: &Digest) -> Result<Option<ImageRecord>> {
         let (repo, digest) = (repo.clone(), digest.clone());
         self.readers
             .read(move |c| {
                 let Some(id) = repo_id(c, &repo)? else { return Ok(None) };
-                Ok(images(c, id, TagStatus::Any, "", 1, Some(digest.as_str()))?.pop())
+                image(c, id, &digest)
             })
             .await
     }
@@ -887,28 +979,18 @@ impl ImageMeta for SqliteMeta {
         self.writer.write(move |c| put_manifest(c, &m, create)).await
     }
 
-    async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Option<ManifestRecord>> {
+    async fn resolve(&self, repo: &RepositoryKey, reference: &Reference) -> Result<Option<ManifestRecord>> {
         let (repo, reference) = (repo.clone(), reference.clone());
         self.readers
             .read(move |c| {
                 let (sql, key) = match &reference {
-                    Reference::Tag(t) => (
-                        "SELECT m.digest, m.media_type, m.payload FROM tags t
-                         JOIN repositories r ON r.id = t.repository_id
-                         JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
-                         WHERE r.name = ?1 AND t.name = ?2",
-                        t.as_str(),
-                    ),
-                    Reference::Digest(d) => (
-                        "SELECT m.digest, m.media_type, m.payload FROM manifests m
-                         JOIN repositories r ON r.id = m.repository_id WHERE r.name = ?1 AND m.digest = ?2",
-                        d.as_str(),
-                    ),
+                    Reference::Tag(t) => (RESOLVE_TAG_SQL, t.as_str()),
+                    Reference::Digest(d) => (RESOLVE_DIGEST_SQL, d.as_str()),
                 };
                 let row = c
                     .prepare_cached(sql)
                     .and_then(|mut s| {
-                        s.query_row([repo.as_str(), key], |r| {
+                        s.query_row([repo.registry.as_str(), repo.name.as_str(), key], |r| {
                             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
                         })
                         .optional()
@@ -926,17 +1008,17 @@ impl ImageMeta for SqliteMeta {
             .await
     }
 
-    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
+    async fn delete_manifest(&self, repo: &RepositoryKey, digest: &Digest) -> Result<bool> {
         self.delete_in_repository(
             "DELETE FROM manifests WHERE digest = ?1
-             AND repository_id = (SELECT id FROM repositories WHERE name = ?2)",
+             AND repository_id = (SELECT id FROM repositories WHERE registry = ?2 AND name = ?3)",
             digest.as_str(),
             repo,
         )
         .await
     }
 
-    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag, drop_untagged: bool) -> Result<Option<Digest>> {
+    async fn delete_tag(&self, repo: &RepositoryKey, tag: &Tag, drop_untagged: bool) -> Result<Option<Digest>> {
         let (repo, tag) = (repo.clone(), tag.clone());
         self.writer
             .write(move |c| {
@@ -959,11 +1041,11 @@ impl ImageMeta for SqliteMeta {
             .await
     }
 
-    async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>> {
+    async fn list_tags(&self, repo: &RepositoryKey, page: &PageRequest) -> Result<Page<Tag>> {
         let (repo, page) = (repo.clone(), page.clone());
         self.readers
             .read(move |c| {
-                let id = repo_id(c, &repo)?.ok_or(Error::NotFound)?;
+                let id = repo_id(c, &repo)?.ok_or_else(|| Error::no_repository(&repo))?;
                 names(
                     c,
                     "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
@@ -978,7 +1060,7 @@ impl ImageMeta for SqliteMeta {
 
     async fn referrers(
         &self,
-        repo: &RepositoryName,
+        repo: &RepositoryKey,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>> {
@@ -989,20 +1071,24 @@ impl ImageMeta for SqliteMeta {
                     .prepare_cached(
                         "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m
                          JOIN repositories r ON r.id = m.repository_id
-                         WHERE r.name = ?1 AND m.subject = ?2 AND (?3 IS NULL OR m.artifact_type = ?3)
+                         WHERE r.registry = ?1 AND r.name = ?2 AND m.subject = ?3
+                           AND (?4 IS NULL OR m.artifact_type = ?4)
                          ORDER BY m.digest",
                     )
                     .map_err(backend)?;
                 let rows = stmt
-                    .query_map(params![repo.as_str(), subject.as_str(), artifact_type], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                        ))
-                    })
+                    .query_map(
+                        params![repo.registry.as_str(), repo.name.as_str(), subject.as_str(), artifact_type],
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, Option<String>>(3)?,
+                                r.get::<_, Option<String>>(4)?,
+                            ))
+                        },
+                    )
                     .map_err(backend)?;
                 rows.map(|row| {
                     let (digest, media_type, size, artifact_type, annotations) = row.map_err(backend)?;
@@ -1020,41 +1106,31 @@ impl ImageMeta for SqliteMeta {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use berth_meta::RepoMeta;
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn conformance() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
-        berth_meta::testsuite::run(&store).await;
-        store.close().await;
-        // Reopening runs no migration twice and keeps the data.
-        let store = super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap();
-        assert!(store.repository_exists(&berth_types::RepositoryName::parse("team/app").unwrap()).await.unwrap());
-    }
-
-    /// Many concurrent writers share commits, and every one gets its own answer.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn concurrent_writes_each_get_their_result() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(super::SqliteMeta::open(&dir.path().join("meta.db")).await.unwrap());
-        let tasks: Vec<_> = (0..200)
-            .map(|i| {
-                let store = std::sync::Arc::clone(&store);
-                tokio::spawn(async move {
-                    let name = berth_types::RepositoryName::parse(&format!("r/{}", i % 50)).unwrap();
-                    store.create_repository(&name).await.unwrap()
-                })
+#[async_trait]
+impl MaintenanceMeta for SqliteMeta {
+    async fn reclaim(&self, max_pages: u32) -> Result<u64> {
+        self.writer
+            .bare(move |c| {
+                let free = |c: &Connection| -> Result<i64> {
+                    c.query_row("PRAGMA freelist_count", [], |r| r.get(0)).map_err(backend)
+                };
+                let before = free(c)?;
+                // `incremental_vacuum(0)` would take the whole free list: 0 asks for nothing.
+                if before > 0 && max_pages > 0 {
+                    // Moves pages from the end of the file into free ones and cuts the end off.
+                    let mut stmt = c.prepare(&format!("PRAGMA incremental_vacuum({max_pages})")).map_err(backend)?;
+                    let mut rows = stmt.query([]).map_err(backend)?;
+                    while rows.next().map_err(backend)?.is_some() {}
+                }
+                let after = free(c)?;
+                // In WAL mode the main file shrinks when the log is checkpointed; a reader still
+                // on an old snapshot only postpones that to a later call.
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(backend)?;
+                Ok(to_u64(before - after))
             })
-            .collect();
-        let mut created = 0;
-        for t in tasks {
-            created += usize::from(t.await.unwrap());
-        }
-        assert_eq!(created, 50, "exactly one creator per name");
-        let page = berth_types::PageRequest { limit: None, after: None };
-        assert_eq!(store.list_repositories(&page).await.unwrap().items.len(), 50);
+            .await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,8 @@ struct Job {
     deliver: Deliver,
     /// Whether the caller must not be answered before the job is on disk.
     durable: bool,
+    /// Runs alone, outside any transaction (checkpoints, incremental vacuum).
+    bare: bool,
 }
 
 pub(crate) struct Writer {
@@ -54,7 +56,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(f, true).await
+        self.submit(f, true, false).await
     }
 
     /// Like `write`, but answers once committed, possibly before the commit reaches the disk: a
@@ -64,10 +66,21 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(f, false).await
+        self.submit(f, false, false).await
     }
 
-    async fn submit<T, F>(&self, f: F, durable: bool) -> Result<T>
+    /// Runs `f` on the writer connection between group transactions, alone and outside any
+    /// transaction (for statements that may not run inside one). `f` manages its own
+    /// transactions, if any.
+    pub(crate) async fn bare<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(f, true, true).await
+    }
+
+    async fn submit<T, F>(&self, f: F, durable: bool, bare: bool) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -96,7 +109,7 @@ impl Writer {
         });
         {
             let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            jobs.as_ref().ok_or_else(stopped)?.send(Job { run, deliver, durable }).map_err(|_| stopped())?;
+            jobs.as_ref().ok_or_else(stopped)?.send(Job { run, deliver, durable, bare }).map_err(|_| stopped())?;
         }
         rx.await.map_err(|_| stopped())?
     }
@@ -111,10 +124,31 @@ impl Writer {
 }
 
 fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+    // A bare job met while gathering a batch waits for the batch to commit.
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        if first.bare {
+            let failure = conn.execute_batch("PRAGMA synchronous = FULL").err().map(|e| (false, e.to_string()));
+            if failure.is_none() {
+                (first.run)(conn);
+            }
+            (first.deliver)(failure);
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                Ok(job) if job.bare => {
+                    held = Some(job);
+                    break;
+                }
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }

@@ -5,7 +5,7 @@
 //! metadata half of it. Every method is one transaction.
 
 use async_trait::async_trait;
-use berth_types::{Digest, RepositoryName, UploadId};
+use berth_types::{Digest, RepositoryKey, UploadId};
 
 use crate::{CreateRepo, Result};
 
@@ -25,7 +25,7 @@ pub enum LinkTarget {
     /// (`UploadMeta::complete_upload`).
     Upload(UploadId),
     /// Links the blob into a repository (`BlobIndex::link_blob`).
-    Repository(RepositoryName, CreateRepo),
+    Repository(RepositoryKey, CreateRepo),
 }
 
 /// A blob whose metadata garbage collection removed, leaving a tombstone until its bytes go.
@@ -38,7 +38,7 @@ pub struct Collected {
 /// Bytes a repository uses: the distinct blobs its manifests reference, and its manifests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryUsage {
-    pub name: RepositoryName,
+    pub repository: RepositoryKey,
     pub manifests: u64,
     pub manifest_bytes: u64,
     pub blobs: u64,
@@ -49,7 +49,7 @@ pub struct RepositoryUsage {
 /// them but once in `blob_bytes`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StorageUsage {
-    /// In name order.
+    /// In (registry, name) order.
     pub repositories: Vec<RepositoryUsage>,
     /// Blobs recorded (referenced or not yet collected) and their bytes.
     pub blobs: u64,

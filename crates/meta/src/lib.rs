@@ -4,34 +4,23 @@
 //! Role traits, one domain command each, one transaction each. `MetaStore` bundles them.
 
 use async_trait::async_trait;
-use berth_types::{Digest, Page, PageRequest, Reference, RepositoryName, Tag, UploadId};
+use berth_types::{AccountId, Digest, Page, PageRequest, Reference, RepositoryKey, RepositoryName, Tag, UploadId};
 
+mod error;
 mod gc;
 mod identity;
+mod preview;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
+pub use error::{Conflict, Error, Missing, Result};
 pub use gc::{Collected, GcMeta, LinkTarget, RepositoryUsage, Reservation, StorageUsage};
 pub use identity::{
     AccessKeyRecord, AccountRecord, Expiration, IdentityMeta, PolicyMeta, RepositoryPolicyKind, UserRecord,
 };
+pub use preview::{PreviewMeta, PreviewPage, PreviewRow, PreviewSummary};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("not found")]
-    NotFound,
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The database has no room left; the write was not made.
-    #[error("metadata storage is full: {0}")]
-    StorageFull(String),
-    #[error("metadata backend failed: {0}")]
-    Backend(#[source] BoxError),
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Whether a write may create the repository it names (OCI push to a new name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +41,6 @@ pub struct RepositorySettings {
     /// `AES256` or `KMS`.
     pub encryption_type: String,
     pub kms_key: Option<String>,
-    /// The account that owns the repository, fixed at creation; `None`: the registry's default
-    /// account (and repositories created by an OCI push).
-    pub owner: Option<String>,
 }
 
 impl RepositorySettings {
@@ -103,7 +89,6 @@ impl Default for RepositorySettings {
             scan_on_push: false,
             encryption_type: "AES256".into(),
             kms_key: None,
-            owner: None,
         }
     }
 }
@@ -117,9 +102,10 @@ pub struct RepositorySettingsChange {
     pub scan_on_push: Option<bool>,
 }
 
+/// A repository: its key (the registry that holds it and its name there) and its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryRecord {
-    pub name: RepositoryName,
+    pub key: RepositoryKey,
     pub created_at: i64,
     pub settings: RepositorySettings,
 }
@@ -133,24 +119,27 @@ pub enum DeleteRepository {
     NotEmpty,
 }
 
+/// Repositories. Each account has its own registry: a repository is named within one registry,
+/// and two registries may each hold a repository of the same name, apart in everything.
 #[async_trait]
 pub trait RepoMeta: Send + Sync {
     /// Creates a repository with default settings; `false` if it already existed.
-    async fn create_repository(&self, name: &RepositoryName) -> Result<bool>;
-    /// Creates a repository with `settings`; `Conflict` if it already exists.
+    async fn create_repository(&self, key: &RepositoryKey) -> Result<bool>;
+    /// Creates a repository with `settings`; `Conflict::RepositoryExists` if it already exists.
     async fn create_repository_with(
         &self,
-        name: &RepositoryName,
+        key: &RepositoryKey,
         settings: &RepositorySettings,
     ) -> Result<RepositoryRecord>;
-    async fn get_repository(&self, name: &RepositoryName) -> Result<Option<RepositoryRecord>>;
-    /// Repositories in name order.
-    async fn list_repository_records(&self, page: &PageRequest) -> Result<Page<RepositoryRecord>>;
+    async fn get_repository(&self, key: &RepositoryKey) -> Result<Option<RepositoryRecord>>;
+    /// One registry's repositories in name order (`page.after` is a name).
+    async fn list_repository_records(&self, registry: &AccountId, page: &PageRequest)
+    -> Result<Page<RepositoryRecord>>;
     /// Changes the given settings of a repository in one write, leaving the others as they are;
     /// `None` if it does not exist.
     async fn update_repository(
         &self,
-        name: &RepositoryName,
+        key: &RepositoryKey,
         change: &RepositorySettingsChange,
     ) -> Result<Option<RepositoryRecord>>;
     /// Sets tags (`set`, replacing values of existing keys), then removes the keys in `remove`,
@@ -158,36 +147,40 @@ pub trait RepoMeta: Send + Sync {
     /// does not exist. With nothing to change it just lists them.
     async fn update_repository_tags(
         &self,
-        name: &RepositoryName,
+        key: &RepositoryKey,
         set: &[(String, String)],
         remove: &[String],
     ) -> Result<Option<Vec<(String, String)>>>;
-    /// Deletes a repository with its images, tags, blob links and uploads (only with `force`
-    /// if it holds images).
-    async fn delete_repository(&self, name: &RepositoryName, force: bool) -> Result<DeleteRepository>;
-    async fn repository_exists(&self, name: &RepositoryName) -> Result<bool>;
-    /// Repository names in byte order.
-    async fn list_repositories(&self, page: &PageRequest) -> Result<Page<RepositoryName>>;
+    /// Deletes a repository with its images, tags, blob links, uploads and preview (only with
+    /// `force` if it holds images).
+    async fn delete_repository(&self, key: &RepositoryKey, force: bool) -> Result<DeleteRepository>;
+    async fn repository_exists(&self, key: &RepositoryKey) -> Result<bool>;
+    /// One registry's repository names in byte order (`page.after` is a name).
+    async fn list_repositories(&self, registry: &AccountId, page: &PageRequest) -> Result<Page<RepositoryName>>;
+    /// Up to `limit` repositories of every registry after `after`, in (registry, name) order:
+    /// the walk of garbage collection, scrubbing, lifecycle runs and `berth admin`.
+    async fn list_all_repositories(&self, after: Option<&RepositoryKey>, limit: usize) -> Result<Vec<RepositoryKey>>;
 }
 
 #[async_trait]
 pub trait BlobIndex: Send + Sync {
     /// Size of `digest` if the repository holds it.
-    async fn blob_in_repository(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
-    /// Records a stored blob and links it into `repo`. `NotFound` if the repository is missing
-    /// and may not be created. Takes no part in garbage collection's protocol: the core records
-    /// new blobs with `GcMeta::link_reserved`.
-    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64, create: CreateRepo) -> Result<()>;
-    /// Links a blob that `from` holds into `to`; `false` when `from` does not hold it.
+    async fn blob_in_repository(&self, repo: &RepositoryKey, digest: &Digest) -> Result<Option<u64>>;
+    /// Records a stored blob and links it into `repo`. `NotFound(Repository)` if the repository
+    /// is missing and may not be created. Takes no part in garbage collection's protocol: the
+    /// core records new blobs with `GcMeta::link_reserved`.
+    async fn link_blob(&self, repo: &RepositoryKey, digest: &Digest, size: u64, create: CreateRepo) -> Result<()>;
+    /// Links a blob that `from` holds into `to` (possibly in another registry); `false` when
+    /// `from` does not hold it.
     async fn mount_blob(
         &self,
-        from: &RepositoryName,
-        to: &RepositoryName,
+        from: &RepositoryKey,
+        to: &RepositoryKey,
         digest: &Digest,
         create: CreateRepo,
     ) -> Result<bool>;
     /// Removes a blob from a repository; `false` if it was not there.
-    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
+    async fn unlink_blob(&self, repo: &RepositoryKey, digest: &Digest) -> Result<bool>;
     /// Up to `limit` recorded blobs after `after`, in digest order, with their sizes (the
     /// scrubber reads each back).
     async fn recorded_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<(Digest, u64)>>;
@@ -197,7 +190,7 @@ pub trait BlobIndex: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadSession {
     pub id: UploadId,
-    pub repository: RepositoryName,
+    pub repository: RepositoryKey,
     pub offset: u64,
     pub hash_state: Vec<u8>,
     pub created_at: i64,
@@ -205,15 +198,17 @@ pub struct UploadSession {
 
 #[async_trait]
 pub trait UploadMeta: Send + Sync {
-    /// Starts a session; `NotFound` if the repository is missing and may not be created.
+    /// Starts a session; `NotFound(Repository)` if the repository is missing and may not be created.
     /// A session that holds no bytes yet need not survive a restart (its client starts over).
     async fn create_upload(&self, session: &UploadSession, create: CreateRepo) -> Result<()>;
     async fn get_upload(&self, id: &UploadId) -> Result<Option<UploadSession>>;
-    /// Advances a session from `from_offset`; `Conflict` if another append moved it first.
+    /// Advances a session from `from_offset`; `Conflict(UploadMoved)` if another append moved it
+    /// first, `NotFound(Upload)` without the session.
     /// Progress need not be durable: after a crash a session may be found at an earlier offset.
     async fn advance_upload(&self, id: &UploadId, from_offset: u64, to_offset: u64, hash_state: &[u8]) -> Result<()>;
     /// Ends a session by recording its blob in the repository, in one transaction. Takes no part
     /// in garbage collection's protocol: the core uses `GcMeta::link_reserved`.
+    /// `NotFound(Upload)` without the session.
     async fn complete_upload(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<()>;
     /// Removes a session; `false` if there was none.
     async fn delete_upload(&self, id: &UploadId) -> Result<bool>;
@@ -224,7 +219,7 @@ pub trait UploadMeta: Send + Sync {
 /// A manifest to store, already parsed and verified by the core.
 #[derive(Debug, Clone)]
 pub struct NewManifest {
-    pub repository: RepositoryName,
+    pub repository: RepositoryKey,
     pub digest: Digest,
     pub media_type: String,
     pub payload: Vec<u8>,
@@ -294,39 +289,62 @@ pub enum TagStatus {
 pub trait ImageMeta: Send + Sync {
     /// Records pull times `(repository, manifest digest, ms)`, keeping the latest per image;
     /// images that no longer exist are skipped. Need not be durable before it returns.
-    async fn record_pulls(&self, pulls: &[(RepositoryName, Digest, i64)]) -> Result<()>;
-    /// Images of a repository in digest order. `NotFound` if the repository does not exist.
+    async fn record_pulls(&self, pulls: &[(RepositoryKey, Digest, i64)]) -> Result<()>;
+    /// Images of a repository in digest order. `NotFound(Repository)` if it does not exist.
     async fn list_images(
         &self,
-        repo: &RepositoryName,
+        repo: &RepositoryKey,
         status: TagStatus,
         page: &PageRequest,
     ) -> Result<Page<ImageRecord>>;
-    /// One image by digest.
-    async fn get_image(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ImageRecord>>;
+    /// One image by digest; costs the same whatever the repository holds.
+    async fn get_image(&self, repo: &RepositoryKey, digest: &Digest) -> Result<Option<ImageRecord>>;
     /// Stores a manifest, its references and its tag in one transaction, creating the
     /// repository if allowed, after checking every reference exists in the repository.
+    /// `NotFound(Repository)` if it is missing and may not be created.
     async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome>;
-    async fn resolve(&self, repo: &RepositoryName, reference: &Reference) -> Result<Option<ManifestRecord>>;
+    async fn resolve(&self, repo: &RepositoryKey, reference: &Reference) -> Result<Option<ManifestRecord>>;
     /// Deletes a manifest and the tags pointing at it; `false` if it was not there.
-    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
+    async fn delete_manifest(&self, repo: &RepositoryKey, digest: &Digest) -> Result<bool>;
     /// Deletes a tag, in one transaction also deleting its manifest when `drop_untagged` is set
     /// and no other tag names it (ECR's rule). Returns the digest the tag named, or `None` if
     /// there was no such tag.
-    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag, drop_untagged: bool) -> Result<Option<Digest>>;
-    /// Tags in byte order. `NotFound` if the repository does not exist.
-    async fn list_tags(&self, repo: &RepositoryName, page: &PageRequest) -> Result<Page<Tag>>;
+    async fn delete_tag(&self, repo: &RepositoryKey, tag: &Tag, drop_untagged: bool) -> Result<Option<Digest>>;
+    /// Tags in byte order. `NotFound(Repository)` if the repository does not exist.
+    async fn list_tags(&self, repo: &RepositoryKey, page: &PageRequest) -> Result<Page<Tag>>;
     /// Manifests in `repo` whose subject is `subject`, optionally of one artifact type.
     async fn referrers(
         &self,
-        repo: &RepositoryName,
+        repo: &RepositoryKey,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>>;
 }
 
-pub trait MetaStore: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta + GcMeta {}
-impl<T: RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta + GcMeta> MetaStore for T {}
+/// Upkeep of the store itself, called by a background worker.
+#[async_trait]
+pub trait MaintenanceMeta: Send + Sync {
+    /// Gives up to `max_pages` free pages of the store back to the filesystem; returns how many
+    /// it gave. A store with nothing to give (or no way to) returns 0.
+    async fn reclaim(&self, max_pages: u32) -> Result<u64>;
+}
+
+pub trait MetaStore:
+    RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta + GcMeta + PreviewMeta + MaintenanceMeta
+{
+}
+impl<T> MetaStore for T where
+    T: RepoMeta
+        + BlobIndex
+        + UploadMeta
+        + ImageMeta
+        + IdentityMeta
+        + PolicyMeta
+        + GcMeta
+        + PreviewMeta
+        + MaintenanceMeta
+{
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,36 @@
 //! Conformance suite every `MetaStore` implementation runs from its own tests.
 
-use berth_types::{Algorithm, Digest, PageRequest, Reference, RepositoryName, Tag, UploadId};
+use berth_types::{AccountId, Algorithm, Digest, PageRequest, Reference, RepositoryKey, RepositoryName, Tag, UploadId};
 
-use crate::{CreateRepo, Error, MetaStore, NewManifest, PutOutcome, UploadSession};
+use crate::{Conflict, CreateRepo, Error, MetaStore, Missing, NewManifest, PutOutcome, UploadSession};
 
-fn repo(s: &str) -> RepositoryName {
+/// The registry most checks use.
+pub const REGISTRY: &str = "111111111111";
+/// Another account's registry, holding repositories of the same names.
+pub const OTHER_REGISTRY: &str = "222222222222";
+
+fn account(s: &str) -> AccountId {
+    AccountId::parse(s).unwrap()
+}
+fn name(s: &str) -> RepositoryName {
     RepositoryName::parse(s).unwrap()
+}
+/// A repository in `REGISTRY`.
+fn repo(s: &str) -> RepositoryKey {
+    repo_in(REGISTRY, s)
+}
+fn repo_in(registry: &str, s: &str) -> RepositoryKey {
+    RepositoryKey::new(account(registry), name(s))
+}
+fn no_repo(k: &RepositoryKey) -> Missing {
+    Missing::Repository(k.clone())
+}
+/// What a result missed, if it was a miss.
+fn missed<T: std::fmt::Debug>(r: crate::Result<T>) -> Missing {
+    match r {
+        Err(Error::NotFound(m)) => m,
+        other => panic!("expected NotFound, got {other:?}"),
+    }
 }
 fn digest(s: &str) -> Digest {
     Digest::of(Algorithm::Sha256, s.as_bytes())
@@ -14,7 +39,7 @@ fn page(limit: Option<usize>, after: Option<&str>) -> PageRequest {
     PageRequest { limit, after: after.map(str::to_owned) }
 }
 
-fn manifest(r: &RepositoryName, body: &str, blobs: Vec<Digest>, tag: Option<&str>) -> NewManifest {
+fn manifest(r: &RepositoryKey, body: &str, blobs: Vec<Digest>, tag: Option<&str>) -> NewManifest {
     NewManifest {
         repository: r.clone(),
         digest: digest(body),
@@ -44,11 +69,12 @@ pub async fn run(store: &dyn MetaStore) {
     for n in ["r1", "r2", "r3"] {
         store.create_repository(&repo(n)).await.unwrap();
     }
-    let p = store.list_repositories(&page(Some(2), None)).await.unwrap();
-    assert_eq!(p.items, vec![repo("r1"), repo("r2")]);
+    let reg = account(REGISTRY);
+    let p = store.list_repositories(&reg, &page(Some(2), None)).await.unwrap();
+    assert_eq!(p.items, vec![name("r1"), name("r2")]);
     assert_eq!(p.next.as_deref(), Some("r2"));
-    let p = store.list_repositories(&page(Some(2), Some("r2"))).await.unwrap();
-    assert_eq!(p.items, vec![repo("r3"), a.clone()]);
+    let p = store.list_repositories(&reg, &page(Some(2), Some("r2"))).await.unwrap();
+    assert_eq!(p.items, vec![name("r3"), a.name.clone()]);
     assert_eq!(p.next, None);
 
     // Repository settings and deletion.
@@ -57,23 +83,26 @@ pub async fn run(store: &dyn MetaStore) {
         scan_on_push: true,
         encryption_type: "KMS".into(),
         kms_key: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
-        owner: Some("111122223333".into()),
         tag_mutability_exclusions: vec![],
     };
     let s1 = repo("settings/one");
     let rec = store.create_repository_with(&s1, &settings).await.unwrap();
     assert_eq!(rec.settings, settings);
-    assert!(matches!(store.create_repository_with(&s1, &settings).await, Err(Error::Conflict(_))));
+    assert_eq!(rec.key, s1);
+    assert!(matches!(
+        store.create_repository_with(&s1, &settings).await,
+        Err(Error::Conflict(Conflict::RepositoryExists(k))) if k == s1
+    ));
     assert_eq!(store.get_repository(&s1).await.unwrap().unwrap(), rec);
     assert_eq!(store.get_repository(&a).await.unwrap().unwrap().settings, crate::RepositorySettings::default());
-    let listed = store.list_repository_records(&page(Some(10), Some("r3"))).await.unwrap();
-    assert_eq!(listed.items.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["settings/one", "team/app"]);
+    let listed = store.list_repository_records(&reg, &page(Some(10), Some("r3"))).await.unwrap();
+    assert_eq!(listed.items.iter().map(|r| r.key.name.as_str()).collect::<Vec<_>>(), ["settings/one", "team/app"]);
     assert_eq!(store.delete_repository(&s1, false).await.unwrap(), crate::DeleteRepository::Deleted(rec));
     assert_eq!(store.delete_repository(&s1, false).await.unwrap(), crate::DeleteRepository::NotFound);
 
     // Blobs are scoped per repository.
     let d1 = digest("layer1");
-    assert!(matches!(store.link_blob(&b, &d1, 6, CreateRepo::No).await, Err(Error::NotFound)));
+    assert_eq!(missed(store.link_blob(&b, &d1, 6, CreateRepo::No).await), no_repo(&b));
     store.link_blob(&a, &d1, 6, CreateRepo::No).await.unwrap();
     store.link_blob(&a, &d1, 6, CreateRepo::No).await.unwrap();
     assert_eq!(store.blob_in_repository(&a, &d1).await.unwrap(), Some(6));
@@ -99,9 +128,15 @@ pub async fn run(store: &dyn MetaStore) {
     let s = UploadSession { id: id.clone(), repository: a.clone(), offset: 0, hash_state: vec![1], created_at: 1 };
     store.create_upload(&s, CreateRepo::No).await.unwrap();
     let missing = UploadSession { id: UploadId::generate(), repository: repo("nope"), ..s.clone() };
-    assert!(matches!(store.create_upload(&missing, CreateRepo::No).await, Err(Error::NotFound)));
+    assert_eq!(missed(store.create_upload(&missing, CreateRepo::No).await), no_repo(&repo("nope")));
     store.advance_upload(&id, 0, 10, &[2]).await.unwrap();
-    assert!(matches!(store.advance_upload(&id, 0, 5, &[3]).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        store.advance_upload(&id, 0, 5, &[3]).await,
+        Err(Error::Conflict(Conflict::UploadMoved(u))) if u == id
+    ));
+    let unknown = UploadId::generate();
+    assert_eq!(missed(store.advance_upload(&unknown, 10, 20, &[3]).await), Missing::Upload(unknown.clone()));
+    assert_eq!(missed(store.complete_upload(&unknown, &digest("x"), 1).await), Missing::Upload(unknown.clone()));
     let got = store.get_upload(&id).await.unwrap().unwrap();
     assert_eq!((got.offset, got.hash_state), (10, vec![2]));
     assert_eq!(store.stale_uploads(i64::MAX, 10).await.unwrap(), vec![id.clone()]);
@@ -174,7 +209,7 @@ pub async fn run(store: &dyn MetaStore) {
     let p = store.list_tags(&a, &page(Some(2), Some("b"))).await.unwrap();
     assert_eq!(p.items.iter().map(Tag::as_str).collect::<Vec<_>>(), ["c", "multi"]);
     assert_eq!(p.next.as_deref(), Some("multi"));
-    assert!(matches!(store.list_tags(&repo("nope"), &page(None, None)).await, Err(Error::NotFound)));
+    assert_eq!(missed(store.list_tags(&repo("nope"), &page(None, None)).await), no_repo(&repo("nope")));
     assert_eq!(store.delete_tag(&a, &Tag::parse("a").unwrap(), false).await.unwrap(), Some(m1.digest.clone()));
     assert_eq!(store.delete_tag(&a, &Tag::parse("a").unwrap(), false).await.unwrap(), None);
     assert!(store.resolve(&a, &Reference::Digest(m1.digest.clone())).await.unwrap().is_some());
@@ -265,10 +300,10 @@ pub async fn run(store: &dyn MetaStore) {
     let rest = store.list_images(&a, crate::TagStatus::Tagged, &page(Some(5), tagged.next.as_deref())).await.unwrap();
     assert_eq!(rest.items.len(), 1);
     assert!(store.get_image(&a, &digest("nope")).await.unwrap().is_none());
-    assert!(matches!(
-        store.list_images(&repo("nope"), crate::TagStatus::Any, &page(None, None)).await,
-        Err(Error::NotFound)
-    ));
+    assert_eq!(
+        missed(store.list_images(&repo("nope"), crate::TagStatus::Any, &page(None, None)).await),
+        no_repo(&repo("nope"))
+    );
 
     // ECR's rule: removing an image's last tag removes the image, in one transaction.
     let drop = repo("drop/app");
@@ -294,6 +329,8 @@ pub async fn run(store: &dyn MetaStore) {
     identity(store).await;
     policies(store).await;
     pulls(store).await;
+    registries(store).await;
+    previews(store).await;
 }
 
 async fn pulls(store: &dyn MetaStore) {
@@ -309,20 +346,229 @@ async fn pulls(store: &dyn MetaStore) {
     assert_eq!(image.last_pulled_at, Some(2000), "the latest time is kept");
 }
 
+/// Each account has its own registry: the same name in two registries is two repositories,
+/// apart in everything, and a listing of one registry never shows another's.
+async fn registries(store: &dyn MetaStore) {
+    use crate::RepositoryPolicyKind::Access;
+    let one = repo_in(REGISTRY, "shared/app");
+    let two = repo_in(OTHER_REGISTRY, "shared/app");
+    assert!(store.create_repository(&one).await.unwrap());
+    assert!(!store.repository_exists(&two).await.unwrap());
+    assert!(store.create_repository(&two).await.unwrap(), "the same name in another registry is another repository");
+    assert_eq!(store.get_repository(&two).await.unwrap().unwrap().key, two);
+
+    // Settings.
+    let immutable = crate::RepositorySettingsChange { tag_mutability: Some("IMMUTABLE".into()), ..Default::default() };
+    store.update_repository(&two, &immutable).await.unwrap().unwrap();
+    assert_eq!(store.get_repository(&one).await.unwrap().unwrap().settings.tag_mutability, "MUTABLE");
+    let kv = ("k".to_owned(), "v".to_owned());
+    store.update_repository_tags(&two, std::slice::from_ref(&kv), &[]).await.unwrap();
+    assert_eq!(store.update_repository_tags(&one, &[], &[]).await.unwrap(), Some(vec![]));
+
+    // Blobs, and a mount from one registry into another.
+    let layer = digest("registries layer");
+    store.link_blob(&one, &layer, 5, CreateRepo::No).await.unwrap();
+    assert_eq!(store.blob_in_repository(&two, &layer).await.unwrap(), None);
+    assert!(store.mount_blob(&one, &two, &layer, CreateRepo::No).await.unwrap());
+    assert_eq!(store.blob_in_repository(&two, &layer).await.unwrap(), Some(5));
+
+    // Images and tags.
+    let m_one = manifest(&one, "registries one", vec![layer.clone()], Some("v1"));
+    let m_two = manifest(&two, "registries two", vec![layer.clone()], Some("v1"));
+    assert_eq!(store.put_manifest(&m_one, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    assert_eq!(store.put_manifest(&m_two, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    let v1 = Reference::parse("v1").unwrap();
+    assert_eq!(store.resolve(&one, &v1).await.unwrap().unwrap().payload, b"registries one");
+    assert_eq!(store.resolve(&two, &v1).await.unwrap().unwrap().payload, b"registries two");
+    assert!(store.resolve(&one, &Reference::Digest(m_two.digest.clone())).await.unwrap().is_none());
+    assert!(store.get_image(&one, &m_two.digest).await.unwrap().is_none());
+    let listed = store.list_images(&one, crate::TagStatus::Any, &page(None, None)).await.unwrap();
+    assert_eq!(listed.items.iter().map(|i| &i.digest).collect::<Vec<_>>(), vec![&m_one.digest]);
+    let other_tag = manifest(&two, "registries two", vec![layer.clone()], Some("only-two"));
+    store.put_manifest(&other_tag, CreateRepo::No).await.unwrap();
+    let tags = store.list_tags(&one, &page(None, None)).await.unwrap();
+    assert_eq!(tags.items.iter().map(Tag::as_str).collect::<Vec<_>>(), ["v1"]);
+    store
+        .record_pulls(&[(two.clone(), m_one.digest.clone(), 7), (one.clone(), m_one.digest.clone(), 9)])
+        .await
+        .unwrap();
+    assert_eq!(store.get_image(&one, &m_one.digest).await.unwrap().unwrap().last_pulled_at, Some(9));
+    assert_eq!(store.get_image(&two, &m_two.digest).await.unwrap().unwrap().last_pulled_at, None);
+
+    // Uploads.
+    let up = UploadSession {
+        id: UploadId::generate(),
+        repository: two.clone(),
+        offset: 0,
+        hash_state: vec![],
+        created_at: 1,
+    };
+    store.create_upload(&up, CreateRepo::No).await.unwrap();
+    store.advance_upload(&up.id, 0, 3, &[1]).await.unwrap();
+    assert_eq!(store.get_upload(&up.id).await.unwrap().unwrap().repository, two);
+
+    // Policies and lifecycle runs.
+    store.set_repository_policy(&one, Access, Some("p-one")).await.unwrap();
+    assert_eq!(store.repository_policy(&two, Access).await.unwrap(), None);
+    let expired = crate::Expiration {
+        repository: two.clone(),
+        digest: digest("registries expired"),
+        tags: vec![],
+        pushed_at: 1,
+        rule_priority: 1,
+        expired_at: 5,
+    };
+    store.record_lifecycle_run(&two, 5, std::slice::from_ref(&expired)).await.unwrap();
+    assert_eq!(store.lifecycle_evaluated_at(&one).await.unwrap(), None);
+    assert!(store.lifecycle_history(Some(&one), 10).await.unwrap().is_empty());
+    assert_eq!(store.lifecycle_history(Some(&two), 10).await.unwrap(), vec![expired]);
+
+    // Listings of one registry.
+    let other_registry = account(OTHER_REGISTRY);
+    let listed = store.list_repositories(&other_registry, &page(None, None)).await.unwrap();
+    assert_eq!(listed.items, vec![name("shared/app")]);
+    let records = store.list_repository_records(&other_registry, &page(None, None)).await.unwrap();
+    assert_eq!(records.items.iter().map(|r| &r.key).collect::<Vec<_>>(), vec![&two]);
+    let mine = store.list_repositories(&account(REGISTRY), &page(None, None)).await.unwrap().items;
+    assert!(mine.contains(&name("shared/app")) && mine.len() > 1);
+    assert!(store.list_repositories(&account("333333333333"), &page(None, None)).await.unwrap().items.is_empty());
+
+    // The walk over every registry, in pages, in (registry, name) order.
+    let mut all = Vec::new();
+    let mut after: Option<RepositoryKey> = None;
+    loop {
+        let batch = store.list_all_repositories(after.as_ref(), 2).await.unwrap();
+        assert!(batch.len() <= 2);
+        let Some(last) = batch.last().cloned() else { break };
+        all.extend(batch);
+        after = Some(last);
+    }
+    let mut want: Vec<RepositoryKey> = mine.iter().map(|n| repo_in(REGISTRY, n.as_str())).collect();
+    want.push(two.clone());
+    assert_eq!(all, want);
+
+    // Deleting one leaves the other whole.
+    assert!(matches!(store.delete_repository(&one, true).await.unwrap(), crate::DeleteRepository::Deleted(_)));
+    assert!(store.repository_exists(&two).await.unwrap());
+    assert_eq!(store.resolve(&two, &v1).await.unwrap().unwrap().payload, b"registries two");
+    assert_eq!(store.blob_in_repository(&two, &layer).await.unwrap(), Some(5));
+    assert_eq!(store.get_upload(&up.id).await.unwrap().unwrap().offset, 3);
+    assert_eq!(store.update_repository_tags(&two, &[], &[]).await.unwrap(), Some(vec![kv]));
+    assert_eq!(store.get_repository(&two).await.unwrap().unwrap().settings.tag_mutability, "IMMUTABLE");
+    assert_eq!(store.lifecycle_evaluated_at(&two).await.unwrap(), Some(5));
+    assert_eq!(missed(store.list_tags(&one, &page(None, None)).await), no_repo(&one));
+    assert!(store.delete_upload(&up.id).await.unwrap());
+    assert!(matches!(store.delete_repository(&two, true).await.unwrap(), crate::DeleteRepository::Deleted(_)));
+}
+
+/// Every row of a preview that passes `filter`, read `limit` at a time.
+async fn read_preview(
+    store: &dyn MetaStore,
+    r: &RepositoryKey,
+    filter: crate::TagStatus,
+    limit: usize,
+) -> Vec<(u64, crate::PreviewRow)> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let p = store.get_preview_page(r, filter, after, limit).await.unwrap();
+        assert_eq!(p.summary.expiring_total, 10, "the total counts every row, whatever the filter");
+        assert_eq!((p.summary.policy_text.as_str(), p.summary.created_at), ("policy one", 100));
+        assert!(p.rows.len() <= limit);
+        seen.extend(p.rows);
+        match p.next {
+            Some(n) => after = Some(n),
+            None => return seen,
+        }
+    }
+}
+
+/// Lifecycle previews: stored whole, read a page at a time, filtered, replaced, deleted, gone
+/// with their repository.
+async fn previews(store: &dyn MetaStore) {
+    use crate::{PreviewRow, TagStatus};
+    let r = repo("preview/app");
+    let twin = repo_in(OTHER_REGISTRY, "preview/app");
+    assert_eq!(missed(store.get_preview_page(&r, TagStatus::Any, None, 10).await), no_repo(&r));
+    assert_eq!(missed(store.put_preview(&r, "p", &[], 1).await), no_repo(&r));
+    store.create_repository(&r).await.unwrap();
+    store.create_repository(&twin).await.unwrap();
+    assert_eq!(missed(store.get_preview_page(&r, TagStatus::Any, None, 10).await), Missing::Preview(r.clone()));
+
+    // Untagged: every third row.
+    let row = |i: u32| PreviewRow {
+        digest: digest(&format!("preview {i}")),
+        tags: if i.is_multiple_of(3) {
+            vec![]
+        } else {
+            vec![Tag::parse(&format!("t{i}")).unwrap(), Tag::parse("z").unwrap()]
+        },
+        pushed_at: i64::from(i) * 1000,
+        rule_priority: 1 + i % 2,
+    };
+    let rows: Vec<PreviewRow> = (0..10).map(row).collect();
+    store.put_preview(&r, "policy one", &rows, 100).await.unwrap();
+
+    let all = read_preview(store, &r, TagStatus::Any, 4).await;
+    assert_eq!(all.iter().map(|(p, _)| *p).collect::<Vec<_>>(), (0..10).collect::<Vec<u64>>());
+    assert_eq!(all.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), rows, "rows come back as stored");
+    let untagged = read_preview(store, &r, TagStatus::Untagged, 3).await;
+    assert_eq!(untagged.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [0, 3, 6, 9]);
+    let tagged = read_preview(store, &r, TagStatus::Tagged, 10).await;
+    assert_eq!(tagged.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1, 2, 4, 5, 7, 8]);
+    let first = store.get_preview_page(&r, TagStatus::Any, None, 4).await.unwrap();
+    assert_eq!(first.next, Some(3));
+    let last = store.get_preview_page(&r, TagStatus::Any, Some(7), 2).await.unwrap();
+    assert_eq!((last.rows.len(), last.next), (2, None));
+
+    // By digest (ECR's imageIds), in position order; a digest the preview does not hold is left out.
+    let picked =
+        store.get_preview_rows(&r, &[rows[5].digest.clone(), digest("absent"), rows[2].digest.clone()]).await.unwrap();
+    assert_eq!(picked.rows.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [2, 5]);
+    assert_eq!(picked.next, None);
+
+    // The same name in another registry has no preview.
+    assert_eq!(missed(store.get_preview_page(&twin, TagStatus::Any, None, 10).await), Missing::Preview(twin.clone()));
+
+    // A new preview replaces the old one.
+    store.put_preview(&r, "policy two", &rows[..2], 200).await.unwrap();
+    let p = store.get_preview_page(&r, TagStatus::Any, None, 10).await.unwrap();
+    assert_eq!((p.summary.policy_text.as_str(), p.summary.expiring_total, p.rows.len()), ("policy two", 2, 2));
+    assert!(store.get_preview_rows(&r, &[rows[5].digest.clone()]).await.unwrap().rows.is_empty());
+
+    assert!(store.delete_preview(&r).await.unwrap());
+    assert!(!store.delete_preview(&r).await.unwrap());
+    assert_eq!(missed(store.get_preview_page(&r, TagStatus::Any, None, 10).await), Missing::Preview(r.clone()));
+
+    // A preview goes with its repository.
+    store.put_preview(&r, "policy three", &rows, 300).await.unwrap();
+    assert!(matches!(store.delete_repository(&r, true).await.unwrap(), crate::DeleteRepository::Deleted(_)));
+    store.create_repository(&r).await.unwrap();
+    assert_eq!(missed(store.get_preview_page(&r, TagStatus::Any, None, 10).await), Missing::Preview(r.clone()));
+    store.delete_repository(&r, true).await.unwrap();
+    store.delete_repository(&twin, true).await.unwrap();
+}
+
 async fn identity(store: &dyn MetaStore) {
     use crate::{AccessKeyRecord, AccountRecord, UserRecord};
     let acct = AccountRecord { id: "111122223333".into(), name: "main".into(), created_at: 1 };
     store.create_account(&acct).await.unwrap();
-    assert!(matches!(store.create_account(&acct).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        store.create_account(&acct).await,
+        Err(Error::Conflict(Conflict::AccountExists(a))) if a == acct.id
+    ));
     assert_eq!(store.list_accounts().await.unwrap(), vec![acct.clone()]);
     let user = |name: &str| UserRecord { account: acct.id.clone(), name: name.into(), created_at: 2 };
-    assert!(matches!(
-        store.create_user(&UserRecord { account: "999999999999".into(), ..user("x") }).await,
-        Err(Error::NotFound)
-    ));
+    assert_eq!(
+        missed(store.create_user(&UserRecord { account: "999999999999".into(), ..user("x") }).await),
+        Missing::Account("999999999999".into())
+    );
     store.create_user(&user("bob")).await.unwrap();
     store.create_user(&user("alice")).await.unwrap();
-    assert!(matches!(store.create_user(&user("bob")).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        store.create_user(&user("bob")).await,
+        Err(Error::Conflict(Conflict::UserExists { name, .. })) if name == "bob"
+    ));
     assert_eq!(store.list_users(&acct.id).await.unwrap(), vec![user("alice"), user("bob")]);
 
     let key = |id: &str, user: &str| AccessKeyRecord {
@@ -333,8 +579,14 @@ async fn identity(store: &dyn MetaStore) {
         created_at: 3,
     };
     store.put_access_key(&key("AKIA1", "bob"), false).await.unwrap();
-    assert!(matches!(store.put_access_key(&key("AKIA1", "bob"), false).await, Err(Error::Conflict(_))));
-    assert!(matches!(store.put_access_key(&key("AKIA2", "nobody"), false).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.put_access_key(&key("AKIA1", "bob"), false).await,
+        Err(Error::Conflict(Conflict::AccessKeyExists(k))) if k == "AKIA1"
+    ));
+    assert_eq!(
+        missed(store.put_access_key(&key("AKIA2", "nobody"), false).await),
+        Missing::User { account: acct.id.clone(), name: "nobody".into() }
+    );
     let replaced = AccessKeyRecord { sealed_secret: vec![9], ..key("AKIA1", "bob") };
     store.put_access_key(&replaced, true).await.unwrap();
     assert_eq!(store.access_key("AKIA1").await.unwrap(), Some(replaced.clone()));
@@ -346,7 +598,10 @@ async fn identity(store: &dyn MetaStore) {
     store.put_user_policy(&acct.id, "bob", "ro", "{}").await.unwrap();
     store.put_user_policy(&acct.id, "bob", "ro", "{\"v\":2}").await.unwrap();
     store.put_user_policy(&acct.id, "bob", "a", "{}").await.unwrap();
-    assert!(matches!(store.put_user_policy(&acct.id, "nobody", "a", "{}").await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.put_user_policy(&acct.id, "nobody", "a", "{}").await,
+        Err(Error::NotFound(Missing::User { .. }))
+    ));
     assert_eq!(
         store.user_policies(&acct.id, "bob").await.unwrap(),
         vec![("a".into(), "{}".into()), ("ro".into(), "{\"v\":2}".into())]
@@ -364,8 +619,9 @@ async fn identity(store: &dyn MetaStore) {
 async fn policies(store: &dyn MetaStore) {
     use crate::RepositoryPolicyKind::{Access, Lifecycle};
     let r = repo("policy/app");
-    assert!(matches!(store.repository_policy(&r, Access).await, Err(Error::NotFound)));
-    assert!(matches!(store.set_repository_policy(&r, Access, Some("{}")).await, Err(Error::NotFound)));
+    assert_eq!(missed(store.repository_policy(&r, Access).await), no_repo(&r));
+    assert_eq!(missed(store.set_repository_policy(&r, Access, Some("{}")).await), no_repo(&r));
+    assert_eq!(missed(store.lifecycle_evaluated_at(&r).await), no_repo(&r));
     store.create_repository(&r).await.unwrap();
     assert_eq!(store.repository_policy(&r, Access).await.unwrap(), None);
     assert_eq!(store.set_repository_policy(&r, Access, Some("p1")).await.unwrap(), None);
@@ -377,13 +633,14 @@ async fn policies(store: &dyn MetaStore) {
     assert_eq!(store.repository_policy(&r, Access).await.unwrap(), None);
     assert_eq!(store.repository_policy(&r, Lifecycle).await.unwrap(), Some("l1".into()), "kinds are apart");
 
-    assert_eq!(store.registry_policy("111122223333").await.unwrap(), None);
-    assert_eq!(store.set_registry_policy("111122223333", Some("r1")).await.unwrap(), None);
-    assert_eq!(store.set_registry_policy("111122223333", Some("r2")).await.unwrap(), Some("r1".into()));
-    assert_eq!(store.registry_policy("111122223333").await.unwrap(), Some("r2".into()));
-    assert_eq!(store.registry_policy("444455556666").await.unwrap(), None);
-    assert_eq!(store.set_registry_policy("111122223333", None).await.unwrap(), Some("r2".into()));
-    assert_eq!(store.registry_policy("111122223333").await.unwrap(), None);
+    let (one, other) = (account("111122223333"), account("444455556666"));
+    assert_eq!(store.registry_policy(&one).await.unwrap(), None);
+    assert_eq!(store.set_registry_policy(&one, Some("r1")).await.unwrap(), None);
+    assert_eq!(store.set_registry_policy(&one, Some("r2")).await.unwrap(), Some("r1".into()));
+    assert_eq!(store.registry_policy(&one).await.unwrap(), Some("r2".into()));
+    assert_eq!(store.registry_policy(&other).await.unwrap(), None);
+    assert_eq!(store.set_registry_policy(&one, None).await.unwrap(), Some("r2".into()));
+    assert_eq!(store.registry_policy(&one).await.unwrap(), None);
 
     assert_eq!(store.lifecycle_evaluated_at(&r).await.unwrap(), None);
     let e = |d: &str, at| crate::Expiration {
@@ -511,9 +768,9 @@ pub async fn run_gc(store: &dyn MetaStore) {
     let m4 = manifest(&b, "gc usage b", vec![layer.clone()], Some("u"));
     assert_eq!(store.put_manifest(&m4, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
     let usage = store.storage_usage().await.unwrap();
-    let ua = usage.repositories.iter().find(|u| u.name == a).unwrap();
+    let ua = usage.repositories.iter().find(|u| u.repository == a).unwrap();
     assert_eq!((ua.manifests, ua.manifest_bytes, ua.blobs, ua.blob_bytes), (1, m3.payload.len() as u64, 2, 103));
-    let ub = usage.repositories.iter().find(|u| u.name == b).unwrap();
+    let ub = usage.repositories.iter().find(|u| u.repository == b).unwrap();
     assert_eq!((ub.manifests, ub.blobs, ub.blob_bytes), (1, 1, 100));
     assert_eq!((usage.blobs, usage.blob_bytes), (2, 103));
     assert_eq!(usage.manifest_bytes, (m3.payload.len() + m4.payload.len()) as u64);
