@@ -834,9 +834,9 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
                                 r#type: Some(ecr::ImageActionType::Expire),
                             }),
                             applied_rule_priority: Some(i32::try_from(e.rule_priority).unwrap_or(i32::MAX)),
-                            image_digest: Some(e.image.digest.to_string()),
-                            image_pushed_at: Some(EpochSeconds::from_unix_millis(e.image.pushed_at)),
-                            image_tags: Some(e.image.tags.iter().map(ToString::to_string).collect()),
+                            image_digest: Some(e.digest.to_string()),
+                            image_pushed_at: Some(EpochSeconds::from_unix_millis(e.pushed_at)),
+                            image_tags: Some(e.tags.iter().map(ToString::to_string).collect()),
                             storage_class: None,
                         })
                         .collect(),

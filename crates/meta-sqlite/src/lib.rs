@@ -204,10 +204,12 @@ fn ensure_repo(conn: &Connection, key: &RepositoryKey, create: CreateRepo) -> Re
         .map_err(backend)
 }
 
-const REPOSITORY_COLUMNS: &str =
-    "registry, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, tag_mutability_exclusions";
+/// A repository row with its policy and its resource tags (a JSON array of `[key, value]`).
+const REPOSITORY_COLUMNS: &str = "registry, name, created_at, tag_mutability, scan_on_push, encryption_type, kms_key, \
+     tag_mutability_exclusions, policy, (SELECT json_group_array(json_array(t.key, t.value)) FROM \
+     (SELECT key, value FROM repository_tags WHERE repository_id = repositories.id ORDER BY key) t)";
 
-type RawRepository = (String, String, i64, RepositorySettings);
+type RawRepository = (String, String, i64, RepositorySettings, Option<String>, String);
 
 fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRepository> {
     Ok((
@@ -221,6 +223,8 @@ fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRepository> {
             kms_key: r.get(6)?,
             tag_mutability_exclusions: split_lines(&r.get::<_, String>(7)?),
         },
+        r.get(8)?,
+        r.get(9)?,
     ))
 }
 
@@ -231,8 +235,9 @@ fn repository_key(registry: &str, name: &str) -> Result<RepositoryKey> {
     ))
 }
 
-fn to_record((registry, name, created_at, settings): RawRepository) -> Result<RepositoryRecord> {
-    Ok(RepositoryRecord { key: repository_key(&registry, &name)?, created_at, settings })
+fn to_record((registry, name, created_at, settings, policy, tags): RawRepository) -> Result<RepositoryRecord> {
+    let tags: Vec<(String, String)> = serde_json::from_str(&tags).map_err(|_| corrupt("repository tags"))?;
+    Ok(RepositoryRecord { key: repository_key(&registry, &name)?, created_at, settings, policy, tags })
 }
 
 fn get_repository(conn: &Connection, key: &RepositoryKey) -> Result<Option<RepositoryRecord>> {

@@ -108,6 +108,11 @@ pub struct RepositoryRecord {
     pub key: RepositoryKey,
     pub created_at: i64,
     pub settings: RepositorySettings,
+    /// The repository (access) policy document, if any: what authorization reads with the
+    /// record, so a listing filtered by permission needs no lookup per repository.
+    pub policy: Option<String>,
+    /// Resource tags, in key order.
+    pub tags: Vec<(String, String)>,
 }
 
 /// What deleting a repository found.

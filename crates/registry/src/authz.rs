@@ -364,7 +364,7 @@ impl Core {
         if let Some(hit) = self.authz.registries.get(account) {
             return Ok(hit);
         }
-        let doc = self.meta.registry_policy(account.as_str()).await?;
+        let doc = self.meta.registry_policy(account).await?;
         let policy = parse_all(doc.as_deref(), PolicyKind::Resource, account.as_str()).pop();
         self.authz.registries.insert(account.clone(), policy.clone());
         Ok(policy)

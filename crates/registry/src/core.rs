@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 
 use crate::authz::{Action, Authorizer, Caller, Target};
 use crate::error::{Error, Result};
-use crate::{Options, cache, gc, lifecycle, sessions, throttle};
+use crate::{Options, cache, gc, sessions, throttle};
 
 /// State held in this process only. Each piece says what a cluster of nodes must do instead
 /// (the scale-out work replaces or shares it):
@@ -21,7 +21,6 @@ use crate::{Options, cache, gc, lifecycle, sessions, throttle};
 /// |---|---|---|
 /// | `manifests` | resolved manifests, 5 s at most | off, or invalidated by a notification |
 /// | `pulls` | pull times not yet written | none needed: each node flushes its own |
-/// | `previews` | nothing kept: previews are stored in metadata (`lifecycle`) | — |
 /// | `gc` | the run lock and digests being stored | a lease on the collector; in-flight digests are reservations in metadata |
 /// | `sessions` | which request holds an upload, limits per owner | a lease per session and counts in metadata |
 /// | `throttle` | token buckets per account | per node (rates are per node), or a shared counter |
@@ -32,7 +31,6 @@ pub(crate) struct NodeLocal {
     /// Pulls since the last flush, by image: the latest time each (ECR's
     /// `lastRecordedPullTime`, and lifecycle's `sinceImagePulled`).
     pub(crate) pulls: Mutex<HashMap<(RepositoryKey, Digest), i64>>,
-    pub(crate) previews: lifecycle::Previews,
     pub(crate) gc: gc::GcState,
     pub(crate) sessions: sessions::Sessions,
     pub(crate) throttle: throttle::Throttle,
@@ -43,7 +41,8 @@ pub(crate) struct NodeLocal {
 }
 
 /// The shared inner state of every service.
-pub(crate) struct Core {
+#[doc(hidden)]
+pub struct Core {
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) authz: Authorizer,
@@ -57,7 +56,6 @@ impl Core {
         let local = NodeLocal {
             manifests: cache::ManifestCache::new(opts.manifest_cache_entries),
             pulls: Mutex::default(),
-            previews: lifecycle::Previews::default(),
             gc: gc::GcState::default(),
             sessions: sessions::Sessions::new(opts.upload_limits),
             throttle: throttle::Throttle::new(&opts.throttle),

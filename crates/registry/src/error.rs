@@ -1,5 +1,7 @@
 use berth_types::{AccountId, Digest, RepositoryKey, RepositoryName};
 
+use berth_meta::{Conflict, Missing};
+
 use crate::action::Action;
 
 /// Which policy [`Error::PolicyNotFound`] names.
@@ -135,9 +137,28 @@ impl From<berth_meta::Error> for Error {
                 tracing::warn!(error = %why, "metadata storage is full");
                 Error::StorageFull
             }
-            berth_meta::Error::NotFound | berth_meta::Error::Conflict(_) | berth_meta::Error::Backend(_) => {
-                Error::Internal(Box::new(e))
-            }
+            berth_meta::Error::NotFound(missing) => match missing {
+                Missing::Repository(key) => Error::RepositoryNotFound(key),
+                Missing::Upload(_) => Error::UploadNotFound,
+                Missing::Preview(key) => Error::policy_not_found(PolicyKindName::LifecyclePreview, &key),
+                Missing::Account(a) => Error::EntityNotFound(format!("account {a}")),
+                Missing::User { account, name } => {
+                    Error::EntityNotFound(format!("user {}", crate::identity::user_arn(&account, &name)))
+                }
+            },
+            berth_meta::Error::Conflict(conflict) => match conflict {
+                Conflict::RepositoryExists(key) => Error::RepositoryAlreadyExists(key),
+                Conflict::TooManyUploads => Error::LimitExceeded("too many upload sessions are open".into()),
+                Conflict::AccountExists(a) => Error::EntityAlreadyExists(format!("account {a}")),
+                Conflict::UserExists { account, name } => {
+                    Error::EntityAlreadyExists(format!("user {}", crate::identity::user_arn(&account, &name)))
+                }
+                Conflict::AccessKeyExists(id) => Error::EntityAlreadyExists(format!("access key {id}")),
+                // Another request moved the session first: it is not this request's to go on with.
+                Conflict::UploadMoved(_) => Error::UploadNotFound,
+                Conflict::Other(why) => Error::Internal(why.into()),
+            },
+            berth_meta::Error::Backend(_) => Error::Internal(Box::new(e)),
         }
     }
 }

@@ -317,10 +317,6 @@ impl Core {
             Ok(false) => Err(Error::Internal(
                 format!("blob {digest} was garbage-collected while it was being stored; push it again").into(),
             )),
-            Err(berth_meta::Error::NotFound) => Err(match target {
-                LinkTarget::Upload(_) => Error::UploadNotFound,
-                LinkTarget::Repository(repo, _) => Error::RepositoryNotFound(repo.clone()),
-            }),
             Err(e) => Err(e.into()),
         }
     }

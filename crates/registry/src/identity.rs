@@ -94,14 +94,6 @@ fn random_string(alphabet: &[u8], len: usize) -> Result<String> {
     Ok(out)
 }
 
-fn meta_err(what: String) -> impl FnOnce(berth_meta::Error) -> Error {
-    move |e| match e {
-        berth_meta::Error::NotFound => Error::EntityNotFound(what),
-        berth_meta::Error::Conflict(_) => Error::EntityAlreadyExists(what),
-        other => other.into(),
-    }
-}
-
 impl Identity {
     /// Creates an account with `id` (12 digits) or a fresh one.
     ///
@@ -115,7 +107,7 @@ impl Identity {
             None => format!("{}{}", random_string(b"123456789", 1)?, random_string(b"0123456789", 11)?),
         };
         let record = AccountRecord { id: id.clone(), name: name.to_owned(), created_at: now_ms() };
-        self.meta.create_account(&record).await.map_err(meta_err(format!("account {id}")))?;
+        self.meta.create_account(&record).await?;
         Ok(record)
     }
 
@@ -141,10 +133,7 @@ impl Identity {
     pub async fn create_user(&self, account: &str, name: &str) -> Result<UserRecord> {
         check_user_name(name)?;
         let record = UserRecord { account: account.to_owned(), name: name.to_owned(), created_at: now_ms() };
-        self.meta.create_user(&record).await.map_err(|e| match e {
-            berth_meta::Error::NotFound => Error::EntityNotFound(format!("account {account}")),
-            other => meta_err(format!("user {}", user_arn(account, name)))(other),
-        })?;
+        self.meta.create_user(&record).await?;
         // Callers of a user deleted earlier are refused through a cached "no such user".
         self.forget_identity(&user_arn(account, name));
         Ok(record)
@@ -191,10 +180,7 @@ impl Identity {
             sealed_secret,
             created_at: now_ms(),
         };
-        self.meta.put_access_key(&record, replace).await.map_err(|e| match e {
-            berth_meta::Error::NotFound => Error::EntityNotFound(format!("user {}", user_arn(account, user))),
-            other => meta_err(format!("access key {id}"))(other),
-        })?;
+        self.meta.put_access_key(&record, replace).await?;
         self.authz.keys.cache.remove(&id.to_owned());
         Ok(())
     }
@@ -235,10 +221,7 @@ impl Identity {
                 .ok_or_else(|| Error::InvalidParameter(format!("{name:?} is not a managed policy")))?,
         };
         Policy::parse(document, PolicyKind::Identity).map_err(|e| Error::InvalidParameter(e.0))?;
-        self.meta
-            .put_user_policy(account, user, name, document)
-            .await
-            .map_err(meta_err(format!("user {}", user_arn(account, user))))?;
+        self.meta.put_user_policy(account, user, name, document).await?;
         self.forget_identity(&user_arn(account, user));
         Ok(())
     }

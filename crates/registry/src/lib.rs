@@ -31,7 +31,7 @@ mod uploads;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use berth_blobstore::{BlobStore, ByteStream};
+use berth_blobstore::BlobStore;
 use berth_meta::MetaStore;
 use berth_types::{AccountId, Digest, RepositoryKey, Tag};
 use bytes::Bytes;
@@ -43,7 +43,7 @@ pub use action::Action;
 pub use authz::{Authorizer, Caller, Origin, Principal, Target};
 /// What reading a blob gives, as the blob store hands it out (the doors need no storage crate).
 pub use berth_blobstore::{BlobBody, BlobRead, ByteRange, ByteStream};
-pub use berth_meta::{Expiration, ImageRecord, RepositoryRecord, RepositorySettings, TagStatus};
+pub use berth_meta::{Expiration, ImageRecord, PreviewRow, RepositoryRecord, RepositorySettings, TagStatus};
 pub use berth_meta::{RepositoryUsage, StorageUsage};
 pub use blobs::{Blobs, DownloadLink};
 pub use cache::Manifest;

@@ -5,11 +5,10 @@
 //! would expire.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
-use berth_meta::{Expiration, RepositoryPolicyKind};
+use berth_meta::{Expiration, PreviewRow, RepositoryPolicyKind};
 use berth_policy::lifecycle::{Candidate, LifecyclePolicy};
-use berth_types::{Page, PageRequest, RepositoryKey, now_ms};
+use berth_types::{Page, PageRequest, Reference, RepositoryKey, now_ms};
 
 use crate::authz::{Action, Caller, Target};
 use crate::core::Core;
@@ -34,7 +33,7 @@ pub struct PreviewQuery {
 #[derive(Debug, Clone)]
 pub struct PreviewPage {
     pub policy_text: String,
-    pub items: Vec<PlannedExpiry>,
+    pub items: Vec<PreviewRow>,
     pub next: Option<String>,
     /// Images the whole preview expires.
     pub total: usize,
@@ -49,18 +48,6 @@ pub struct PlannedExpiry {
     pub image: ImageRecord,
     pub rule_priority: u32,
 }
-
-/// A completed preview of a repository.
-#[derive(Debug, Clone)]
-pub struct Preview {
-    pub policy_text: String,
-    pub expiring: Vec<PlannedExpiry>,
-}
-
-/// Previews by repository. Computed when started, so always complete when read; kept on the
-/// node that computed it.
-#[derive(Default)]
-pub(crate) struct Previews(Mutex<HashMap<RepositoryKey, Preview>>);
 
 fn parse(text: &str) -> Result<LifecyclePolicy> {
     if text.len() > MAX_LIFECYCLE_TEXT {
@@ -109,8 +96,8 @@ impl Lifecycle {
         Ok((previous, self.meta.lifecycle_evaluated_at(repo).await?.unwrap_or(0)))
     }
 
-    /// Starts (and, here, completes) a preview of `text`, or of the stored policy; returns the
-    /// policy text previewed.
+    /// Starts (and, here, completes) a preview of `text`, or of the stored policy, and stores
+    /// it in place of the repository's last one; returns the policy text previewed.
     ///
     /// # Errors
     /// `InvalidParameter`, `RepositoryNotFound`, `PolicyNotFound`.
@@ -120,14 +107,24 @@ impl Lifecycle {
             Some(t) => t.to_owned(),
             None => self.stored_lifecycle_policy(repo).await?,
         };
-        let expiring = self.lifecycle_plan(repo, &parse(&text)?).await?;
-        let preview = Preview { policy_text: text.clone(), expiring };
-        self.local.previews.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(repo.clone(), preview);
+        let rows: Vec<PreviewRow> = self
+            .lifecycle_plan(repo, &parse(&text)?)
+            .await?
+            .into_iter()
+            .map(|e| PreviewRow {
+                digest: e.image.digest,
+                tags: e.image.tags,
+                pushed_at: e.image.pushed_at,
+                rule_priority: e.rule_priority,
+            })
+            .collect();
+        self.meta.put_preview(repo, &text, &rows, now_ms()).await?;
         Ok(text)
     }
 
     /// A page of the last preview of a repository: the images it expires, in the preview's
-    /// order, that `query` selects. A page's `next` is the position to go on from.
+    /// order, that `query` selects. A page's `next` is the position to go on from; a page
+    /// costs what it returns.
     ///
     /// # Errors
     /// `RepositoryNotFound`, `PolicyNotFound` (no preview was started), `InvalidParameter` for
@@ -139,47 +136,40 @@ impl Lifecycle {
         query: &PreviewQuery,
     ) -> Result<PreviewPage> {
         self.authorize(caller, Action::GetLifecyclePolicyPreview, Target::Repository(repo), &[]).await?;
-        if !self.meta.repository_exists(repo).await? {
-            return Err(Error::RepositoryNotFound(repo.clone()));
-        }
-        let start = match &query.page.after {
-            Some(t) => {
-                t.parse::<usize>().map_err(|_| Error::InvalidParameter("Invalid parameter at 'nextToken'".into()))?
+        let page = match &query.ids {
+            Some(ids) => {
+                // Tags name the image they name now.
+                let mut digests = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match id {
+                        ImageId::Digest(d) | ImageId::Both(d, _) => digests.push(d.clone()),
+                        ImageId::Tag(t) => {
+                            if let Some(m) = self.meta.resolve(repo, &Reference::Tag(t.clone())).await? {
+                                digests.push(m.digest);
+                            }
+                        }
+                    }
+                }
+                self.meta.get_preview_rows(repo, &digests).await?
             }
-            None => 0,
+            None => {
+                let after = match &query.page.after {
+                    Some(t) => Some(
+                        t.parse::<u64>()
+                            .map_err(|_| Error::InvalidParameter("Invalid parameter at 'nextToken'".into()))?,
+                    ),
+                    None => None,
+                };
+                let limit = query.page.limit.unwrap_or(100).clamp(1, 1000);
+                self.meta.get_preview_page(repo, query.status, after, limit).await?
+            }
         };
-        let limit = query.page.limit.unwrap_or(100).max(1);
-        let previews = self.local.previews.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let preview =
-            previews.get(repo).ok_or_else(|| Error::policy_not_found(PolicyKindName::LifecyclePreview, repo))?;
-        let selected = |e: &&PlannedExpiry| {
-            let by_status = match query.status {
-                TagStatus::Any => true,
-                TagStatus::Tagged => !e.image.tags.is_empty(),
-                TagStatus::Untagged => e.image.tags.is_empty(),
-            };
-            by_status
-                && query.ids.as_ref().is_none_or(|ids| {
-                    ids.iter().any(|id| match id {
-                        ImageId::Digest(d) | ImageId::Both(d, _) => d == &e.image.digest,
-                        ImageId::Tag(t) => e.image.tags.contains(t),
-                    })
-                })
-        };
-        // From the position the last page stopped at: a page costs what it reads.
-        let mut items = Vec::with_capacity(limit.min(preview.expiring.len()));
-        let mut next = None;
-        for (at, e) in preview.expiring.iter().enumerate().skip(start) {
-            if !selected(&e) {
-                continue;
-            }
-            if items.len() == limit {
-                next = Some(at.to_string());
-                break;
-            }
-            items.push(e.clone());
-        }
-        Ok(PreviewPage { policy_text: preview.policy_text.clone(), items, next, total: preview.expiring.len() })
+        Ok(PreviewPage {
+            policy_text: page.summary.policy_text,
+            items: page.rows.into_iter().map(|(_, row)| row).collect(),
+            next: page.next.map(|n| n.to_string()),
+            total: usize::try_from(page.summary.expiring_total).unwrap_or(usize::MAX),
+        })
     }
 
     /// Applies a repository's lifecycle policy now: deletes what it expires and records it.

@@ -43,6 +43,15 @@ impl Maintenance {
         self.0.sweep_uploads().await
     }
 
+    /// Gives up to `max_pages` pages of free space in the metadata store back to the
+    /// filesystem; returns how many it gave.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn reclaim(&self, max_pages: u32) -> Result<u64> {
+        Ok(self.meta.reclaim(max_pages).await?)
+    }
+
     /// Writes the pull times noted since the last flush; returns how many images it touched.
     ///
     /// # Errors

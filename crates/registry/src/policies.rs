@@ -74,7 +74,7 @@ impl Policies {
         self.authorize(caller, Action::PutRegistryPolicy, Target::Registry, &[]).await?;
         validate(text)?;
         let account = self.account_of(caller).clone();
-        self.meta.set_registry_policy(account.as_str(), Some(text)).await?;
+        self.meta.set_registry_policy(&account, Some(text)).await?;
         self.forget_registry(&account);
         Ok(account)
     }
@@ -86,7 +86,7 @@ impl Policies {
     pub async fn registry(&self, caller: &Caller) -> Result<(String, AccountId)> {
         self.authorize(caller, Action::GetRegistryPolicy, Target::Registry, &[]).await?;
         let account = self.account_of(caller).clone();
-        let text = self.meta.registry_policy(account.as_str()).await?.ok_or_else(|| Error::PolicyNotFound {
+        let text = self.meta.registry_policy(&account).await?.ok_or_else(|| Error::PolicyNotFound {
             kind: PolicyKindName::Registry,
             registry: account.clone(),
             repository: None,
@@ -101,7 +101,7 @@ impl Policies {
     pub async fn delete_registry(&self, caller: &Caller) -> Result<(String, AccountId)> {
         self.authorize(caller, Action::DeleteRegistryPolicy, Target::Registry, &[]).await?;
         let account = self.account_of(caller).clone();
-        let previous = self.meta.set_registry_policy(account.as_str(), None).await?;
+        let previous = self.meta.set_registry_policy(&account, None).await?;
         self.forget_registry(&account);
         let text = previous.ok_or_else(|| Error::PolicyNotFound {
             kind: PolicyKindName::Registry,

@@ -168,7 +168,7 @@ mod tests {
 
     fn principal(account: &str) -> Caller {
         Caller::Principal(Principal {
-            account: account.into(),
+            account: berth_types::AccountId::parse(account).unwrap(),
             arn: format!("arn:aws:iam::{account}:user/u"),
             origin: Origin { ip: None, secure: false },
             issued_at_ms: None,

@@ -87,11 +87,7 @@ impl Uploads {
             Ok(()) => Ok(UploadStatus { id: session.id, offset: 0 }),
             Err(e) => {
                 self.local.sessions.close(&session.id);
-                Err(match e {
-                    berth_meta::Error::NotFound => Error::RepositoryNotFound(repo.clone()),
-                    berth_meta::Error::Conflict(m) => Error::LimitExceeded(m),
-                    other => other.into(),
-                })
+                Err(e.into())
             }
         }
     }
@@ -335,7 +331,9 @@ impl Core {
                 }
                 Ok((len, hasher))
             }
-            Err(berth_meta::Error::Conflict(_)) => Err(Error::UploadRangeInvalid { offset: s.offset }),
+            Err(berth_meta::Error::Conflict(berth_meta::Conflict::UploadMoved(_))) => {
+                Err(Error::UploadRangeInvalid { offset: s.offset })
+            }
             Err(e) => Err(e.into()),
         }
     }

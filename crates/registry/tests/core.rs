@@ -6,7 +6,7 @@ use berth_blobstore::{BlobStore, ByteStream};
 use berth_blobstore_fs::FsBlobStore;
 use berth_meta_sqlite::SqliteMeta;
 use berth_registry::{Authorizer, Caller, Error, Options, Registry};
-use berth_types::{Algorithm, Digest, RepositoryKey, UploadId};
+use berth_types::{Algorithm, Digest, UploadId};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 

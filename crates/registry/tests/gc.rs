@@ -238,7 +238,7 @@ async fn tombstones_of_a_run_that_stopped_midway_are_finished_and_block_uploads_
         ),
         Options { gc_grace_ms: 1_000, ..Options::default() },
     );
-    let report = restarted.gc_run_once(now_ms()).await.unwrap();
+    let report = restarted.maintenance.gc_run_once(now_ms()).await.unwrap();
     assert_eq!(report.tombstones_finished, 1);
     upload.await.unwrap().unwrap();
     assert!(env.meta.tombstones(10).await.unwrap().is_empty());
