@@ -130,12 +130,12 @@ impl Manager {
             let (board, stop, file) = (Arc::clone(&board), stop.clone(), path.clone());
             let task = tokio::spawn(async move {
                 loop {
+                    if board.changed.swap(false, Ordering::AcqRel) {
+                        write_status(&board, &file, true);
+                    }
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(WRITE_EVERY) => {}
-                    }
-                    if board.changed.swap(false, Ordering::AcqRel) {
-                        write_status(&board, &file, true);
                     }
                 }
             });
