@@ -476,19 +476,28 @@ impl Config {
         {
             bail!("auth.default_account {id:?}: an account id is 12 digits");
         }
-        match (&a.admin_access_key_id, &a.admin_secret_access_key) {
-            (Some(id), Some(secret)) if !id.is_empty() && !secret.expose().is_empty() => {}
-            (None, None) => {}
-            _ => bail!(
+        if self.admin().is_none()
+            && (a.admin_access_key_id.as_ref().is_some_and(|id| !id.is_empty())
+                || a.admin_secret_access_key.as_ref().is_some_and(|s| !s.expose().is_empty()))
+        {
+            bail!(
                 "auth.admin_access_key_id and auth.admin_secret_access_key go together, both non-empty \
                  (BERTH_AUTH__ADMIN_ACCESS_KEY_ID, BERTH_AUTH__ADMIN_SECRET_ACCESS_KEY[_FILE])"
-            ),
+            );
         }
         if self.registry.max_manifest_bytes == 0 {
             bail!("registry.max_manifest_bytes must be above 0");
         }
         crate::throttle::limits(&self.throttle).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
+    }
+
+    /// The configured administrator key pair; both empty counts as unset.
+    #[must_use]
+    pub fn admin(&self) -> Option<(String, Secret)> {
+        let id = self.auth.admin_access_key_id.clone().filter(|id| !id.is_empty())?;
+        let secret = self.auth.admin_secret_access_key.clone().filter(|s| !s.expose().is_empty())?;
+        Some((id, secret))
     }
 
     /// The metadata database file.
@@ -874,6 +883,12 @@ mod tests {
         refused(&[("BERTH_SERVER__PUBLIC_ADDRESS", "http://x:5000")], "server.public_address");
         refused(&[("BERTH_ACCOUNT", "12345")], "auth.default_account");
         refused(&[("BERTH_AUTH__ADMIN_ACCESS_KEY_ID", "AKIAONLY")], "auth.admin_secret_access_key");
+        refused(
+            &[("BERTH_ADMIN_ACCESS_KEY_ID", "AKIAONLY"), ("BERTH_ADMIN_SECRET_ACCESS_KEY", "")],
+            "auth.admin_secret_access_key",
+        );
+        let unset = [("BERTH_ADMIN_ACCESS_KEY_ID", ""), ("BERTH_ADMIN_SECRET_ACCESS_KEY", "")];
+        assert!(load(None, &unset, &Overrides::default()).unwrap().config.admin().is_none(), "both empty: unset");
         refused(&[("BERTH_SERVER__TLS__CERT", "/c.pem")], "server.tls.key");
         refused(&[("BERTH_METADATA__URL", "postgres://db/berth")], "metadata.url");
         refused(&[("BERTH_SERVER__LOG", "info,[bad")], "server.log");

@@ -145,8 +145,7 @@ async fn serve(loaded: Loaded) -> anyhow::Result<()> {
     }
     let data = &cfg.storage.path;
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    let admin = cfg.auth.admin_access_key_id.clone().zip(cfg.auth.admin_secret_access_key.clone());
-    let identity = identity::load(data, cfg.auth.default_account.as_deref(), admin, &cfg.token_key_file())?;
+    let identity = identity::load(data, cfg.auth.default_account.as_deref(), cfg.admin(), &cfg.token_key_file())?;
     let (registry, meta) = open(&cfg, &identity.account, &identity.token_key).await?;
     let (id, secret) = &identity.admin;
     registry.bootstrap_admin(&identity.account, id, secret.expose()).await.context("recording the administrator")?;
