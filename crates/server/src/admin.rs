@@ -5,6 +5,7 @@
 //! only by `create-access-key`, once, and never logged.
 
 use std::io::Read;
+use std::path::Path;
 
 use anyhow::Context;
 use berth_registry::Registry;
@@ -109,6 +110,10 @@ pub enum AdminCommand {
         #[arg(long)]
         repository: Option<String>,
     },
+    /// The background workers of the server running on this data directory (or of its last
+    /// run): each one's state (idle, running, failed, waiting-for-lease, stopped), last run,
+    /// last outcome, and counts of runs and errors.
+    Workers,
     /// What lifecycle policies expired, newest first.
     LifecycleHistory {
         #[arg(long)]
@@ -148,6 +153,25 @@ fn read_document(source: &str) -> anyhow::Result<String> {
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
     }
+}
+
+/// `workers`: the status file the server keeps, with whether its writer still runs.
+pub fn workers(status_file: &Path) -> anyhow::Result<()> {
+    let status = match berth_workers::StatusFile::read(status_file) {
+        Ok(s) => s,
+        Err(e) if !status_file.exists() => {
+            return Err(e.context("no server has run on this data directory yet"));
+        }
+        Err(e) => return Err(e),
+    };
+    // A server killed without a chance to say so leaves `running: true` behind.
+    let alive = status.running && Path::new(&format!("/proc/{}", status.pid)).exists();
+    print(&json!({
+        "ServerRunning": alive,
+        "Pid": status.pid,
+        "UpdatedAt": status.updated_at_ms,
+        "Workers": status.workers,
+    }))
 }
 
 /// Runs one command; `default_account` stands in where `--account` is not given.
@@ -244,6 +268,7 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
             };
             print(&expirations(&expired))
         }
+        AdminCommand::Workers => anyhow::bail!("`workers` reads the status file and needs no registry"),
         AdminCommand::LifecycleHistory { repository: name, limit } => {
             let repo = repository(name.as_deref())?;
             print(&expirations(&registry.lifecycle_history(repo.as_ref(), limit).await?))

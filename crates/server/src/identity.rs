@@ -1,8 +1,8 @@
 //! The registry's default account, the server key, and the bootstrap administrator's key pair
 //! (which `serve` then records, sealed, in the metadata store with the other users' keys).
 //!
-//! The administrator is `BERTH_ADMIN_ACCESS_KEY_ID` / `BERTH_ADMIN_SECRET_ACCESS_KEY` when both
-//! are set. Otherwise the first start creates a key pair and writes it to `<data>/credentials`
+//! The administrator is `auth.admin_access_key_id` / `auth.admin_secret_access_key` of the
+//! configuration when both are set. Otherwise the first start creates a key pair and writes it to `<data>/credentials`
 //! in AWS shared-credentials format, readable by the owner only; later starts read it back.
 //! The secret is never logged or printed.
 
@@ -13,13 +13,15 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+use crate::config::Secret;
+
 pub struct Identity {
     pub account: String,
     /// The server key, kept in `<data>/token.key`: registry tokens are made and checked with
     /// it, and secrets are sealed under a key derived from it.
     pub token_key: berth_auth::TokenKey,
     /// The administrator's access key id and secret.
-    pub admin: (String, String),
+    pub admin: (String, Secret),
     /// Set when this start created the credentials file.
     pub created_file: Option<std::path::PathBuf>,
 }
@@ -79,29 +81,22 @@ fn parse_credentials_file(text: &str) -> Option<(String, String)> {
     Some((id?, secret?))
 }
 
-/// The administrator key pair from the environment (`BERTH_ADMIN_ACCESS_KEY_ID`,
-/// `BERTH_ADMIN_SECRET_ACCESS_KEY`), if set.
-pub fn admin_from_env() -> (Option<String>, Option<String>) {
-    (std::env::var("BERTH_ADMIN_ACCESS_KEY_ID").ok(), std::env::var("BERTH_ADMIN_SECRET_ACCESS_KEY").ok())
-}
-
-/// Loads (or on first start creates) the account and the administrator. `env` is the key pair
-/// from [`admin_from_env`].
+/// Loads (or on first start creates) the account, the administrator and the server key.
+/// `admin` is the configured key pair, if any; `token_key_file` where the server key is kept.
 pub fn load(
     data: &Path,
     configured_account: Option<&str>,
-    env: (Option<String>, Option<String>),
+    admin: Option<(String, Secret)>,
+    token_key_file: &Path,
 ) -> anyhow::Result<Identity> {
     let account = account(data, configured_account)?;
     let path = data.join("credentials");
     let mut created_file = None;
-    let (id, secret) = match env {
-        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => (id, secret),
-        (Some(_), None) | (None, Some(_)) => {
-            bail!("set both BERTH_ADMIN_ACCESS_KEY_ID and BERTH_ADMIN_SECRET_ACCESS_KEY, or neither")
-        }
+    let (id, secret) = match admin {
+        Some(pair) => pair,
         _ => match fs::read_to_string(&path) {
             Ok(text) => parse_credentials_file(&text)
+                .map(|(id, secret)| (id, Secret::from(secret)))
                 .with_context(|| format!("{} has no aws_access_key_id / aws_secret_access_key", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let id = format!("AKIA{}", random_hex(8));
@@ -115,19 +110,19 @@ pub fn load(
                 writeln!(f, "[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}")?;
                 f.sync_all()?;
                 created_file = Some(path.clone());
-                (id, secret)
+                (id, Secret::from(secret))
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         },
     };
-    let token_key = token_key(data)?;
+    let token_key = token_key(token_key_file)?;
     Ok(Identity { account, token_key, admin: (id, secret), created_file })
 }
 
-/// The server key: read from `<data>/token.key`, or made once (mode 0600).
-pub fn token_key(data: &Path) -> anyhow::Result<berth_auth::TokenKey> {
-    let path = data.join("token.key");
-    match fs::read(&path) {
+/// The server key: read from `path` (`<data>/token.key` by default), or made there once
+/// (mode 0600).
+pub fn token_key(path: &Path) -> anyhow::Result<berth_auth::TokenKey> {
+    match fs::read(path) {
         Ok(bytes) => {
             let bytes: [u8; 32] =
                 bytes.try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()))?;
@@ -135,7 +130,12 @@ pub fn token_key(data: &Path) -> anyhow::Result<berth_auth::TokenKey> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = berth_auth::TokenKey::generate()?;
-            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
             f.write_all(key.as_bytes())?;
             f.sync_all()?;
             Ok(key)
@@ -153,17 +153,19 @@ mod tests {
     #[test]
     fn creates_once_then_reads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load(dir.path(), None, (None, None)).unwrap();
+        let key = dir.path().join("token.key");
+        let first = load(dir.path(), None, None, &key).unwrap();
         let path = first.created_file.clone().unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let again = load(dir.path(), None, (None, None)).unwrap();
+        let again = load(dir.path(), None, None, &key).unwrap();
         assert!(again.created_file.is_none());
         assert_eq!(again.account, first.account);
         assert_eq!(again.admin, first.admin);
+        assert_eq!(again.token_key.as_bytes(), first.token_key.as_bytes());
         assert_eq!(first.account.len(), 12);
-        assert!(load(dir.path(), Some("12345"), (None, None)).is_err());
-        assert!(load(dir.path(), None, (Some("AKIAONLYID".into()), None)).is_err(), "both or neither");
-        let env = load(dir.path(), None, (Some("AKIAFROMENV".into()), Some("s".into()))).unwrap();
-        assert!(env.admin.0 == "AKIAFROMENV" && env.created_file.is_none());
+        assert!(load(dir.path(), Some("12345"), None, &key).is_err());
+        let admin = Some(("AKIAFROMENV".to_owned(), Secret::from("s".to_owned())));
+        let configured = load(dir.path(), None, admin, &key).unwrap();
+        assert!(configured.admin.0 == "AKIAFROMENV" && configured.created_file.is_none());
     }
 }

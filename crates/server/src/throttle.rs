@@ -71,18 +71,20 @@ mod tests {
 
         use crate::config::{Config, Overrides};
         figment::Jail::expect_with(|jail| {
-            let env = || figment::providers::Env::prefixed("BERTH_");
-            let c = Config::load(None, env(), &Overrides::default()).map_err(|e| e.to_string())?;
+            let env = Vec::<(String, String)>::new;
+            let c = Config::load(None, env(), &Overrides::default()).map_err(|e| e.to_string())?.config;
             assert!(c.throttle.is_empty(), "off by default");
             jail.create_file(
                 "t.toml",
                 "listen = \"127.0.0.1:6000\"\n[throttle]\nBatchGetImage = { rate = 2000, burst = 4000 }\n\
                  PutImage = { rate = 0.5 }\n",
             )?;
-            let c = Config::load(Some(Path::new("t.toml")), env(), &Overrides::default()).map_err(|e| e.to_string())?;
+            let c = Config::load(Some(Path::new("t.toml")), env(), &Overrides::default())
+                .map_err(|e| e.to_string())?
+                .config;
             assert_eq!(c.throttle["BatchGetImage"], rate(2000.0, Some(4000)));
             assert_eq!(c.throttle["PutImage"], rate(0.5, None));
-            assert_eq!(c.listen.port(), 6000);
+            assert_eq!(c.server.listen.port(), 6000, "an old flat key beside the table");
             jail.create_file("bad.toml", "[throttle]\nPutImage = { rate = 1, brust = 2 }\n")?;
             assert!(Config::load(Some(Path::new("bad.toml")), env(), &Overrides::default()).is_err(), "typo refused");
             Ok(())

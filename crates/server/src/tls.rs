@@ -4,17 +4,18 @@
 //! The crypto provider is `ring`: it builds with a C compiler alone, where `aws-lc-rs` also
 //! wants cmake (not on the project machines) and takes several times longer to compile.
 //!
-//! Reload: every [`CHECK_EVERY`] the files' modification times and sizes are compared with the
+//! Reload: every [`CHECK_EVERY`] (a [`Reloader`] job on the worker manager) the files' modification times and sizes are compared with the
 //! pair in use. When they changed, the new pair is loaded and checked (the key must match the
 //! certificate); a pair that does not load is logged once and the old one stays in service
 //! until the files change again. Handshakes always read the pair in use, lock-free apart from
 //! one read lock.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use berth_workers::{CancellationToken, Counts, Job, Scope};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -23,7 +24,7 @@ use rustls::sign::CertifiedKey;
 use tokio::net::TcpStream;
 
 /// How often the certificate files are checked for changes.
-const CHECK_EVERY: Duration = Duration::from_secs(2);
+pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Accepts TLS connections with the certificate currently in service.
 #[derive(Clone)]
@@ -35,11 +36,11 @@ impl TlsAcceptor {
     }
 }
 
-/// Loads the pair (failing when it does not load) and starts watching the files.
+/// Loads the pair (failing when it does not load); the [`Reloader`] watches the files.
 ///
 /// # Errors
 /// When the files cannot be read, hold no certificate or key, or the key does not match.
-pub fn start(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+pub fn start(cert: &Path, key: &Path) -> anyhow::Result<(TlsAcceptor, Reloader)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let files = Files { cert: cert.to_owned(), key: key.to_owned() };
     let stamp = files.stamp();
@@ -51,8 +52,8 @@ pub fn start(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_cert_resolver(resolver.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    tokio::spawn(watch(files, stamp, provider, resolver));
-    Ok(TlsAcceptor(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    let reloader = Reloader { files, seen: Mutex::new(stamp), provider, current: resolver };
+    Ok((TlsAcceptor(tokio_rustls::TlsAcceptor::from(Arc::new(config))), reloader))
 }
 
 struct Files {
@@ -92,21 +93,44 @@ impl ResolvesServerCert for Current {
     }
 }
 
-async fn watch(files: Files, mut seen: Stamp, provider: Arc<CryptoProvider>, current: Arc<Current>) {
-    loop {
-        tokio::time::sleep(CHECK_EVERY).await;
-        let now = files.stamp();
-        if now == seen {
-            continue;
+/// Loads the pair again when its files changed (a node-local job: each node has its files).
+pub struct Reloader {
+    files: Files,
+    seen: Mutex<Stamp>,
+    provider: Arc<CryptoProvider>,
+    current: Arc<Current>,
+}
+
+#[async_trait::async_trait]
+impl Job for Reloader {
+    fn name(&self) -> &'static str {
+        "tls-reload"
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Node
+    }
+
+    async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
+        let now = self.files.stamp();
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            if now == *seen {
+                return Ok(vec![("reloaded", 0)]);
+            }
+            *seen = now;
         }
-        seen = now;
-        match files.load(&provider) {
+        match self.files.load(&self.provider) {
             Ok(pair) => {
-                *current.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(pair);
-                tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
+                *self.current.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(pair);
+                tracing::info!(cert = %self.files.cert.display(), "TLS certificate reloaded");
+                Ok(vec![("reloaded", 1)])
             }
             Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "TLS certificate not reloaded: keeping the one in service")
+                // Logged once per change of the files, and the run counts as done: the old pair
+                // stays in service until the files change again.
+                tracing::warn!(error = format!("{e:#}"), "TLS certificate not reloaded: keeping the one in service");
+                Ok(vec![("reloaded", 0)])
             }
         }
     }

@@ -1,93 +1,67 @@
-//! Background workers: timers that run jobs of the core. The jobs' logic lives in the core
-//! (`Registry::gc_run_once`); this only schedules it and stops it on shutdown.
+//! The background workers this server runs, built from the configuration and started on one
+//! [`Manager`]. What each run does is the core's business (`berth_workers::jobs`); this file
+//! only says which jobs run, how often, and where their state is written.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_registry::Registry;
-use berth_types::now_ms;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use berth_workers::jobs::{FlushPulls, Gc, Lifecycle, Scrub, SweepUploads};
+use berth_workers::{First, LocalLease, Manager, Periodic, Schedule};
 
 use crate::config::Config;
+use crate::tls;
 
-/// Pause between runs when the interval is 0 ("continuously").
+/// Pause between GC runs when its interval is 0 ("continuously").
 const CONTINUOUS_PAUSE: Duration = Duration::from_millis(10);
 
-/// The throttle (Garage's "tranquility"): after a run that took `t`, the next starts no sooner
-/// than `TRANQUILITY * t` later, so that back-to-back collection uses at most a tenth of a
-/// core and requests keep the rest.
-const TRANQUILITY: u32 = 9;
+/// After a GC run that took `t`, the next starts no sooner than `9 t` later, so that
+/// back-to-back collection uses at most a tenth of a core and requests keep the rest.
+const GC_TRANQUILITY: u32 = 9;
 
-pub(crate) struct Workers {
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+/// Where the workers' state is written for `berth admin workers`.
+pub(crate) fn status_file(data: &Path) -> PathBuf {
+    data.join("workers.json")
 }
 
-/// Starts the garbage collector: one run at start (finishing whatever a crash interrupted),
-/// then one every `gc_interval_secs`.
-pub(crate) fn start(registry: Arc<Registry>, cfg: &Config) -> Workers {
-    let (stop, stopped) = watch::channel(false);
-    let every = match cfg.gc_interval_secs {
+/// Starts every worker:
+/// - `gc`: at start (finishing whatever a crash interrupted), then every `gc.interval_secs`;
+/// - `upload-sweep`: at start, then at least twice per `uploads.empty_expiry_secs`;
+/// - `pull-flush`: every `pulls.flush_interval_secs`, and once more on shutdown;
+/// - `lifecycle`: every `lifecycle.interval_secs` (pull times first);
+/// - `scrub`: every `scrub.interval_secs` unless 0;
+/// - `tls-reload`: every 2 s when TLS is on.
+pub(crate) fn start(registry: &Arc<Registry>, cfg: &Config, tls: Option<tls::Reloader>) -> Manager {
+    let secs = |n: u64| Duration::from_secs(n.max(1));
+    let mut m = Manager::start(Arc::new(LocalLease), Some(status_file(&cfg.storage.path)));
+    let gc_every = match cfg.gc.interval_secs {
         0 => CONTINUOUS_PAUSE,
         n => Duration::from_secs(n),
     };
-    let mut tasks = vec![tokio::spawn(gc_loop(Arc::clone(&registry), every, stopped.clone()))];
-    if cfg.scrub_interval_secs > 0 {
-        let every = Duration::from_secs(cfg.scrub_interval_secs);
-        tasks.push(tokio::spawn(scrub_loop(registry, every, cfg.scrub_bytes_per_sec, stopped)));
+    m.spawn(Periodic::new(
+        Gc(Arc::clone(registry)),
+        Schedule::every(gc_every, First::AtStart).tranquility(GC_TRANQUILITY),
+    ));
+    // Often enough that sessions which never received a byte go soon after their expiry.
+    let sweep = secs(cfg.uploads.sweep_interval_secs.min(cfg.uploads.empty_expiry_secs / 2));
+    m.spawn(Periodic::new(SweepUploads(Arc::clone(registry)), Schedule::every(sweep, First::AtStart)));
+    m.spawn(Periodic::new(
+        FlushPulls(Arc::clone(registry)),
+        Schedule::every(secs(cfg.pulls.flush_interval_secs), First::AfterInterval).on_exit(),
+    ));
+    m.spawn(Periodic::new(
+        Lifecycle(Arc::clone(registry)),
+        Schedule::every(secs(cfg.lifecycle.interval_secs), First::AfterInterval),
+    ));
+    if cfg.scrub.interval_secs > 0 {
+        m.spawn(Periodic::new(
+            Scrub { registry: Arc::clone(registry), bytes_per_sec: cfg.scrub.bytes_per_sec },
+            Schedule::every(Duration::from_secs(cfg.scrub.interval_secs), First::AfterInterval),
+        ));
     }
-    Workers { stop, tasks }
-}
-
-/// Reads every blob back once per `every` (the first run one interval after start), at
-/// `bytes_per_sec`; a shutdown stops a run between two blobs.
-async fn scrub_loop(registry: Arc<Registry>, every: Duration, bytes_per_sec: u64, mut stopped: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        let flag = stopped.clone();
-        match registry.scrub(bytes_per_sec, || *flag.borrow()).await {
-            Ok(r) if r.damaged.is_empty() && r.missing.is_empty() => {
-                tracing::info!(blobs = r.checked, bytes = r.bytes, "scrub: every blob checked is intact");
-            }
-            Ok(r) => tracing::error!(
-                blobs = r.checked,
-                damaged = r.damaged.len(),
-                missing = r.missing.len(),
-                "scrub found blobs to repair (see above); pushing them again repairs them"
-            ),
-            Err(e) => tracing::warn!(error = %e, "scrub failed; the next run starts over"),
-        }
+    if let Some(reloader) = tls {
+        m.spawn(Periodic::new(reloader, Schedule::every(tls::CHECK_EVERY, First::AfterInterval)));
     }
-}
-
-async fn gc_loop(registry: Arc<Registry>, every: Duration, mut stopped: watch::Receiver<bool>) {
-    loop {
-        // Spawned and awaited, so that a shutdown waits for a run in progress instead of
-        // dropping it midway (see `gc_run_once`).
-        let reg = Arc::clone(&registry);
-        let started = tokio::time::Instant::now();
-        match tokio::spawn(async move { reg.gc_run_once(now_ms()).await }).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed; the next run resumes it"),
-            Err(e) => tracing::error!(error = %e, "garbage collection panicked"),
-        }
-        tokio::select! {
-            _ = stopped.changed() => return,
-            () = tokio::time::sleep(every.max(started.elapsed() * TRANQUILITY)) => {}
-        }
-    }
-}
-
-impl Workers {
-    /// Asks every worker to stop and waits for the runs in progress to finish.
-    pub(crate) async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
+    m
 }

@@ -1,0 +1,126 @@
+//! The registry's periodic jobs. Each calls the core in one place; what a run does is the
+//! core's business.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use berth_registry::Registry;
+use berth_types::now_ms;
+use tokio_util::sync::CancellationToken;
+
+use crate::periodic::{Counts, Job};
+use crate::worker::Scope;
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Writes the pull times buffered in memory to the metadata store.
+async fn flush_pulls(registry: &Registry) -> anyhow::Result<u64> {
+    Ok(count(registry.flush_pulls().await?))
+}
+
+/// Garbage collection: unreferenced blobs past their grace period, interrupted runs, orphans.
+pub struct Gc(pub Arc<Registry>);
+
+#[async_trait]
+impl Job for Gc {
+    fn name(&self) -> &'static str {
+        "gc"
+    }
+
+    async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
+        // Not stoppable midway: a run is safe to interrupt only by a crash (the next resumes
+        // it), so shutdown waits for it.
+        let r = self.0.gc_run_once(now_ms()).await?;
+        Ok(vec![
+            ("blobs_removed", r.blobs_removed),
+            ("bytes_freed", r.bytes_freed),
+            ("tombstones_finished", r.tombstones_finished),
+            ("orphans_removed", r.orphans_removed),
+            ("touches_forgotten", r.touches_forgotten),
+        ])
+    }
+}
+
+/// Applies every repository's lifecycle policy.
+pub struct Lifecycle(pub Arc<Registry>);
+
+#[async_trait]
+impl Job for Lifecycle {
+    fn name(&self) -> &'static str {
+        "lifecycle"
+    }
+
+    async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
+        // Pull times first, so that sinceImagePulled rules see the latest. Each node flushes
+        // its own buffer on its own schedule as well; this one is this node's.
+        let pulls = flush_pulls(&self.0).await?;
+        let expired = self.0.lifecycle_run_all().await?;
+        Ok(vec![("pulls_recorded", pulls), ("images_expired", count(expired.len()))])
+    }
+}
+
+/// Removes abandoned upload sessions.
+pub struct SweepUploads(pub Arc<Registry>);
+
+#[async_trait]
+impl Job for SweepUploads {
+    fn name(&self) -> &'static str {
+        "upload-sweep"
+    }
+
+    async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
+        Ok(vec![("uploads_removed", count(self.0.sweep_uploads().await?))])
+    }
+}
+
+/// Writes the pull times this node buffered (`lastRecordedPullTime`).
+pub struct FlushPulls(pub Arc<Registry>);
+
+#[async_trait]
+impl Job for FlushPulls {
+    fn name(&self) -> &'static str {
+        "pull-flush"
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Node
+    }
+
+    async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
+        Ok(vec![("pulls_recorded", flush_pulls(&self.0).await?)])
+    }
+}
+
+/// Reads every stored blob back and checks it against its digest, at `bytes_per_sec`
+/// (0: unthrottled). Shutdown stops a run between two blobs; the next starts over.
+pub struct Scrub {
+    pub registry: Arc<Registry>,
+    pub bytes_per_sec: u64,
+}
+
+#[async_trait]
+impl Job for Scrub {
+    fn name(&self) -> &'static str {
+        "scrub"
+    }
+
+    async fn run(&self, stop: &CancellationToken) -> anyhow::Result<Counts> {
+        let r = self.registry.scrub(self.bytes_per_sec, || stop.is_cancelled()).await?;
+        if !r.damaged.is_empty() || !r.missing.is_empty() {
+            tracing::error!(
+                blobs = r.checked,
+                damaged = r.damaged.len(),
+                missing = r.missing.len(),
+                "scrub found blobs to repair (see above); pushing them again repairs them"
+            );
+        }
+        Ok(vec![
+            ("blobs_checked", r.checked),
+            ("bytes_checked", r.bytes),
+            ("damaged", count(r.damaged.len())),
+            ("missing", count(r.missing.len())),
+        ])
+    }
+}
