@@ -109,6 +109,9 @@ pub enum AdminCommand {
     LifecycleRun {
         #[arg(long)]
         repository: Option<String>,
+        /// The registry (account) of `--repository` [default: the registry's default account]
+        #[arg(long)]
+        account: Option<String>,
     },
     /// The background workers of the server running on this data directory (or of its last
     /// run): each one's state (idle, running, failed, waiting-for-lease, stopped), last run,
@@ -118,6 +121,9 @@ pub enum AdminCommand {
     LifecycleHistory {
         #[arg(long)]
         repository: Option<String>,
+        /// The registry (account) of `--repository` [default: the registry's default account]
+        #[arg(long)]
+        account: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -125,7 +131,8 @@ pub enum AdminCommand {
 
 fn expirations(list: &[berth_registry::Expiration]) -> serde_json::Value {
     json!({ "Expired": list.iter().map(|e| json!({
-        "repositoryName": e.repository.as_str(),
+        "registryId": e.repository.registry.as_str(),
+        "repositoryName": e.repository.name.as_str(),
         "imageDigest": e.digest.as_str(),
         "imageTags": e.tags,
         "imagePushedAt": e.pushed_at,
@@ -134,9 +141,11 @@ fn expirations(list: &[berth_registry::Expiration]) -> serde_json::Value {
     })).collect::<Vec<_>>() })
 }
 
-fn repository(name: Option<&str>) -> anyhow::Result<Option<berth_types::RepositoryName>> {
-    name.map(|n| berth_types::RepositoryName::parse(n).map_err(|e| anyhow::anyhow!("repository {n:?}: {e}")))
-        .transpose()
+fn repository(account: &str, name: Option<&str>) -> anyhow::Result<Option<berth_types::RepositoryKey>> {
+    let Some(n) = name else { return Ok(None) };
+    let account = berth_types::AccountId::parse(account).map_err(|e| anyhow::anyhow!("--account: {e}"))?;
+    let name = berth_types::RepositoryName::parse(n).map_err(|e| anyhow::anyhow!("repository {n:?}: {e}"))?;
+    Ok(Some(berth_types::RepositoryKey::new(account, name)))
 }
 
 fn print(v: &serde_json::Value) -> anyhow::Result<()> {
@@ -179,46 +188,46 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
     let acct = |a: &Option<String>| a.clone().unwrap_or_else(|| default_account.to_owned());
     match command {
         AdminCommand::CreateAccount { name, id } => {
-            let a = registry.create_account(id.as_deref(), &name).await?;
+            let a = registry.identity.create_account(id.as_deref(), &name).await?;
             print(&json!({ "AccountId": a.id, "Name": a.name }))
         }
         AdminCommand::ListAccounts => {
-            let accounts = registry.accounts().await?;
+            let accounts = registry.identity.accounts().await?;
             print(&json!({
                 "Accounts": accounts.iter().map(|a| json!({ "AccountId": a.id, "Name": a.name })).collect::<Vec<_>>()
             }))
         }
         AdminCommand::CreateUser { user, account } => {
-            let u = registry.create_user(&acct(&account), &user).await?;
+            let u = registry.identity.create_user(&acct(&account), &user).await?;
             print(&json!({ "User": { "UserName": u.name, "AccountId": u.account,
                 "Arn": berth_registry::identity::user_arn(&u.account, &u.name) } }))
         }
-        AdminCommand::DeleteUser { user, account } => Ok(registry.delete_user(&acct(&account), &user).await?),
+        AdminCommand::DeleteUser { user, account } => Ok(registry.identity.delete_user(&acct(&account), &user).await?),
         AdminCommand::ListUsers { account } => {
             let account = acct(&account);
-            let users = registry.users(&account).await?;
+            let users = registry.identity.users(&account).await?;
             print(&json!({ "Users": users.iter().map(|u| json!({ "UserName": u.name,
                 "Arn": berth_registry::identity::user_arn(&u.account, &u.name) })).collect::<Vec<_>>() }))
         }
         AdminCommand::CreateAccessKey { user, account, profile } => {
-            let (id, secret) = registry.create_access_key(&acct(&account), &user).await?;
+            let (id, secret) = registry.identity.create_access_key(&acct(&account), &user).await?;
             println!("[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}");
             Ok(())
         }
-        AdminCommand::DeleteAccessKey { id } => Ok(registry.delete_access_key(&id).await?),
+        AdminCommand::DeleteAccessKey { id } => Ok(registry.identity.delete_access_key(&id).await?),
         AdminCommand::ListAccessKeys { user, account } => {
-            let ids = registry.access_keys(&acct(&account), &user).await?;
+            let ids = registry.identity.access_keys(&acct(&account), &user).await?;
             print(&json!({ "AccessKeyIds": ids }))
         }
         AdminCommand::AttachPolicy { user, account, name, document } => {
             let document = document.as_deref().map(read_document).transpose()?;
-            Ok(registry.attach_user_policy(&acct(&account), &user, &name, document.as_deref()).await?)
+            Ok(registry.identity.attach_user_policy(&acct(&account), &user, &name, document.as_deref()).await?)
         }
         AdminCommand::DetachPolicy { user, account, name } => {
-            Ok(registry.detach_user_policy(&acct(&account), &user, &name).await?)
+            Ok(registry.identity.detach_user_policy(&acct(&account), &user, &name).await?)
         }
         AdminCommand::ListPolicies { user, account } => {
-            let policies = registry.user_policies(&acct(&account), &user).await?;
+            let policies = registry.identity.user_policies(&acct(&account), &user).await?;
             let docs: Vec<_> = policies
                 .iter()
                 .map(|(name, doc)| {
@@ -229,10 +238,11 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
             print(&json!({ "Policies": docs }))
         }
         AdminCommand::Storage => {
-            let u = registry.storage_usage().await?;
+            let u = registry.maintenance.storage_usage().await?;
             print(&json!({
                 "Repositories": u.repositories.iter().map(|r| json!({
-                    "repositoryName": r.name.as_str(),
+                    "registryId": r.repository.registry.as_str(),
+                    "repositoryName": r.repository.name.as_str(),
                     "manifests": r.manifests,
                     "manifestBytes": r.manifest_bytes,
                     "blobs": r.blobs,
@@ -244,7 +254,7 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
             }))
         }
         AdminCommand::Verify => {
-            let r = registry.scrub(0, || false).await?;
+            let r = registry.maintenance.scrub(0, || false).await?;
             print(&json!({
                 "CheckedBlobs": r.checked,
                 "CheckedBytes": r.bytes,
@@ -261,17 +271,17 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
                 ))
             }
         }
-        AdminCommand::LifecycleRun { repository: name } => {
-            let expired = match repository(name.as_deref())? {
-                Some(repo) => registry.lifecycle_run(&repo).await?,
-                None => registry.lifecycle_run_all().await?,
+        AdminCommand::LifecycleRun { repository: name, account } => {
+            let expired = match repository(&acct(&account), name.as_deref())? {
+                Some(repo) => registry.lifecycle.run(&repo).await?,
+                None => registry.lifecycle.run_all().await?,
             };
             print(&expirations(&expired))
         }
         AdminCommand::Workers => anyhow::bail!("`workers` reads the status file and needs no registry"),
-        AdminCommand::LifecycleHistory { repository: name, limit } => {
-            let repo = repository(name.as_deref())?;
-            print(&expirations(&registry.lifecycle_history(repo.as_ref(), limit).await?))
+        AdminCommand::LifecycleHistory { repository: name, account, limit } => {
+            let repo = repository(&acct(&account), name.as_deref())?;
+            print(&expirations(&registry.lifecycle.history(repo.as_ref(), limit).await?))
         }
     }
 }

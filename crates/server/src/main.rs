@@ -106,7 +106,8 @@ async fn open(
 ) -> anyhow::Result<(Arc<Registry>, Arc<SqliteMeta>)> {
     let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let blobs = FsBlobStore::open(&cfg.storage.path).context("opening blob store")?;
-    let meta = SqliteMeta::open(&cfg.sqlite_path()).await.context("opening metadata database")?;
+    let account = berth_types::AccountId::parse(account).context("the default account")?;
+    let meta = SqliteMeta::open(&cfg.sqlite_path(), &account).await.context("opening metadata database")?;
     let meta = Arc::new(meta);
     let opts = Options {
         create_on_push: cfg.registry.create_on_push,
@@ -121,9 +122,9 @@ async fn open(
         },
         throttle: throttle::limits(&cfg.throttle).map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
     };
-    let authz = Authorizer::new(cfg.auth.anonymous, &cfg.server.region, account, server_key);
+    let authz = Authorizer::new(cfg.auth.anonymous, &cfg.server.region, &account, server_key);
     let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
-    registry.ensure_account(account, "default").await.context("recording the default account")?;
+    registry.identity.bootstrap(None).await.context("recording the default account")?;
     Ok((registry, meta))
 }
 
@@ -148,7 +149,7 @@ async fn serve(loaded: Loaded) -> anyhow::Result<()> {
     let identity = identity::load(data, cfg.auth.default_account.as_deref(), cfg.admin(), &cfg.token_key_file())?;
     let (registry, meta) = open(&cfg, &identity.account, &identity.token_key).await?;
     let (id, secret) = &identity.admin;
-    registry.bootstrap_admin(&identity.account, id, secret.expose()).await.context("recording the administrator")?;
+    registry.identity.bootstrap(Some((id, secret.expose()))).await.context("recording the administrator")?;
 
     if let Some(path) = &identity.created_file {
         eprintln!(
@@ -172,18 +173,21 @@ async fn serve(loaded: Loaded) -> anyhow::Result<()> {
     let ecr = berth_api_ecr::EcrApi {
         registry: Arc::clone(&registry),
         region: cfg.server.region.clone(),
-        account: identity.account,
         registry_host: cfg.server.public_address.clone().unwrap_or_else(|| addr.to_string()),
+        registry_domain: cfg.server.registry_domain.clone(),
+        tls: tls.is_some(),
         token_key: identity.token_key.clone(),
         intake: berth_api_ecr::intake::Intake::new(
             cfg.server.ecr_body_memory_bytes,
             Duration::from_secs(cfg.server.body_timeout_secs),
         ),
     };
-    let oci = berth_api_oci::OciApi { registry, token_key: identity.token_key };
+    let oci = berth_api_oci::OciApi {
+        registry,
+        token_key: identity.token_key,
+        registry_domain: cfg.server.registry_domain.clone(),
+    };
     let app = berth_api_oci::router(Arc::new(oci)).merge(berth_api_ecr::router(Arc::new(ecr)));
-    // `server.registry_domain` is validated and logged; the core takes it when registries are
-    // addressed per account (issue 10).
     tracing::info!(%addr, registry_domain = ?cfg.server.registry_domain, "listening");
     {
         let mut out = std::io::stdout().lock();

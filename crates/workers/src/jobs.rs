@@ -17,7 +17,7 @@ fn count(n: usize) -> u64 {
 
 /// Writes the pull times buffered in memory to the metadata store.
 async fn flush_pulls(registry: &Registry) -> anyhow::Result<u64> {
-    Ok(count(registry.flush_pulls().await?))
+    Ok(count(registry.maintenance.flush_pulls().await?))
 }
 
 /// Garbage collection: unreferenced blobs past their grace period, interrupted runs, orphans.
@@ -32,7 +32,7 @@ impl Job for Gc {
     async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
         // Not stoppable midway: a run is safe to interrupt only by a crash (the next resumes
         // it), so shutdown waits for it.
-        let r = self.0.gc_run_once(now_ms()).await?;
+        let r = self.0.maintenance.gc_run_once(now_ms()).await?;
         Ok(vec![
             ("blobs_removed", r.blobs_removed),
             ("bytes_freed", r.bytes_freed),
@@ -56,8 +56,25 @@ impl Job for Lifecycle {
         // Pull times first, so that sinceImagePulled rules see the latest. Each node flushes
         // its own buffer on its own schedule as well; this one is this node's.
         let pulls = flush_pulls(&self.0).await?;
-        let expired = self.0.lifecycle_run_all().await?;
+        let expired = self.0.lifecycle.run_all().await?;
         Ok(vec![("pulls_recorded", pulls), ("images_expired", count(expired.len()))])
+    }
+}
+
+/// Gives free space in the metadata store back to the filesystem, a bounded amount a step.
+pub struct Reclaim(pub Arc<Registry>);
+
+/// Pages given back per step (4 MiB of 4 KiB pages): a step stays short.
+const RECLAIM_PAGES: u32 = 1024;
+
+#[async_trait]
+impl Job for Reclaim {
+    fn name(&self) -> &'static str {
+        "reclaim"
+    }
+
+    async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
+        Ok(vec![("pages_reclaimed", self.0.maintenance.reclaim(RECLAIM_PAGES).await?)])
     }
 }
 
@@ -71,7 +88,7 @@ impl Job for SweepUploads {
     }
 
     async fn run(&self, _stop: &CancellationToken) -> anyhow::Result<Counts> {
-        Ok(vec![("uploads_removed", count(self.0.sweep_uploads().await?))])
+        Ok(vec![("uploads_removed", count(self.0.maintenance.sweep_uploads().await?))])
     }
 }
 
@@ -107,7 +124,7 @@ impl Job for Scrub {
     }
 
     async fn run(&self, stop: &CancellationToken) -> anyhow::Result<Counts> {
-        let r = self.registry.scrub(self.bytes_per_sec, || stop.is_cancelled()).await?;
+        let r = self.registry.maintenance.scrub(self.bytes_per_sec, || stop.is_cancelled()).await?;
         if !r.damaged.is_empty() || !r.missing.is_empty() {
             tracing::error!(
                 blobs = r.checked,
