@@ -2,8 +2,8 @@
 //! matches exactly one character, with no escaping (the matcher is `berth_types::wildcard`), and
 //! the component-wise patterns of the `Arn*` condition operators.
 
-pub(crate) use berth_types::wildcard::Wildcard;
 use berth_types::wildcard::Syntax;
+pub(crate) use berth_types::wildcard::Wildcard;
 
 /// Compiles an IAM wildcard (`*` and `?`); with `fold`, matching ignores ASCII case (actions).
 pub(crate) fn wildcard(pattern: &str, fold: bool) -> Wildcard {
