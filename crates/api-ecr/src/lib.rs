@@ -17,7 +17,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
-use berth_auth::{Credential, CredentialStore, Verifier};
+use berth_auth::{Credential, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
 use berth_registry::{
@@ -101,7 +101,7 @@ async fn serve(api: &EcrApi, req: Request) -> Result<Vec<u8>, EcrError> {
     let key = preauthenticate(api, &parts).await?;
     let admitted = api.intake.admit(len, body).await?;
     let body = &admitted.bytes;
-    let caller = authenticate(api, &parts, &key, body)?;
+    let caller = authenticate(&parts, &key, body)?;
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let op = EcrOp::from_target(target)
         .ok_or_else(|| EcrError::new("UnknownOperationException", format!("unknown operation {target:?}")))?;
@@ -113,44 +113,11 @@ async fn serve(api: &EcrApi, req: Request) -> Result<Vec<u8>, EcrError> {
     dispatch(api, &caller, request).instrument(tracing::debug_span!("ecr", op = op.name())).await
 }
 
-/// Remembers which access key a signature names, answering that it does not know it.
-struct Named(std::sync::Mutex<Option<String>>);
-
-impl CredentialStore for Named {
-    fn secret_for(&self, access_key_id: &str) -> Option<Credential> {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(access_key_id.to_owned());
-        None
-    }
-}
-
-/// One credential, looked up beforehand.
-struct One<'a>(&'a str, &'a Credential);
-
-impl CredentialStore for One<'_> {
-    fn secret_for(&self, access_key_id: &str) -> Option<Credential> {
-        (access_key_id == self.0).then(|| self.1.clone())
-    }
-}
-
 /// What the headers alone prove: a well-formed signature in the right scope and time, by an
-/// access key that exists (its credential, for the final check once the body is in).
+/// access key that exists (its credential, for the one signature check once the body is in).
 struct Presented {
-    key_id: String,
+    signature: berth_auth::Presented,
     credential: Credential,
-}
-
-fn signed_request<'a>(
-    parts: &'a http::request::Parts,
-    headers: &'a [(&'a str, &'a [u8])],
-    body_sha256: &'a str,
-) -> berth_auth::Request<'a> {
-    berth_auth::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers,
-        body_sha256,
-    }
 }
 
 fn verifier(api: &EcrApi) -> Verifier {
@@ -159,30 +126,22 @@ fn verifier(api: &EcrApi) -> Verifier {
 
 async fn preauthenticate(api: &EcrApi, parts: &http::request::Parts) -> Result<Presented, EcrError> {
     let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
-    // The body's hash is not known yet; every check before the key lookup ignores it.
-    let request = signed_request(parts, &headers, "");
-    // The credential store is async (a database), the verifier is not: a first pass learns
-    // which key the request names (or fails on its form, scope or time), then the key is
-    // looked up.
-    let named = Named(std::sync::Mutex::new(None));
-    let first = verifier(api).verify(&named, &request, SystemTime::now());
-    let key_id = named.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    let Some(key_id) = key_id else {
-        return Err(first.map_or_else(EcrError::from, |_| EcrError::new("InvalidSignatureException", "no access key")));
+    let head = berth_auth::RequestHead {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
     };
-    match api.registry.tokens.credential(&key_id).await.map_err(EcrError::from)? {
-        Some(credential) => Ok(Presented { key_id, credential }),
+    let signature = verifier(api).parse(&head, SystemTime::now()).map_err(EcrError::from)?;
+    match api.registry.tokens.credential(signature.access_key_id()).await.map_err(EcrError::from)? {
+        Some(credential) => Ok(Presented { signature, credential }),
         None => Err(EcrError::from(berth_auth::Error::UnknownKey)),
     }
 }
 
-fn authenticate(api: &EcrApi, parts: &http::request::Parts, key: &Presented, body: &[u8]) -> Result<Caller, EcrError> {
-    let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+fn authenticate(parts: &http::request::Parts, key: &Presented, body: &[u8]) -> Result<Caller, EcrError> {
     let body_sha256 = hex::encode(Sha256::digest(body));
-    let request = signed_request(parts, &headers, &body_sha256);
-    let verified = verifier(api)
-        .verify(&One(&key.key_id, &key.credential), &request, SystemTime::now())
-        .map_err(EcrError::from)?;
+    let verified = key.signature.verify(&key.credential, &body_sha256).map_err(EcrError::from)?;
     let origin = Origin {
         ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
         secure: parts.extensions.get::<berth_http_util::Tls>().is_some(),

@@ -7,6 +7,12 @@
 //! ([`Error::aws_code`], [`Error::http_status`]). It is pure and synchronous and knows no HTTP
 //! framework.
 //!
+//! A server whose keys live behind an async store verifies in two steps instead, computing the
+//! signature once: [`Verifier::parse`] checks the request head ([`RequestHead`]) before the body
+//! is read and returns a [`Presented`] signature naming its access key; the server looks the key
+//! up and reads the body; [`Presented::verify`] then takes the key's [`Credential`] and the body's
+//! hash. [`Verifier::verify`] is exactly these steps with a synchronous [`CredentialStore`].
+//!
 //! Supported: the `Authorization: AWS4-HMAC-SHA256 …` header form and the presigned query form
 //! (`X-Amz-Algorithm`, `X-Amz-Credential`, …). The canonical URI is built as for every service
 //! other than S3: the received (already percent-encoded) path, normalized, and encoded again.
@@ -141,8 +147,8 @@ impl Credential {
     }
 }
 
-/// Looks up the secret of an access key. Synchronous: callers wrap their storage (a cache in front
-/// of the metadata store, for instance).
+/// Looks up the secret of an access key, for [`Verifier::verify`]. Synchronous; a server whose
+/// keys are behind an async store uses [`Verifier::parse`] and [`Presented::verify`] instead.
 pub trait CredentialStore {
     /// The credential for `access_key_id`, or `None` if the key is unknown or disabled.
     fn secret_for(&self, access_key_id: &str) -> Option<Credential>;
@@ -180,6 +186,28 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, &'a [u8])],
     /// Lower- or upper-case hex SHA-256 of the body the server received.
     pub body_sha256: &'a str,
+}
+
+impl<'a> Request<'a> {
+    /// The request without its body hash, for [`Verifier::parse`].
+    #[must_use]
+    pub fn head(&self) -> RequestHead<'a> {
+        RequestHead { method: self.method, path: self.path, query: self.query, headers: self.headers }
+    }
+}
+
+/// A request's method, target and headers: what [`Verifier::parse`] checks before the body is
+/// read.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// The HTTP method, as received (`POST`).
+    pub method: &'a str,
+    /// The raw request path as on the wire, still percent-encoded, without the query (`/`).
+    pub path: &'a str,
+    /// The raw query string as on the wire, without the `?` (empty if none).
+    pub query: &'a str,
+    /// Every header as received, in order, duplicates included, `Host` among them.
+    pub headers: &'a [(&'a str, &'a [u8])],
 }
 
 /// Who signed a request that verified.
@@ -264,7 +292,8 @@ impl Verifier {
         self
     }
 
-    /// Verifies `req` at time `now`, looking the access key up in `store`.
+    /// Verifies `req` at time `now`, looking the access key up in `store`: [`Verifier::parse`],
+    /// the lookup, then [`Presented::verify`].
     ///
     /// # Errors
     /// Any [`Error`]; see the crate docs for the order of checks.
@@ -274,10 +303,25 @@ impl Verifier {
         req: &Request<'_>,
         now: SystemTime,
     ) -> Result<Verified> {
+        let presented = self.parse(&req.head(), now)?;
+        let credential = store.secret_for(presented.access_key_id()).ok_or(Error::UnknownKey)?;
+        presented.verify(&credential, req.body_sha256)
+    }
+
+    /// Checks everything about a signature that needs neither the key's secret nor the body:
+    /// its form, the headers it must sign, its credential scope and its time. The result names
+    /// the access key to look up, and holds the canonical request's parts for
+    /// [`Presented::verify`], which computes the signature once the secret and the body's hash are
+    /// known. Nothing here depends on whether the key exists.
+    ///
+    /// # Errors
+    /// `MissingAuth`, `Incomplete`, `WrongTerminator`, `ScopeDateMismatch`, `WrongRegion`,
+    /// `WrongService`, `Expired`, `PresignExpired`, `NotYetValid`, in the order of the crate docs.
+    pub fn parse(&self, req: &RequestHead<'_>, now: SystemTime) -> Result<Presented> {
         check_sizes(req)?;
         let auth = find_single(req.headers, "authorization")?;
         let presigned = has_query_param(req.query, "X-Amz-Algorithm");
-        let parts = match (auth, presigned) {
+        let p = match (auth, presigned) {
             (Some(_), true) => {
                 return Err(Error::Incomplete(
                     "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the \
@@ -289,16 +333,7 @@ impl Verifier {
             (None, true) => parse_query_form(req.query)?,
             (None, false) => return Err(Error::MissingAuth),
         };
-        self.verify_parts(store, req, &parts, now)
-    }
 
-    fn verify_parts<S: CredentialStore + ?Sized>(
-        &self,
-        store: &S,
-        req: &Request<'_>,
-        p: &AuthParts,
-        now: SystemTime,
-    ) -> Result<Verified> {
         for name in &self.must_sign_if_present {
             let present = req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
             if present && !p.signed_headers.split(';').any(|s| s == name) {
@@ -307,20 +342,20 @@ impl Verifier {
         }
 
         // Credential scope.
-        let scope = &p.scope;
+        let scope = p.scope;
         if scope.terminator != "aws4_request" {
-            return Err(Error::WrongTerminator(scope.terminator.clone()));
+            return Err(Error::WrongTerminator(scope.terminator));
         }
         let amz_date = time::format_amz_date(p.signed_at);
         if scope.date != amz_date[..8] {
             return Err(Error::ScopeDateMismatch {
-                scope: scope.date.clone(),
+                scope: scope.date,
                 date: amz_date[..8].to_owned(),
                 timestamp: amz_date,
             });
         }
         if scope.region != self.region {
-            return Err(Error::WrongRegion(scope.region.clone()));
+            return Err(Error::WrongRegion(scope.region));
         }
         if scope.service != self.service {
             return Err(Error::WrongService(self.service.clone()));
@@ -357,42 +392,8 @@ impl Verifier {
             });
         }
 
-        // Key and session token.
-        let cred = store.secret_for(&scope.access_key_id).ok_or(Error::UnknownKey)?;
-        let token_ok = match (&cred.session_token, &p.session_token) {
-            (None, None) => true,
-            (Some(want), Some(got)) => bool::from(want.expose_secret().as_bytes().ct_eq(got.as_slice())),
-            _ => false,
-        };
-        if !token_ok {
-            return Err(Error::UnknownKey);
-        }
-
-        // Payload hash.
-        let body_hash = req.body_sha256.to_ascii_lowercase();
-        let payload_candidates: Vec<String> = match find_single(req.headers, "x-amz-content-sha256")? {
-            Some(v) => {
-                let v = std::str::from_utf8(v).map_err(|_| Error::BodyHashMismatch)?;
-                if v == UNSIGNED_PAYLOAD {
-                    if p.expires.is_none() && !self.allow_unsigned_payload {
-                        return Err(Error::BodyHashMismatch);
-                    }
-                } else if v.starts_with("STREAMING-") {
-                    return Err(incomplete(format!("Unsupported payload signing mode '{}'.", truncate(v, 64))));
-                } else if !v.eq_ignore_ascii_case(&body_hash) {
-                    return Err(Error::BodyHashMismatch);
-                }
-                vec![v.to_owned()]
-            }
-            // A presigned URL carries no header; signers use the body hash (the AWS test suite)
-            // or UNSIGNED-PAYLOAD (S3-style presigners), so accept either.
-            None if p.expires.is_some() => vec![body_hash, UNSIGNED_PAYLOAD.to_owned()],
-            None => vec![body_hash],
-        };
-
-        // Canonical request and signature.
-        let uri = c::canonical_uri(req.path, self.normalize_path);
-        let queries = if p.expires.is_none() {
+        // The canonical request, but for the payload hash.
+        let canonical_queries = if p.expires.is_none() {
             vec![c::canonical_query(req.query, &[])]
         } else if p.session_token.is_some() {
             // Some presigners (the STS "token after signing" style) append the token unsigned.
@@ -404,28 +405,164 @@ impl Verifier {
             vec![c::canonical_query(req.query, &["X-Amz-Signature"])]
         };
         let signed: Vec<&str> = p.signed_headers.split(';').collect();
-        let headers = c::canonical_headers(req.headers, &signed);
-        let key = c::signing_key(cred.secret.expose_secret(), &scope.date, &scope.region, &scope.service);
-        let scope_str = format!("{}/{}/{}/aws4_request", scope.date, scope.region, scope.service);
+        Ok(Presented {
+            credential_scope: format!("{}/{}/{}/aws4_request", scope.date, scope.region, scope.service),
+            access_key_id: scope.access_key_id,
+            date: scope.date,
+            region: scope.region,
+            service: scope.service,
+            signed_at: p.signed_at,
+            amz_date,
+            signature: p.signature,
+            session_token: p.session_token,
+            expires: p.expires,
+            allow_unsigned_payload: self.allow_unsigned_payload,
+            content_sha256: find_single(req.headers, "x-amz-content-sha256").map(|v| v.map(<[u8]>::to_vec)),
+            method: req.method.to_owned(),
+            canonical_uri: c::canonical_uri(req.path, self.normalize_path),
+            canonical_queries,
+            canonical_headers: c::canonical_headers(req.headers, &signed),
+            signed_headers: p.signed_headers,
+        })
+    }
+}
+
+/// A signature whose form, scope and time [`Verifier::parse`] has checked, waiting for the
+/// secret of its access key and the hash of the body. It borrows nothing from the request, so it
+/// can be held across the key lookup and the reading of the body.
+#[derive(Clone)]
+pub struct Presented {
+    access_key_id: String,
+    date: String,
+    region: String,
+    service: String,
+    credential_scope: String,
+    signed_at: i64,
+    amz_date: String,
+    signature: String,
+    session_token: Option<Vec<u8>>,
+    expires: Option<u64>,
+    allow_unsigned_payload: bool,
+    /// `X-Amz-Content-SHA256` as received, or why it could not be read; checked in `verify`.
+    content_sha256: Result<Option<Vec<u8>>>,
+    method: String,
+    canonical_uri: String,
+    canonical_queries: Vec<String>,
+    canonical_headers: Vec<u8>,
+    signed_headers: String,
+}
+
+impl fmt::Debug for Presented {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Presented")
+            .field("access_key_id", &self.access_key_id)
+            .field("credential_scope", &self.credential_scope)
+            .field("amz_date", &self.amz_date)
+            .field("presigned", &self.expires.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Presented {
+    /// The access key id of the credential scope: the key whose secret [`Presented::verify`]
+    /// needs.
+    #[must_use]
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The region of the credential scope.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The service of the credential scope.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The signing time (`X-Amz-Date`).
+    #[must_use]
+    pub fn signed_at(&self) -> SystemTime {
+        time::system_time(self.signed_at)
+    }
+
+    /// Whether the request used the presigned query form.
+    #[must_use]
+    pub fn presigned(&self) -> bool {
+        self.expires.is_some()
+    }
+
+    /// Finishes the verification with the `credential` of [`Presented::access_key_id`] and the
+    /// hex SHA-256 of the body the server received: the session token, the
+    /// `X-Amz-Content-SHA256` header, then the signature (one HMAC key derivation, compared in
+    /// constant time).
+    ///
+    /// # Errors
+    /// `UnknownKey` when the session token is not the one the credential requires;
+    /// `BodyHashMismatch`, `Incomplete` (a streaming payload) or `SignatureMismatch`.
+    pub fn verify(&self, credential: &Credential, body_sha256: &str) -> Result<Verified> {
+        let token_ok = match (&credential.session_token, &self.session_token) {
+            (None, None) => true,
+            (Some(want), Some(got)) => bool::from(want.expose_secret().as_bytes().ct_eq(got.as_slice())),
+            _ => false,
+        };
+        if !token_ok {
+            return Err(Error::UnknownKey);
+        }
+
+        // Payload hash.
+        let body_hash = body_sha256.to_ascii_lowercase();
+        let payload_candidates: Vec<String> = match self.content_sha256.clone()? {
+            Some(v) => {
+                let v = String::from_utf8(v).map_err(|_| Error::BodyHashMismatch)?;
+                if v == UNSIGNED_PAYLOAD {
+                    if self.expires.is_none() && !self.allow_unsigned_payload {
+                        return Err(Error::BodyHashMismatch);
+                    }
+                } else if v.starts_with("STREAMING-") {
+                    return Err(incomplete(format!("Unsupported payload signing mode '{}'.", truncate(&v, 64))));
+                } else if !v.eq_ignore_ascii_case(&body_hash) {
+                    return Err(Error::BodyHashMismatch);
+                }
+                vec![v]
+            }
+            // A presigned URL carries no header; signers use the body hash (the AWS test suite)
+            // or UNSIGNED-PAYLOAD (S3-style presigners), so accept either.
+            None if self.expires.is_some() => vec![body_hash, UNSIGNED_PAYLOAD.to_owned()],
+            None => vec![body_hash],
+        };
+
+        // Signature.
+        let key = c::signing_key(credential.secret.expose_secret(), &self.date, &self.region, &self.service);
         let mut ok = subtle::Choice::from(0u8);
-        for query in &queries {
+        for query in &self.canonical_queries {
             for payload in &payload_candidates {
-                let creq = c::canonical_request(req.method, &uri, query, &headers, &p.signed_headers, payload);
-                let sts = c::string_to_sign(&amz_date, &scope_str, &creq);
+                let creq = c::canonical_request(
+                    &self.method,
+                    &self.canonical_uri,
+                    query,
+                    &self.canonical_headers,
+                    &self.signed_headers,
+                    payload,
+                );
+                let sts = c::string_to_sign(&self.amz_date, &self.credential_scope, &creq);
                 let sig = c::signature(&key, &sts);
-                ok |= sig.as_bytes().ct_eq(p.signature.as_bytes());
+                ok |= sig.as_bytes().ct_eq(self.signature.as_bytes());
             }
         }
         if !bool::from(ok) {
             return Err(Error::SignatureMismatch);
         }
         Ok(Verified {
-            access_key_id: scope.access_key_id.clone(),
-            principal: cred.principal,
-            region: scope.region.clone(),
-            service: scope.service.clone(),
-            signed_at: time::system_time(p.signed_at),
-            presigned: p.expires.is_some(),
+            access_key_id: self.access_key_id.clone(),
+            principal: credential.principal.clone(),
+            region: self.region.clone(),
+            service: self.service.clone(),
+            signed_at: self.signed_at(),
+            presigned: self.presigned(),
         })
     }
 }
@@ -456,7 +593,7 @@ fn incomplete(msg: impl Into<String>) -> Error {
     Error::Incomplete(msg.into())
 }
 
-fn check_sizes(req: &Request<'_>) -> Result<()> {
+fn check_sizes(req: &RequestHead<'_>) -> Result<()> {
     if req.path.len().saturating_add(req.query.len()) > MAX_TARGET_LEN {
         return Err(incomplete("Request target is too long to verify."));
     }

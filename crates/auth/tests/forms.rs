@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use berth_auth::{Credential, Error, Request, Verifier, canonical as c};
+use berth_auth::{Credential, Error, Request, RequestHead, Verifier, canonical as c};
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const T: u64 = 1_440_938_160; // 2015-08-30T12:36:00Z
@@ -106,4 +106,58 @@ fn duplicate_authorization_or_date_is_incomplete() {
     let req = Request { method: "GET", path: "/", query: "", headers: &headers, body_sha256: &body };
     let err = Verifier::default().verify(&store(), &req, UNIX_EPOCH + Duration::from_secs(T)).unwrap_err();
     assert_eq!(err.to_string(), "Only one 'authorization' header is allowed.");
+}
+
+/// The two steps an async server takes: the head is checked and names its key before the body
+/// is read; the one signature computation comes after the key lookup and the body.
+#[test]
+fn parse_then_verify_once_the_key_and_body_are_in() {
+    let body = c::sha256_hex(b"{\"a\":1}");
+    let hdrs: Vec<(&str, &[u8])> =
+        vec![("Host", b"h"), ("X-Amz-Date", b"20150830T123600Z"), ("X-Amz-Content-Sha256", body.as_bytes())];
+    let creq = c::canonical_request(
+        "POST",
+        "/",
+        "",
+        &c::canonical_headers(&hdrs, &["host", "x-amz-content-sha256", "x-amz-date"]),
+        "host;x-amz-content-sha256;x-amz-date",
+        &body,
+    );
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/ecr/aws4_request, \
+         SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={}",
+        sign(&creq)
+    );
+    let mut headers = hdrs.clone();
+    headers.push(("Authorization", auth.as_bytes()));
+    let head = RequestHead { method: "POST", path: "/", query: "", headers: &headers };
+    let now = UNIX_EPOCH + Duration::from_secs(T);
+
+    let presented = Verifier::default().parse(&head, now).unwrap();
+    assert_eq!(
+        (presented.access_key_id(), presented.region(), presented.service(), presented.presigned()),
+        ("AKIDEXAMPLE", "us-east-1", "ecr", false)
+    );
+    assert_eq!(presented.signed_at(), now);
+    assert!(!format!("{presented:?}").contains(SECRET));
+    let credential = &store()["AKIDEXAMPLE"];
+    let v = presented.verify(credential, &body).unwrap();
+    assert_eq!((v.access_key_id.as_str(), v.principal.as_str()), ("AKIDEXAMPLE", "p"));
+
+    // The body is checked against the signed hash, and the secret against the signature.
+    assert_eq!(presented.verify(credential, &c::sha256_hex(b"{}")).unwrap_err(), Error::BodyHashMismatch);
+    assert_eq!(presented.verify(&Credential::new("other", "p"), &body).unwrap_err(), Error::SignatureMismatch);
+    let with_token = Credential::new(SECRET, "p").with_session_token("t");
+    assert_eq!(presented.verify(&with_token, &body).unwrap_err(), Error::UnknownKey);
+
+    // Time and scope fail in the first step, before any key is looked up.
+    let late = UNIX_EPOCH + Duration::from_secs(T + 301);
+    assert!(matches!(Verifier::default().parse(&head, late).unwrap_err(), Error::Expired { .. }));
+    let err = Verifier::new("eu-west-1", "ecr").parse(&head, now).unwrap_err();
+    assert_eq!(err, Error::WrongRegion("us-east-1".into()));
+
+    // The one-shot form agrees.
+    let req = Request { method: "POST", path: "/", query: "", headers: &headers, body_sha256: &body };
+    assert_eq!(Verifier::default().verify(&store(), &req, now).unwrap(), v);
+    assert_eq!(req.head().headers.len(), headers.len());
 }

@@ -30,10 +30,11 @@ mod time;
 #[cfg(test)]
 mod tests;
 
+use berth_types::{AccountId, Arn};
 use serde_json::{Map, Value};
 
 use self::condition::{Condition, kind_of};
-use self::pattern::Wildcard;
+use self::pattern::{Wildcard, wildcard};
 
 /// Which grammar a policy document follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +193,7 @@ struct Patterns {
 
 impl Patterns {
     fn new(values: &[&str], not: bool, fold: bool) -> Self {
-        let list: Box<[Wildcard]> = values.iter().map(|v| Wildcard::new(v, fold)).collect();
+        let list: Box<[Wildcard]> = values.iter().map(|v| wildcard(v, fold)).collect();
         let any = list.iter().any(Wildcard::is_any);
         Self { not, any, list }
     }
@@ -609,7 +610,7 @@ fn parse_principal(value: &Value, at: &str, name: &str, not: bool) -> Result<Pri
                 for p in list {
                     match classify_aws_principal(p) {
                         Ok(AwsPrincipal::Any) => spec.any = true,
-                        Ok(AwsPrincipal::Account(a)) => accounts.push(Box::from(a)),
+                        Ok(AwsPrincipal::Account(a)) => accounts.push(Box::from(a.as_str())),
                         Ok(AwsPrincipal::Arn(a)) => arns.push(Box::from(a)),
                         Err(why) => return Err(PolicyError(format!("{at}: {field} \"{p}\" {why}"))),
                     }
@@ -635,36 +636,27 @@ fn parse_principal(value: &Value, at: &str, name: &str, not: bool) -> Result<Pri
 
 enum AwsPrincipal<'a> {
     Any,
-    Account(&'a str),
+    Account(AccountId),
     Arn(&'a str),
 }
 
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 fn classify_aws_principal(p: &str) -> Result<AwsPrincipal<'_>, &'static str> {
+    const WHAT: &str = "must be \"*\", a 12-digit account id or an ARN";
     if p == "*" {
         return Ok(AwsPrincipal::Any);
     }
-    if is_account_id(p) {
-        return Ok(AwsPrincipal::Account(p));
+    if let Ok(account) = AccountId::parse(p) {
+        return Ok(AwsPrincipal::Account(account));
     }
-    let parts: Vec<&str> = p.splitn(6, ':').collect();
-    let &[arn, partition, service, _region, account, resource] = parts.as_slice() else {
-        return Err("must be \"*\", a 12-digit account id or an ARN");
-    };
-    if arn != "arn" || partition.is_empty() || service.is_empty() || resource.is_empty() {
-        return Err("must be \"*\", a 12-digit account id or an ARN");
-    }
+    let arn = Arn::parse(p).map_err(|_| WHAT)?;
     if p.contains(['*', '?']) {
         return Err("must not contain wildcards; use \"*\" with a condition on aws:PrincipalArn instead");
     }
-    if service == "iam" && resource == "root" {
-        if !is_account_id(account) {
-            return Err("is not a valid account root ARN (the account id must be 12 digits)");
-        }
-        return Ok(AwsPrincipal::Account(account));
+    if arn.service() == "iam" && arn.resource() == "root" {
+        return arn
+            .iam_root_account()
+            .map(AwsPrincipal::Account)
+            .ok_or("is not a valid account root ARN (the account id must be 12 digits)");
     }
     Ok(AwsPrincipal::Arn(p))
 }

@@ -1,14 +1,20 @@
 //! Berth's vocabulary: identifiers parsed once at the edge (digests, repository names, tags,
-//! references, upload ids), manifest parsing and pagination. No async, no IO.
+//! references, upload ids, account ids, regions, ARNs), tag mutability, the one wildcard
+//! matcher, manifest parsing and pagination. No async, no IO.
 
+mod arn;
 mod digest;
 mod ids;
 mod manifest;
+mod mutability;
 mod names;
+pub mod wildcard;
 
+pub use arn::{Arn, ArnError, PARTITION};
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
-pub use ids::{AccountId, AccountIdError, RepositoryKey};
+pub use ids::{AccountId, AccountIdError, Region, RegionError, RepositoryKey};
 pub use manifest::{Descriptor, ManifestError, ParsedManifest, media_types};
+pub use mutability::{ExclusionFilters, TagMutability, TagMutabilityError};
 pub use names::{NameError, Reference, RepositoryName, Tag, UploadId};
 
 /// A request for one page of an ordered listing: at most `limit` items strictly after `after`.

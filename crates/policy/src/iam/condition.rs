@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::net::Cidr;
-use super::pattern::{ArnPattern, Wildcard};
+use super::pattern::{ArnPattern, Wildcard, wildcard};
 use super::time::{self, Timestamp};
 use super::{Context, PolicyError, eq_ignore_case, fold_case};
 
@@ -291,7 +291,7 @@ fn compile_test(family: Family, negated: bool, strings: &[String]) -> Result<Tes
         }
         Family::Equals => Values::Equals(each(strings, |s| Ok(s.into()))?),
         Family::EqualsIgnoreCase => Values::EqualsIgnoreCase(each(strings, |s| Ok(s.into()))?),
-        Family::Like => Values::Like(each(strings, |s| Ok(Wildcard::new(s, false)))?),
+        Family::Like => Values::Like(each(strings, |s| Ok(wildcard(s, false)))?),
         Family::Arn => Values::Arn(each(strings, |s| Ok(ArnPattern::new(s)))?),
         Family::Numeric(cmp) => Values::Numeric(
             cmp,

@@ -1,116 +1,13 @@
 //! Wildcard patterns as IAM uses them: `*` matches any run of characters (possibly empty) and `?`
-//! matches exactly one character. There is no escaping. Patterns are classified once at parse time
-//! so that the common shapes (`*`, a literal, `prefix*`) are matched without running the general
-//! algorithm, and matching never allocates.
+//! matches exactly one character, with no escaping (the matcher is `berth_types::wildcard`), and
+//! the component-wise patterns of the `Arn*` condition operators.
 
-/// A compiled wildcard pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Wildcard {
-    kind: Kind,
-    /// ASCII case-insensitive matching; the stored pattern is then lowercased.
-    fold: bool,
-}
+use berth_types::wildcard::Syntax;
+pub(crate) use berth_types::wildcard::Wildcard;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    /// `*`: matches everything.
-    Any,
-    /// No wildcard at all.
-    Exact(Box<str>),
-    /// A literal followed by one trailing `*`.
-    Prefix(Box<str>),
-    /// Anything else.
-    Glob(Box<str>),
-}
-
-impl Wildcard {
-    /// Compiles `pattern`. With `fold`, matching ignores ASCII case (IAM actions).
-    pub(crate) fn new(pattern: &str, fold: bool) -> Self {
-        let stored: Box<str> = if fold { pattern.to_ascii_lowercase().into() } else { pattern.into() };
-        let kind = if stored.bytes().all(|b| b == b'*') && !stored.is_empty() {
-            Kind::Any
-        } else if !stored.contains(['*', '?']) {
-            Kind::Exact(stored)
-        } else if let Some(head) = stored.strip_suffix('*')
-            && !head.contains(['*', '?'])
-        {
-            Kind::Prefix(head.into())
-        } else {
-            Kind::Glob(stored)
-        };
-        Self { kind, fold }
-    }
-
-    /// True when the pattern is exactly `*` (or only stars).
-    pub(crate) fn is_any(&self) -> bool {
-        matches!(self.kind, Kind::Any)
-    }
-
-    /// Whether `text` matches the whole pattern.
-    pub(crate) fn matches(&self, text: &str) -> bool {
-        let t = text.as_bytes();
-        match &self.kind {
-            Kind::Any => true,
-            Kind::Exact(p) => {
-                if self.fold {
-                    p.as_bytes().eq_ignore_ascii_case(t)
-                } else {
-                    p.as_bytes() == t
-                }
-            }
-            Kind::Prefix(p) => {
-                let p = p.as_bytes();
-                t.len() >= p.len() && if self.fold { p.eq_ignore_ascii_case(&t[..p.len()]) } else { p == &t[..p.len()] }
-            }
-            Kind::Glob(p) => glob(p.as_bytes(), t, self.fold),
-        }
-    }
-}
-
-/// Length in bytes of the UTF-8 sequence that starts with `lead` (1 for a stray continuation byte).
-fn char_len(lead: u8) -> usize {
-    match lead {
-        0xF0.. => 4,
-        0xE0.. => 3,
-        0xC0.. => 2,
-        _ => 1,
-    }
-}
-
-/// Iterative wildcard matching with single-star backtracking: linear in the common case and
-/// O(|p|·|t|) in the worst case, no recursion and no allocation. `?` consumes one UTF-8
-/// character, not one byte. With `fold`, `p` must already be ASCII-lowercase.
-fn glob(p: &[u8], t: &[u8], fold: bool) -> bool {
-    let (mut pi, mut ti) = (0usize, 0usize);
-    // Position in the pattern just after the last `*`, and the text position it is tried at.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if let Some(&pc) = p.get(pi) {
-            if pc == b'*' {
-                pi += 1;
-                star = Some((pi, ti));
-                continue;
-            }
-            if pc == b'?' {
-                pi += 1;
-                ti = (ti + char_len(t[ti])).min(t.len());
-                continue;
-            }
-            let tc = if fold { t[ti].to_ascii_lowercase() } else { t[ti] };
-            if pc == tc {
-                pi += 1;
-                ti += 1;
-                continue;
-            }
-        }
-        // Mismatch: let the last star swallow one more character, or fail.
-        let Some((sp, st)) = star else { return false };
-        let next = (st + char_len(t[st])).min(t.len());
-        star = Some((sp, next));
-        pi = sp;
-        ti = next;
-    }
-    p[pi..].iter().all(|&b| b == b'*')
+/// Compiles an IAM wildcard (`*` and `?`); with `fold`, matching ignores ASCII case (actions).
+pub(crate) fn wildcard(pattern: &str, fold: bool) -> Wildcard {
+    Wildcard::new(pattern, if fold { Syntax::IAM_ACTION } else { Syntax::IAM })
 }
 
 /// A pattern for the `Arn*` condition operators. The colon-separated ARN components (at most six;
@@ -126,9 +23,9 @@ pub(crate) enum ArnPattern {
 impl ArnPattern {
     pub(crate) fn new(pattern: &str) -> Self {
         if pattern.contains(':') {
-            Self::Parts(pattern.splitn(6, ':').map(|p| Wildcard::new(p, false)).collect())
+            Self::Parts(pattern.splitn(6, ':').map(|p| wildcard(p, false)).collect())
         } else {
-            Self::Whole(Wildcard::new(pattern, false))
+            Self::Whole(wildcard(pattern, false))
         }
     }
 
@@ -202,42 +99,7 @@ mod tests {
             ),
         ];
         for &(p, fold, t, want) in cases {
-            assert_eq!(Wildcard::new(p, fold).matches(t), want, "pattern {p:?} fold {fold} text {t:?}");
-        }
-    }
-
-    /// Obviously-correct recursive matcher over chars, for cross-checking.
-    fn reference(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('*', rest)) => (0..=t.len()).any(|i| reference(rest, &t[i..])),
-            Some(('?', rest)) => !t.is_empty() && reference(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && reference(rest, &t[1..]),
-        }
-    }
-
-    /// All strings of length 0..=max over `alphabet`.
-    fn strings(alphabet: &[char], max: usize) -> Vec<String> {
-        let mut out = vec![String::new()];
-        let mut layer = vec![String::new()];
-        for _ in 0..max {
-            layer = layer.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
-            out.extend(layer.iter().cloned());
-        }
-        out
-    }
-
-    #[test]
-    fn glob_agrees_with_reference_exhaustively() {
-        let patterns = strings(&['a', 'é', '*', '?'], 5);
-        let texts = strings(&['a', 'é', 'b'], 5);
-        for p in &patterns {
-            let w = Wildcard::new(p, false);
-            let pc: Vec<char> = p.chars().collect();
-            for t in &texts {
-                let tc: Vec<char> = t.chars().collect();
-                assert_eq!(w.matches(t), reference(&pc, &tc), "pattern {p:?} text {t:?}");
-            }
+            assert_eq!(wildcard(p, fold).matches(t), want, "pattern {p:?} fold {fold} text {t:?}");
         }
     }
 

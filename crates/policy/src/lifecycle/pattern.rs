@@ -1,31 +1,15 @@
 //! `tagPatternList` wildcards: `*` matches any run of characters (including none); every other
-//! character matches itself. A pattern must match the whole tag.
+//! character matches itself. A pattern must match the whole tag. The matcher is
+//! `berth_types::wildcard` in its `*`-only syntax.
+
+use berth_types::wildcard::{self, Syntax};
 
 /// The most wildcards ECR allows in one pattern.
 pub(super) const MAX_WILDCARDS: usize = 4;
 
 /// Whether `pattern` matches the whole of `tag`.
 pub(super) fn matches(pattern: &str, tag: &str) -> bool {
-    let mut pieces = pattern.split('*');
-    // `split` always yields at least one piece.
-    let first = pieces.next().unwrap_or_default();
-    let Some(mut rest) = tag.strip_prefix(first) else {
-        return false;
-    };
-    let middle: Vec<&str> = pieces.collect();
-    let Some((last, middle)) = middle.split_last() else {
-        // No wildcard: the pattern is a literal and must equal the whole tag.
-        return rest.is_empty();
-    };
-    // Leftmost matching of each middle piece is optimal for `*`-only globs: taking the earliest
-    // occurrence leaves the most room for the pieces after it.
-    for piece in middle {
-        match rest.find(piece) {
-            Some(at) => rest = &rest[at + piece.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
+    wildcard::matches(pattern, tag, Syntax::STAR)
 }
 
 #[cfg(test)]
