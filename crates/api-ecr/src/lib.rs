@@ -24,7 +24,7 @@ use berth_registry::{
     Action, Caller, ImageId, ImageMiss, ImageRecord, LayerPart, Origin, PreviewQuery, Principal, Registry,
     RepositoryListing, RepositoryRecord, RepositorySettings, TagStatus,
 };
-use berth_types::{AccountId, Digest, PageRequest, RepositoryKey, RepositoryName, Tag, UploadId};
+use berth_types::{AccountId, Digest, PageRequest, RepositoryKey, RepositoryName, Tag, TagMutability, UploadId};
 use http::{HeaderValue, header};
 use sha2::{Digest as _, Sha256};
 use tracing::Instrument;
@@ -223,13 +223,20 @@ impl EcrApi {
     }
 }
 
-fn exclusion_filters(filters: Option<&[ecr::ImageTagMutabilityExclusionFilter]>) -> Vec<String> {
-    filters.unwrap_or_default().iter().map(|f| f.filter.clone()).collect()
+/// The tag mutability a request sets: its mode and exclusion filters, under ECR's rules.
+fn tag_mutability(
+    mode: Option<&ecr::ImageTagMutability>,
+    filters: Option<&[ecr::ImageTagMutabilityExclusionFilter]>,
+) -> Result<TagMutability, EcrError> {
+    let filters = filters.unwrap_or_default().iter().map(|f| f.filter.clone()).collect();
+    TagMutability::parse(mode.map_or("MUTABLE", ecr::ImageTagMutability::as_str), filters)
+        .map_err(|e| invalid(format!("Invalid parameter at 'imageTagMutability': {}", e.0)))
 }
 
 fn exclusion_filters_out(s: &RepositorySettings) -> Option<Vec<ecr::ImageTagMutabilityExclusionFilter>> {
-    (!s.tag_mutability_exclusions.is_empty()).then(|| {
-        s.tag_mutability_exclusions
+    let filters = s.tag_mutability.exclusions();
+    (!filters.is_empty()).then(|| {
+        filters
             .iter()
             .map(|f| ecr::ImageTagMutabilityExclusionFilter {
                 filter: f.clone(),
@@ -345,17 +352,11 @@ fn layer_digest(s: &str) -> Result<Digest, EcrError> {
 fn repository_arn(api: &EcrApi, arn: &str) -> Result<RepositoryKey, EcrError> {
     let bad =
         || invalid(format!("Invalid parameter at 'resourceArn': {arn:?} is not a repository ARN of this registry"));
-    let rest = arn.strip_prefix("arn:aws:ecr:").ok_or_else(bad)?;
-    let mut parts = rest.splitn(3, ':');
-    let (Some(region), Some(owner), Some(resource)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    if region != api.region {
+    let parsed = berth_types::Arn::parse(arn).map_err(|_| bad())?;
+    if parsed.partition() != berth_types::PARTITION || parsed.region() != api.region {
         return Err(bad());
     }
-    let owner = AccountId::parse(owner).map_err(|_| bad())?;
-    let name = resource.strip_prefix("repository/").ok_or_else(bad)?;
-    Ok(RepositoryKey::new(owner, repo_name(name)?))
+    parsed.ecr_repository_key().ok_or_else(bad)
 }
 
 fn resource_tags(tags: &[ecr::Tag]) -> Result<Vec<(String, String)>, EcrError> {
@@ -389,8 +390,10 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
             let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
             let defaults = RepositorySettings::default();
             let settings = RepositorySettings {
-                tag_mutability: i.image_tag_mutability.map_or(defaults.tag_mutability, |m| m.as_str().to_owned()),
-                tag_mutability_exclusions: exclusion_filters(i.image_tag_mutability_exclusion_filters.as_deref()),
+                tag_mutability: tag_mutability(
+                    i.image_tag_mutability.as_ref(),
+                    i.image_tag_mutability_exclusion_filters.as_deref(),
+                )?,
                 scan_on_push: i.image_scanning_configuration.and_then(|c| c.scan_on_push).unwrap_or(false),
                 encryption_type: i
                     .encryption_configuration
@@ -566,9 +569,9 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         }
         EcrRequest::PutImageTagMutability(i) => {
             let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let filters = exclusion_filters(i.image_tag_mutability_exclusion_filters.as_deref());
-            let mode = i.image_tag_mutability.as_str();
-            let record = reg.repositories.set_tag_mutability(caller, &repo, mode, &filters).await?;
+            let mutability =
+                tag_mutability(Some(&i.image_tag_mutability), i.image_tag_mutability_exclusion_filters.as_deref())?;
+            let record = reg.repositories.set_tag_mutability(caller, &repo, mutability).await?;
             json(&ecr::PutImageTagMutabilityResponse {
                 image_tag_mutability: Some(record.settings.tag_mutability.as_str().into()),
                 image_tag_mutability_exclusion_filters: exclusion_filters_out(&record.settings),

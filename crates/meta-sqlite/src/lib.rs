@@ -28,7 +28,8 @@ use berth_meta::{
     RepositorySettingsChange, Result, TagStatus, UploadMeta, UploadSession,
 };
 use berth_types::{
-    AccountId, Digest, Page, PageRequest, Reference, RepositoryKey, RepositoryName, Tag, UploadId, now_ms,
+    AccountId, Digest, Page, PageRequest, Reference, RepositoryKey, RepositoryName, Tag, TagMutability, UploadId,
+    now_ms,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -209,23 +210,30 @@ const REPOSITORY_COLUMNS: &str = "registry, name, created_at, tag_mutability, sc
      tag_mutability_exclusions, policy, (SELECT json_group_array(json_array(t.key, t.value)) FROM \
      (SELECT key, value FROM repository_tags WHERE repository_id = repositories.id ORDER BY key) t)";
 
-type RawRepository = (String, String, i64, RepositorySettings, Option<String>, String);
+/// A repository row as stored: registry, name, creation time, the tag mutability mode and its
+/// exclusion filters (one per line), the other settings, the policy and the tags (JSON).
+type RawRepository = (String, String, i64, (String, String), RepositorySettings, Option<String>, String);
 
 fn repository_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRepository> {
     Ok((
         r.get(0)?,
         r.get(1)?,
         r.get(2)?,
+        (r.get(3)?, r.get(7)?),
         RepositorySettings {
-            tag_mutability: r.get(3)?,
+            tag_mutability: TagMutability::Mutable,
             scan_on_push: r.get(4)?,
             encryption_type: r.get(5)?,
             kms_key: r.get(6)?,
-            tag_mutability_exclusions: split_lines(&r.get::<_, String>(7)?),
         },
         r.get(8)?,
         r.get(9)?,
     ))
+}
+
+/// Tag mutability as stored: its mode and its exclusion filters, one per line.
+fn tag_mutability(mode: &str, exclusions: &str) -> Result<TagMutability> {
+    TagMutability::parse(mode, split_lines(exclusions)).map_err(|_| corrupt("tag mutability"))
 }
 
 fn repository_key(registry: &str, name: &str) -> Result<RepositoryKey> {
@@ -235,7 +243,10 @@ fn repository_key(registry: &str, name: &str) -> Result<RepositoryKey> {
     ))
 }
 
-fn to_record((registry, name, created_at, settings, policy, tags): RawRepository) -> Result<RepositoryRecord> {
+fn to_record(
+    (registry, name, created_at, (mode, exclusions), mut settings, policy, tags): RawRepository,
+) -> Result<RepositoryRecord> {
+    settings.tag_mutability = tag_mutability(&mode, &exclusions)?;
     let tags: Vec<(String, String)> = serde_json::from_str(&tags).map_err(|_| corrupt("repository tags"))?;
     Ok(RepositoryRecord { key: repository_key(&registry, &name)?, created_at, settings, policy, tags })
 }
@@ -364,11 +375,11 @@ impl RepoMeta for SqliteMeta {
                         key.registry.as_str(),
                         key.name.as_str(),
                         now_ms(),
-                        settings.tag_mutability,
+                        settings.tag_mutability.as_str(),
                         settings.scan_on_push,
                         settings.encryption_type,
                         settings.kms_key,
-                        settings.tag_mutability_exclusions.join("\n")
+                        settings.tag_mutability.exclusions().join("\n")
                     ])
                 })
                 .map_err(backend)?;
@@ -424,11 +435,12 @@ impl RepoMeta for SqliteMeta {
                          WHERE registry = ?1 AND name = ?2",
                     )
                     .and_then(|mut s| {
-                        let exclusions = change.tag_mutability_exclusions.as_ref().map(|e| e.join("\n"));
+                        let mode = change.tag_mutability.as_ref().map(TagMutability::as_str);
+                        let exclusions = change.tag_mutability.as_ref().map(|m| m.exclusions().join("\n"));
                         s.execute(params![
                             key.registry.as_str(),
                             key.name.as_str(),
-                            change.tag_mutability,
+                            mode,
                             change.scan_on_push,
                             exclusions
                         ])
@@ -793,14 +805,9 @@ fn put_manifest(c: &Connection, m: &NewManifest, create: CreateRepo) -> Result<P
                 s.query_row(params![repo, tag.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
             })
             .map_err(backend)?;
-        if let Some((tag_mutability, exclusions, existing)) = row
+        if let Some((mode, exclusions, existing)) = row
             && existing != m.digest.as_str()
-            && (RepositorySettings {
-                tag_mutability,
-                tag_mutability_exclusions: split_lines(&exclusions),
-                ..RepositorySettings::default()
-            })
-            .tag_is_immutable(tag.as_str())
+            && tag_mutability(&mode, &exclusions)?.is_immutable(tag.as_str())
         {
             return Ok(PutOutcome::TagImmutable { existing: Digest::parse(&existing).map_err(|_| corrupt("digest"))? });
         }

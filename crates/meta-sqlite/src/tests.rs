@@ -66,7 +66,7 @@ fn old_database(path: &Path) {
     conn.execute_batch(&format!(
         "INSERT INTO repositories (id, name, created_at, owner, policy, lifecycle_policy, tag_mutability,
              tag_mutability_exclusions, lifecycle_evaluated_at)
-         VALUES (7, 'team/app', 1, NULL, 'policy-default', 'lifecycle-default', 'IMMUTABLE', 'latest*', 40),
+         VALUES (7, 'team/app', 1, NULL, 'policy-default', 'lifecycle-default', 'IMMUTABLE_WITH_EXCLUSION', 'latest*', 40),
                 (3, 'team/owned', 2, '333333333333', 'policy-owned', NULL, 'MUTABLE', '', NULL);
          INSERT INTO blobs (digest, size, created_at) VALUES ('{l1}', 11, 1), ('{l2}', 22, 1);
          INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (7, '{l1}', 1), (3, '{l2}', 1);
@@ -113,8 +113,8 @@ async fn a_database_of_the_previous_release_migrates_into_registries() {
     assert_eq!(store.list_all_repositories(None, 10).await.unwrap(), vec![owned.clone(), mine.clone()]);
 
     let record = store.get_repository(&mine).await.unwrap().unwrap();
-    assert_eq!((record.created_at, record.settings.tag_mutability.as_str()), (1, "IMMUTABLE"));
-    assert_eq!(record.settings.tag_mutability_exclusions, ["latest*"]);
+    assert_eq!((record.created_at, record.settings.tag_mutability.as_str()), (1, "IMMUTABLE_WITH_EXCLUSION"));
+    assert_eq!(record.settings.tag_mutability.exclusions(), ["latest*"]);
     let m1 = berth_types::Digest::of(berth_types::Algorithm::Sha256, b"m1");
     let m2 = berth_types::Digest::of(berth_types::Algorithm::Sha256, b"m2");
     assert_eq!(store.resolve(&mine, &Reference::parse("v1").unwrap()).await.unwrap().unwrap().payload, b"m1");

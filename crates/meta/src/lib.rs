@@ -4,7 +4,9 @@
 //! Role traits, one domain command each, one transaction each. `MetaStore` bundles them.
 
 use async_trait::async_trait;
-use berth_types::{AccountId, Digest, Page, PageRequest, Reference, RepositoryKey, RepositoryName, Tag, UploadId};
+use berth_types::{
+    AccountId, Digest, Page, PageRequest, Reference, RepositoryKey, RepositoryName, Tag, TagMutability, UploadId,
+};
 
 mod error;
 mod gc;
@@ -32,42 +34,19 @@ pub enum CreateRepo {
 /// Settings of a repository (ECR's `imageTagMutability`, scan-on-push and encryption).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositorySettings {
-    /// `MUTABLE`, `IMMUTABLE`, `IMMUTABLE_WITH_EXCLUSION` or `MUTABLE_WITH_EXCLUSION`.
-    pub tag_mutability: String,
-    /// Wildcard filters (`*`) naming the tags that are the exception to `tag_mutability` in
-    /// its `..._WITH_EXCLUSION` forms.
-    pub tag_mutability_exclusions: Vec<String>,
+    /// Whether tags may be moved, with the exception filters of the `..._WITH_EXCLUSION` modes
+    /// (the rule itself lives in `berth_types::TagMutability`).
+    pub tag_mutability: TagMutability,
     pub scan_on_push: bool,
     /// `AES256` or `KMS`.
     pub encryption_type: String,
     pub kms_key: Option<String>,
 }
 
-impl RepositorySettings {
-    /// Whether `tag`, once it names an image, may not be moved to another one.
-    #[must_use]
-    pub fn tag_is_immutable(&self, tag: &str) -> bool {
-        let excluded = || self.tag_mutability_exclusions.iter().any(|f| wildcard_match(f, tag));
-        match self.tag_mutability.as_str() {
-            "IMMUTABLE" => true,
-            "IMMUTABLE_WITH_EXCLUSION" => !excluded(),
-            "MUTABLE_WITH_EXCLUSION" => excluded(),
-            _ => false,
-        }
-    }
-}
-
-/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
-#[must_use]
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    berth_types::wildcard::matches(pattern, text, berth_types::wildcard::Syntax::STAR)
-}
-
 impl Default for RepositorySettings {
     fn default() -> Self {
         RepositorySettings {
-            tag_mutability: "MUTABLE".into(),
-            tag_mutability_exclusions: Vec::new(),
+            tag_mutability: TagMutability::Mutable,
             scan_on_push: false,
             encryption_type: "AES256".into(),
             kms_key: None,
@@ -78,9 +57,7 @@ impl Default for RepositorySettings {
 /// The settings a repository may change after creation (`None`: leave as it is).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepositorySettingsChange {
-    pub tag_mutability: Option<String>,
-    /// Replaces the exclusion filters (set together with `tag_mutability`).
-    pub tag_mutability_exclusions: Option<Vec<String>>,
+    pub tag_mutability: Option<TagMutability>,
     pub scan_on_push: Option<bool>,
 }
 
@@ -331,37 +308,4 @@ impl<T> MetaStore for T where
         + PreviewMeta
         + MaintenanceMeta
 {
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards_and_tag_mutability() {
-        for (p, t, want) in [
-            ("latest*", "latest", true),
-            ("latest*", "latest-1", true),
-            ("*-rc*", "1.0-rc2", true),
-            ("*-rc*", "1.0", false),
-            ("dev", "dev", true),
-            ("dev", "dev1", false),
-            ("*", "", true),
-            ("a*b*c", "aXbYc", true),
-            ("a*b*c", "aXbY", false),
-        ] {
-            assert_eq!(wildcard_match(p, t), want, "{p} ~ {t}");
-        }
-        let s = |m: &str| RepositorySettings {
-            tag_mutability: m.into(),
-            tag_mutability_exclusions: vec!["latest*".into()],
-            ..RepositorySettings::default()
-        };
-        assert!(s("IMMUTABLE").tag_is_immutable("latest"));
-        assert!(!s("MUTABLE").tag_is_immutable("v1"));
-        assert!(!s("IMMUTABLE_WITH_EXCLUSION").tag_is_immutable("latest"));
-        assert!(s("IMMUTABLE_WITH_EXCLUSION").tag_is_immutable("v1"));
-        assert!(s("MUTABLE_WITH_EXCLUSION").tag_is_immutable("latest-2"));
-        assert!(!s("MUTABLE_WITH_EXCLUSION").tag_is_immutable("v1"));
-    }
 }

@@ -79,11 +79,10 @@ pub async fn run(store: &dyn MetaStore) {
 
     // Repository settings and deletion.
     let settings = crate::RepositorySettings {
-        tag_mutability: "IMMUTABLE".into(),
+        tag_mutability: berth_types::TagMutability::Immutable,
         scan_on_push: true,
         encryption_type: "KMS".into(),
         kms_key: Some("arn:aws:kms:us-east-1:111122223333:key/k".into()),
-        tag_mutability_exclusions: vec![],
     };
     let s1 = repo("settings/one");
     let rec = store.create_repository_with(&s1, &settings).await.unwrap();
@@ -231,8 +230,10 @@ pub async fn run(store: &dyn MetaStore) {
 
     // Immutable tags: the same manifest again is fine, another one is refused and nothing changes.
     let imm = repo("immutable/app");
-    let settings =
-        crate::RepositorySettings { tag_mutability: "IMMUTABLE".into(), ..crate::RepositorySettings::default() };
+    let settings = crate::RepositorySettings {
+        tag_mutability: berth_types::TagMutability::Immutable,
+        ..crate::RepositorySettings::default()
+    };
     store.create_repository_with(&imm, &settings).await.unwrap();
     store.link_blob(&imm, &d1, 6, CreateRepo::No).await.unwrap();
     let first = manifest(&imm, "i1", vec![d1.clone()], Some("v1"));
@@ -245,7 +246,10 @@ pub async fn run(store: &dyn MetaStore) {
     );
     assert!(store.resolve(&imm, &Reference::Digest(second.digest.clone())).await.unwrap().is_none());
     let mutable = crate::RepositorySettings::default();
-    let to_mutable = crate::RepositorySettingsChange { tag_mutability: Some("MUTABLE".into()), ..Default::default() };
+    let to_mutable = crate::RepositorySettingsChange {
+        tag_mutability: Some(berth_types::TagMutability::Mutable),
+        ..Default::default()
+    };
     assert_eq!(store.update_repository(&imm, &to_mutable).await.unwrap().unwrap().settings, mutable);
     assert_eq!(store.put_manifest(&second, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
     assert!(store.update_repository(&repo("no/such"), &to_mutable).await.unwrap().is_none());
@@ -259,12 +263,14 @@ pub async fn run(store: &dyn MetaStore) {
 
     // Exclusion filters: immutable except tags matching `latest*` (and the reverse).
     let except = crate::RepositorySettingsChange {
-        tag_mutability: Some("IMMUTABLE_WITH_EXCLUSION".into()),
-        tag_mutability_exclusions: Some(vec!["latest*".into(), "dev".into()]),
+        tag_mutability: Some(
+            berth_types::TagMutability::parse("IMMUTABLE_WITH_EXCLUSION", vec!["latest*".into(), "dev".into()])
+                .unwrap(),
+        ),
         ..Default::default()
     };
     let settings = store.update_repository(&imm, &except).await.unwrap().unwrap().settings;
-    assert_eq!(settings.tag_mutability_exclusions, ["latest*", "dev"]);
+    assert_eq!(settings.tag_mutability.exclusions(), ["latest*", "dev"]);
     for (tag, first, second) in [("latest-x", "e1", "e2"), ("release", "e3", "e4")] {
         let one = manifest(&imm, first, vec![d1.clone()], Some(tag));
         assert_eq!(store.put_manifest(&one, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
@@ -277,8 +283,9 @@ pub async fn run(store: &dyn MetaStore) {
         }
     }
     let reverse = crate::RepositorySettingsChange {
-        tag_mutability: Some("MUTABLE_WITH_EXCLUSION".into()),
-        tag_mutability_exclusions: Some(vec!["release".into()]),
+        tag_mutability: Some(
+            berth_types::TagMutability::parse("MUTABLE_WITH_EXCLUSION", vec!["release".into()]).unwrap(),
+        ),
         ..Default::default()
     };
     store.update_repository(&imm, &reverse).await.unwrap();
@@ -358,9 +365,15 @@ async fn registries(store: &dyn MetaStore) {
     assert_eq!(store.get_repository(&two).await.unwrap().unwrap().key, two);
 
     // Settings.
-    let immutable = crate::RepositorySettingsChange { tag_mutability: Some("IMMUTABLE".into()), ..Default::default() };
+    let immutable = crate::RepositorySettingsChange {
+        tag_mutability: Some(berth_types::TagMutability::Immutable),
+        ..Default::default()
+    };
     store.update_repository(&two, &immutable).await.unwrap().unwrap();
-    assert_eq!(store.get_repository(&one).await.unwrap().unwrap().settings.tag_mutability, "MUTABLE");
+    assert_eq!(
+        store.get_repository(&one).await.unwrap().unwrap().settings.tag_mutability,
+        berth_types::TagMutability::Mutable
+    );
     let kv = ("k".to_owned(), "v".to_owned());
     store.update_repository_tags(&two, std::slice::from_ref(&kv), &[]).await.unwrap();
     assert_eq!(store.update_repository_tags(&one, &[], &[]).await.unwrap(), Some(vec![]));
@@ -454,7 +467,10 @@ async fn registries(store: &dyn MetaStore) {
     assert_eq!(store.blob_in_repository(&two, &layer).await.unwrap(), Some(5));
     assert_eq!(store.get_upload(&up.id).await.unwrap().unwrap().offset, 3);
     assert_eq!(store.update_repository_tags(&two, &[], &[]).await.unwrap(), Some(vec![kv]));
-    assert_eq!(store.get_repository(&two).await.unwrap().unwrap().settings.tag_mutability, "IMMUTABLE");
+    assert_eq!(
+        store.get_repository(&two).await.unwrap().unwrap().settings.tag_mutability,
+        berth_types::TagMutability::Immutable
+    );
     assert_eq!(store.lifecycle_evaluated_at(&two).await.unwrap(), Some(5));
     assert_eq!(missed(store.list_tags(&one, &page(None, None)).await), no_repo(&one));
     assert!(store.delete_upload(&up.id).await.unwrap());

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_auth::SealKey;
 use berth_policy::iam::{self, Context, Decision, Policy, PolicyKind, PrincipalRef, Request};
-use berth_types::{AccountId, RepositoryKey};
+use berth_types::{AccountId, Region, RepositoryKey};
 
 pub use crate::action::Action;
 use crate::core::Core;
@@ -88,7 +88,7 @@ pub(crate) struct RepoAuth {
 /// Authorization settings and the caches behind them.
 pub struct Authorizer {
     allow_anonymous: bool,
-    region: String,
+    region: Region,
     default_account: AccountId,
     pub(crate) keys: Keys,
     /// The key registry tokens and signed download URLs are made with.
@@ -105,13 +105,13 @@ impl Authorizer {
     #[must_use]
     pub fn new(
         allow_anonymous: bool,
-        region: &str,
+        region: &Region,
         default_account: &AccountId,
         server_key: &berth_auth::TokenKey,
     ) -> Self {
         Authorizer {
             allow_anonymous,
-            region: region.to_owned(),
+            region: region.clone(),
             default_account: default_account.clone(),
             keys: Keys::new(SealKey::derive(server_key)),
             tokens: server_key.clone(),
@@ -128,7 +128,7 @@ impl Authorizer {
 
     #[must_use]
     pub fn region(&self) -> &str {
-        &self.region
+        self.region.as_str()
     }
 
     #[must_use]
@@ -139,7 +139,7 @@ impl Authorizer {
     /// The ARN of a repository.
     #[must_use]
     pub fn repository_arn(&self, repo: &RepositoryKey) -> String {
-        format!("arn:aws:ecr:{}:{}:repository/{}", self.region, repo.registry, repo.name)
+        berth_types::Arn::ecr_repository(&self.region, &repo.registry, &repo.name).to_string()
     }
 }
 

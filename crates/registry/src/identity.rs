@@ -57,11 +57,11 @@ impl Keys {
 /// The IAM ARN of a user.
 #[must_use]
 pub fn user_arn(account: &str, user: &str) -> String {
-    format!("arn:aws:iam::{account}:user/{user}")
-}
-
-fn valid_account(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+    match berth_types::AccountId::parse(account) {
+        Ok(account) => berth_types::Arn::iam_user(&account, user).to_string(),
+        // Only reached for an account id that was never valid: no principal has this ARN.
+        Err(_) => format!("arn:aws:iam::{account}:user/{user}"),
+    }
 }
 
 /// IAM's user name rule: 1 to 64 of letters, digits and `+=,.@_-`.
@@ -101,7 +101,7 @@ impl Identity {
     /// `InvalidParameter` for a malformed id, `EntityAlreadyExists`.
     pub async fn create_account(&self, id: Option<&str>, name: &str) -> Result<AccountRecord> {
         let id = match id {
-            Some(id) if valid_account(id) => id.to_owned(),
+            Some(id) if berth_types::AccountId::parse(id).is_ok() => id.to_owned(),
             Some(id) => return Err(Error::InvalidParameter(format!("account id {id:?} must be 12 digits"))),
             // Account ids do not start with 0.
             None => format!("{}{}", random_string(b"123456789", 1)?, random_string(b"0123456789", 11)?),

@@ -1,7 +1,7 @@
 //! Repositories of each account's registry: creation, settings, resource tags, listings.
 
 use berth_meta::{DeleteRepository, RepositorySettingsChange};
-use berth_types::{AccountId, Page, PageRequest, RepositoryKey, RepositoryName};
+use berth_types::{AccountId, Page, PageRequest, RepositoryKey, RepositoryName, TagMutability};
 
 use crate::authz::{Action, Caller, Target};
 use crate::paging::{self, Listing};
@@ -20,28 +20,6 @@ pub enum RepositoryListing<'a> {
     Named(&'a [RepositoryName]),
     /// A page of all of the registry's repositories the caller may describe.
     Page(&'a PageRequest),
-}
-
-/// ECR's rules for tag mutability and its exclusion filters: the `..._WITH_EXCLUSION` modes
-/// take 1 to 5 wildcard filters of 1 to 128 characters `[0-9a-zA-Z._*-]`, the others none.
-fn check_tag_mutability(mutability: &str, exclusions: &[String]) -> Result<()> {
-    let invalid = |m: String| Err(Error::InvalidParameter(m));
-    let with_exclusion = mutability.ends_with("_WITH_EXCLUSION");
-    if with_exclusion && !(1..=5).contains(&exclusions.len()) {
-        return invalid(format!("{mutability} needs 1 to 5 imageTagMutabilityExclusionFilters"));
-    }
-    if !with_exclusion && !exclusions.is_empty() {
-        return invalid(format!(
-            "imageTagMutabilityExclusionFilters apply only to the _WITH_EXCLUSION modes, not {mutability}"
-        ));
-    }
-    for f in exclusions {
-        let ok = (1..=128).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"._*-".contains(&b));
-        if !ok {
-            return invalid(format!("exclusion filter {f:?} must be 1 to 128 characters of [0-9a-zA-Z._*-]"));
-        }
-    }
-    Ok(())
 }
 
 fn marker_invalid() -> Error {
@@ -67,7 +45,6 @@ impl Repositories {
         if tags.len() > MAX_RESOURCE_TAGS {
             return Err(Error::TooManyTags(MAX_RESOURCE_TAGS));
         }
-        check_tag_mutability(&settings.tag_mutability, &settings.tag_mutability_exclusions)?;
         let mut settings = settings.clone();
         if settings.encryption_type == "KMS" && settings.kms_key.is_none() {
             // ECR encrypts with the account's AWS-managed key for ECR when none is named, and
@@ -157,25 +134,20 @@ impl Repositories {
         }
     }
 
-    /// Sets whether a repository's tags may be moved, with the exclusion filters of the
-    /// `..._WITH_EXCLUSION` modes.
+    /// Sets whether a repository's tags may be moved (with the exclusion filters of the
+    /// `..._WITH_EXCLUSION` modes).
     ///
     /// # Errors
-    /// `RepositoryNotFound`, `InvalidParameter`.
+    /// `RepositoryNotFound`.
     pub async fn set_tag_mutability(
         &self,
         caller: &Caller,
         repo: &RepositoryKey,
-        mutability: &str,
-        exclusions: &[String],
+        mutability: TagMutability,
     ) -> Result<RepositoryRecord> {
         self.authorize(caller, Action::PutImageTagMutability, Target::Repository(repo), &[]).await?;
-        check_tag_mutability(mutability, exclusions)?;
-        let change = RepositorySettingsChange {
-            tag_mutability: Some(mutability.to_owned()),
-            tag_mutability_exclusions: Some(exclusions.to_vec()),
-            ..RepositorySettingsChange::default()
-        };
+        let change =
+            RepositorySettingsChange { tag_mutability: Some(mutability), ..RepositorySettingsChange::default() };
         self.change(repo, &change).await
     }
 

@@ -37,7 +37,12 @@ async fn setup_with_meta() -> (tempfile::TempDir, Registry, Arc<SqliteMeta>) {
             .await
             .unwrap(),
     );
-    let authz = Authorizer::new(false, "us-east-1", &acct(), &berth_auth::TokenKey::from_bytes([1; 32]));
+    let authz = Authorizer::new(
+        false,
+        &berth_types::Region::parse("us-east-1").unwrap(),
+        &acct(),
+        &berth_auth::TokenKey::from_bytes([1; 32]),
+    );
     let reg = Registry::new(blobs, meta.clone(), authz, Options::default());
     reg.identity.bootstrap(Some(("AKIAADMIN", "secret"))).await.unwrap();
     reg.identity.create_account(Some(OTHER), "other").await.unwrap();

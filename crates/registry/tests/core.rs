@@ -22,7 +22,7 @@ fn acct() -> berth_types::AccountId {
 fn authz(anonymous: bool) -> Authorizer {
     Authorizer::new(
         anonymous,
-        "us-east-1",
+        &berth_types::Region::parse("us-east-1").unwrap(),
         &berth_types::AccountId::parse("111122223333").unwrap(),
         &berth_auth::TokenKey::from_bytes([1; 32]),
     )

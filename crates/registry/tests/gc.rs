@@ -53,7 +53,7 @@ async fn setup(grace_ms: i64) -> Env {
         meta.clone(),
         Authorizer::new(
             true,
-            "us-east-1",
+            &berth_types::Region::parse("us-east-1").unwrap(),
             &berth_types::AccountId::parse("111122223333").unwrap(),
             &berth_auth::TokenKey::from_bytes([1; 32]),
         ),
@@ -232,7 +232,7 @@ async fn tombstones_of_a_run_that_stopped_midway_are_finished_and_block_uploads_
         env.meta.clone(),
         Authorizer::new(
             true,
-            "us-east-1",
+            &berth_types::Region::parse("us-east-1").unwrap(),
             &berth_types::AccountId::parse("111122223333").unwrap(),
             &berth_auth::TokenKey::from_bytes([1; 32]),
         ),

@@ -41,7 +41,7 @@ fn hex_upper(b: &[u8]) -> String {
 
 /// The account id: configured, else kept in `<data>/account-id`, else made up once.
 pub fn account(data: &Path, configured: Option<&str>) -> anyhow::Result<String> {
-    let valid = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+    let valid = |a: &str| berth_types::AccountId::parse(a).is_ok();
     if let Some(a) = configured {
         if !valid(a) {
             bail!("account must be 12 digits, not {a:?}");

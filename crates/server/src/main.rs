@@ -122,7 +122,8 @@ async fn open(
         },
         throttle: throttle::limits(&cfg.throttle).map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
     };
-    let authz = Authorizer::new(cfg.auth.anonymous, &cfg.server.region, &account, server_key);
+    let region = berth_types::Region::parse(&cfg.server.region).context("server.region")?;
+    let authz = Authorizer::new(cfg.auth.anonymous, &region, &account, server_key);
     let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
     registry.identity.bootstrap(None).await.context("recording the default account")?;
     Ok((registry, meta))
