@@ -164,10 +164,11 @@ impl Images {
     /// found (the distribution-spec conformance suite requires that).
     ///
     /// # Errors
-    /// Always: `ImageNotFound`, or why the caller may not read.
+    /// Always: `ImageNotFound` (`RepositoryNotFound` when the repository is missing too), or
+    /// why the caller may not read.
     pub async fn get_unnamed(&self, caller: &Caller, repo: &RepositoryKey, raw: &str) -> Result<Arc<Manifest>> {
         self.authorize(caller, Action::BatchGetImage, Target::Repository(repo), &[]).await?;
-        Err(Error::ImageNotFound { repository: repo.clone(), reference: format!("{raw:?} (not a valid tag)") })
+        Err(self.image_missing(repo, format!("{raw:?} (not a valid tag)")).await)
     }
 
     /// ECR's `BatchGetImage`: each id's manifest, or why it has none, in the order given.
