@@ -382,439 +382,614 @@ fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Each operation: decode (done by the caller), one core call, encode.
+/// Each operation is a translation: decode (done by the caller), one core call, encode.
 async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<Vec<u8>, EcrError> {
-    let reg = &*api.registry;
     match request {
-        EcrRequest::CreateRepository(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let defaults = RepositorySettings::default();
-            let settings = RepositorySettings {
-                tag_mutability: tag_mutability(
-                    i.image_tag_mutability.as_ref(),
-                    i.image_tag_mutability_exclusion_filters.as_deref(),
-                )?,
-                scan_on_push: i.image_scanning_configuration.and_then(|c| c.scan_on_push).unwrap_or(false),
-                encryption_type: i
-                    .encryption_configuration
-                    .as_ref()
-                    .map_or(defaults.encryption_type, |e| e.encryption_type.as_str().to_owned()),
-                kms_key: i.encryption_configuration.and_then(|e| e.kms_key),
-            };
-            let tags = resource_tags(i.tags.as_deref().unwrap_or_default())?;
-            let record = reg.repositories.create(caller, &repo, &settings, &tags).await?;
-            json(&ecr::CreateRepositoryResponse { repository: Some(api.repository(&record)) })
-        }
-        EcrRequest::DescribeRepositories(i) => {
-            let registry = registry(api, caller, i.registry_id.as_ref())?;
-            let names = i
-                .repository_names
-                .as_ref()
-                .map(|n| n.iter().map(|s| repo_name(s)).collect::<Result<Vec<_>, _>>())
-                .transpose()?;
-            let page = PageRequest {
-                limit: Some(usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100)),
-                after: i.next_token.clone(),
-            };
-            let which = match &names {
-                Some(_) if i.next_token.is_some() || i.max_results.is_some() => {
-                    return Err(invalid(
-                        "Invalid parameter: maxResults and nextToken cannot be used with repositoryNames",
-                    ));
-                }
-                Some(names) => RepositoryListing::Named(names),
-                None => RepositoryListing::Page(&page),
-            };
-            let result = reg.repositories.describe(caller, &registry, which).await?;
-            json(&ecr::DescribeRepositoriesResponse {
-                next_token: result.next,
-                repositories: Some(result.items.iter().map(|r| api.repository(r)).collect()),
-            })
-        }
-        EcrRequest::DeleteRepository(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let record = reg.repositories.delete(caller, &repo, i.force.unwrap_or(false)).await?;
-            json(&ecr::DeleteRepositoryResponse { repository: Some(api.repository(&record)) })
-        }
-        EcrRequest::GetAuthorizationToken(i) => {
-            let token = reg.tokens.authorization_token(caller).await?;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{}", token.password));
-            let ms = token.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            let expires_at = EpochSeconds::from_unix_millis(i64::try_from(ms).unwrap_or(i64::MAX));
-            // One entry per registry asked for (by default the caller's), each naming its host.
-            let registries = match i.registry_ids {
-                Some(ids) if !ids.is_empty() => {
-                    ids.iter().map(|id| account(id, "registryIds")).collect::<Result<Vec<_>, _>>()?
-                }
-                _ => vec![reg.account_of(caller).clone()],
-            };
-            json(&ecr::GetAuthorizationTokenResponse {
-                authorization_data: Some(
-                    registries
-                        .iter()
-                        .map(|r| ecr::AuthorizationData {
-                            authorization_token: Some(encoded.clone()),
-                            expires_at: Some(expires_at),
-                            proxy_endpoint: Some(format!("{}://{}", api.scheme(), api.host_of(r))),
-                        })
-                        .collect(),
-                ),
-            })
-        }
-        EcrRequest::ListImages(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
-            let page = page_request(i.max_results, i.next_token);
-            let page = reg.images.list(caller, Action::ListImages, &repo, status, &page).await?;
-            let mut ids = Vec::new();
-            for image in &page.items {
-                if image.tags.is_empty() {
-                    ids.push(id(&image.digest, None));
-                }
-                ids.extend(image.tags.iter().map(|t| id(&image.digest, Some(t.as_str()))));
-            }
-            json(&ecr::ListImagesResponse { image_ids: Some(ids), next_token: page.next })
-        }
-        EcrRequest::DescribeImages(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let (images, next) = match &i.image_ids {
-                Some(ids) => (reg.images.describe(caller, &repo, &image_ids_strict(ids)?).await?, None),
-                None => {
-                    let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
-                    let page = page_request(i.max_results, i.next_token.clone());
-                    let page = reg.images.list(caller, Action::DescribeImages, &repo, status, &page).await?;
-                    (page.items, page.next)
-                }
-            };
-            let details = images.iter().map(|im| image_detail(&repo, im)).collect();
-            json(&ecr::DescribeImagesResponse { image_details: Some(details), next_token: next })
-        }
-        EcrRequest::BatchGetImage(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let (asked, mut failures) = image_ids(&i.image_ids);
-            let ids: Vec<ImageId> = asked.iter().map(|(_, id)| id.clone()).collect();
-            let found = reg.images.get_many(caller, &repo, &ids, i.accepted_media_types.as_deref()).await?;
-            let mut images = Vec::with_capacity(found.len());
-            for ((wire, _), result) in asked.iter().zip(found) {
-                match result {
-                    Ok(m) => images.push(ecr::Image {
-                        image_id: Some(id(&m.digest, wire.image_tag.as_deref())),
-                        image_manifest: Some(String::from_utf8_lossy(&m.payload).into_owned()),
-                        image_manifest_media_type: Some(m.media_type.clone()),
-                        registry_id: Some(repo.registry.to_string()),
-                        repository_name: Some(repo.name.to_string()),
-                    }),
-                    Err(ImageMiss::NotFound) => {
-                        failures.push(failure(wire, ecr::ImageFailureCode::ImageNotFound, "Requested image not found"));
-                    }
-                    Err(ImageMiss::TagDoesNotMatchDigest) => failures.push(failure(
-                        wire,
-                        ecr::ImageFailureCode::ImageTagDoesNotMatchDigest,
-                        "Invalid request parameters: given tag and digest do not match",
-                    )),
-                    Err(ImageMiss::UnsupportedType(t)) => failures.push(failure(
-                        wire,
-                        ecr::ImageFailureCode::Unknown("UnsupportedImageType".into()),
-                        &format!("The image is {t}, which acceptedMediaTypes does not include"),
-                    )),
-                }
-            }
-            json(&ecr::BatchGetImageResponse { failures: Some(failures), images: Some(images) })
-        }
-        EcrRequest::BatchDeleteImage(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let (asked, mut failures) = image_ids(&i.image_ids);
-            let ids: Vec<ImageId> = asked.iter().map(|(_, id)| id.clone()).collect();
-            let results = reg.images.delete_many(caller, &repo, &ids).await?;
-            let mut deleted = Vec::with_capacity(results.len());
-            for ((wire, _), result) in asked.iter().zip(results) {
-                match result {
-                    Ok(digest) => deleted.push(id(&digest, wire.image_tag.as_deref())),
-                    Err(_) => {
-                        failures.push(failure(wire, ecr::ImageFailureCode::ImageNotFound, "Requested image not found"));
-                    }
-                }
-            }
-            json(&ecr::BatchDeleteImageResponse { failures: Some(failures), image_ids: Some(deleted) })
-        }
-        EcrRequest::PutImage(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let tag = i
-                .image_tag
-                .as_deref()
-                .map(Tag::parse)
-                .transpose()
-                .map_err(|e| invalid(format!("Invalid parameter at 'imageTag': {e}")))?;
-            let manifest = bytes::Bytes::from(i.image_manifest.into_bytes());
-            let stored = reg
-                .images
-                .put_image(
-                    caller,
-                    &repo,
-                    manifest.clone(),
-                    i.image_manifest_media_type.as_deref(),
-                    tag.as_ref(),
-                    i.image_digest.as_deref(),
-                )
-                .await?;
-            json(&ecr::PutImageResponse {
-                image: Some(ecr::Image {
-                    image_id: Some(id(&stored.digest, tag.as_ref().map(Tag::as_str))),
-                    image_manifest: Some(String::from_utf8_lossy(&manifest).into_owned()),
-                    image_manifest_media_type: Some(stored.media_type),
-                    registry_id: Some(repo.registry.to_string()),
-                    repository_name: Some(repo.name.to_string()),
-                }),
-            })
-        }
-        EcrRequest::PutImageTagMutability(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let mutability =
-                tag_mutability(Some(&i.image_tag_mutability), i.image_tag_mutability_exclusion_filters.as_deref())?;
-            let record = reg.repositories.set_tag_mutability(caller, &repo, mutability).await?;
-            json(&ecr::PutImageTagMutabilityResponse {
-                image_tag_mutability: Some(record.settings.tag_mutability.as_str().into()),
-                image_tag_mutability_exclusion_filters: exclusion_filters_out(&record.settings),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::BatchCheckLayerAvailability(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let fail = |d: &str, code, reason: &str| ecr::LayerFailure {
-                failure_code: Some(code),
-                failure_reason: Some(reason.to_owned()),
-                layer_digest: Some(d.to_owned()),
-            };
-            let mut failures = Vec::new();
-            let mut asked = Vec::with_capacity(i.layer_digests.len());
-            for d in &i.layer_digests {
-                match Digest::parse(d) {
-                    Ok(digest) => asked.push((d, digest)),
-                    Err(_) => failures.push(fail(d, ecr::LayerFailureCode::InvalidLayerDigest, "Invalid layer digest")),
-                }
-            }
-            let digests: Vec<Digest> = asked.iter().map(|(_, d)| d.clone()).collect();
-            let sizes = reg.blobs.check_many(caller, &repo, &digests).await?;
-            let mut layers = Vec::with_capacity(sizes.len());
-            for ((wire, _), size) in asked.iter().zip(sizes) {
-                match size {
-                    Some(size) => layers.push(ecr::Layer {
-                        layer_availability: Some(ecr::LayerAvailability::Available),
-                        layer_digest: Some((*wire).clone()),
-                        layer_size: Some(i64::try_from(size).unwrap_or(i64::MAX)),
-                        media_type: None,
-                    }),
-                    None => {
-                        failures.push(fail(wire, ecr::LayerFailureCode::MissingLayerDigest, "Could not find layer"))
-                    }
-                }
-            }
-            json(&ecr::BatchCheckLayerAvailabilityResponse { failures: Some(failures), layers: Some(layers) })
-        }
-        EcrRequest::InitiateLayerUpload(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let st = reg.uploads.start(caller, &repo).await?;
-            json(&ecr::InitiateLayerUploadResponse { part_size: Some(PART_SIZE), upload_id: Some(st.id.to_string()) })
-        }
-        EcrRequest::UploadLayerPart(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let id = upload_id(&i.upload_id)?;
-            let part = LayerPart { first: i.part_first_byte, last: i.part_last_byte, data: i.layer_part_blob.0 };
-            let st = reg.uploads.append_part(caller, &repo, &id, part).await?;
-            json(&ecr::UploadLayerPartResponse {
-                last_byte_received: Some(i64::try_from(st.offset).unwrap_or(i64::MAX) - 1),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-                upload_id: Some(id.to_string()),
-            })
-        }
-        EcrRequest::CompleteLayerUpload(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let id = upload_id(&i.upload_id)?;
-            let [d] = i.layer_digests.as_slice() else {
-                return Err(invalid("layerDigests must hold exactly one digest"));
-            };
-            let stored = reg.uploads.complete_layer(caller, &repo, &id, &layer_digest(d)?).await?;
-            json(&ecr::CompleteLayerUploadResponse {
-                layer_digest: Some(stored.to_string()),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-                upload_id: Some(id.to_string()),
-            })
-        }
-        EcrRequest::GetDownloadUrlForLayer(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let digest = layer_digest(&i.layer_digest)?;
-            let link = reg.blobs.download_link(caller, &repo, &digest).await?;
-            json(&ecr::GetDownloadUrlForLayerResponse {
-                download_url: Some(format!(
-                    "{}://{}{}?{}",
-                    api.scheme(),
-                    api.host_of(&repo.registry),
-                    link.path,
-                    link.query
-                )),
-                layer_digest: Some(digest.to_string()),
-            })
-        }
-        EcrRequest::TagResource(i) => {
-            let repo = repository_arn(api, &i.resource_arn)?;
-            reg.repositories.tags(caller, &repo, &resource_tags(&i.tags)?, &[]).await?;
-            json(&ecr::TagResourceResponse {})
-        }
-        EcrRequest::UntagResource(i) => {
-            let repo = repository_arn(api, &i.resource_arn)?;
-            reg.repositories.tags(caller, &repo, &[], &i.tag_keys).await?;
-            json(&ecr::UntagResourceResponse {})
-        }
-        EcrRequest::ListTagsForResource(i) => {
-            let repo = repository_arn(api, &i.resource_arn)?;
-            let tags = reg.repositories.tags(caller, &repo, &[], &[]).await?;
-            json(&ecr::ListTagsForResourceResponse { tags: Some(tag_list(tags)) })
-        }
-        EcrRequest::PutImageScanningConfiguration(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let on = i.image_scanning_configuration.scan_on_push.unwrap_or(false);
-            let record = reg.repositories.set_scan_on_push(caller, &repo, on).await?;
-            json(&ecr::PutImageScanningConfigurationResponse {
-                image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
-                    scan_on_push: Some(record.settings.scan_on_push),
-                }),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::DescribeRegistry(_) => {
-            let registry = reg.repositories.describe_registry(caller).await?;
-            json(&ecr::DescribeRegistryResponse {
-                registry_id: Some(registry.to_string()),
-                replication_configuration: Some(ecr::ReplicationConfiguration { rules: Vec::new() }),
-            })
-        }
-        EcrRequest::SetRepositoryPolicy(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            reg.policies.set_repository(caller, &repo, &i.policy_text).await?;
-            json(&ecr::SetRepositoryPolicyResponse {
-                policy_text: Some(i.policy_text),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::GetRepositoryPolicy(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let text = reg.policies.repository(caller, &repo).await?;
-            json(&ecr::GetRepositoryPolicyResponse {
-                policy_text: Some(text),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::DeleteRepositoryPolicy(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let text = reg.policies.delete_repository(caller, &repo).await?;
-            json(&ecr::DeleteRepositoryPolicyResponse {
-                policy_text: Some(text),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::PutRegistryPolicy(i) => {
-            let account = reg.policies.put_registry(caller, &i.policy_text).await?;
-            json(&ecr::PutRegistryPolicyResponse {
-                policy_text: Some(i.policy_text),
-                registry_id: Some(account.to_string()),
-            })
-        }
-        EcrRequest::GetRegistryPolicy(_) => {
-            let (text, account) = reg.policies.registry(caller).await?;
-            json(&ecr::GetRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account.to_string()) })
-        }
-        EcrRequest::DeleteRegistryPolicy(_) => {
-            let (text, account) = reg.policies.delete_registry(caller).await?;
-            json(&ecr::DeleteRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account.to_string()) })
-        }
-        EcrRequest::PutLifecyclePolicy(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            reg.lifecycle.put(caller, &repo, &i.lifecycle_policy_text).await?;
-            json(&ecr::PutLifecyclePolicyResponse {
-                lifecycle_policy_text: Some(i.lifecycle_policy_text),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::GetLifecyclePolicy(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let (text, evaluated) = reg.lifecycle.get(caller, &repo).await?;
-            json(&ecr::GetLifecyclePolicyResponse {
-                last_evaluated_at: Some(EpochSeconds::from_unix_millis(evaluated)),
-                lifecycle_policy_text: Some(text),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::DeleteLifecyclePolicy(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let (text, evaluated) = reg.lifecycle.delete(caller, &repo).await?;
-            json(&ecr::DeleteLifecyclePolicyResponse {
-                last_evaluated_at: Some(EpochSeconds::from_unix_millis(evaluated)),
-                lifecycle_policy_text: Some(text),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-            })
-        }
-        EcrRequest::StartLifecyclePolicyPreview(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            let text = reg.lifecycle.preview_start(caller, &repo, i.lifecycle_policy_text.as_deref()).await?;
-            json(&ecr::StartLifecyclePolicyPreviewResponse {
-                lifecycle_policy_text: Some(text),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-                status: Some(ecr::LifecyclePolicyPreviewStatus::InProgress),
-            })
-        }
-        EcrRequest::GetLifecyclePolicyPreview(i) => {
-            let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-            if i.image_ids.is_some() && (i.next_token.is_some() || i.max_results.is_some()) {
-                return Err(invalid("Invalid parameter: maxResults and nextToken cannot be used with imageIds"));
-            }
-            let query = PreviewQuery {
-                status: tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref())),
-                ids: i.image_ids.as_deref().map(image_ids_strict).transpose()?,
-                page: page_request(i.max_results, i.next_token.clone()),
-            };
-            let page = reg.lifecycle.preview_page(caller, &repo, &query).await?;
-            json(&ecr::GetLifecyclePolicyPreviewResponse {
-                lifecycle_policy_text: Some(page.policy_text),
-                next_token: page.next,
-                preview_results: Some(
-                    page.items
-                        .iter()
-                        .map(|e| ecr::LifecyclePolicyPreviewResult {
-                            action: Some(ecr::LifecyclePolicyRuleAction {
-                                target_storage_class: None,
-                                r#type: Some(ecr::ImageActionType::Expire),
-                            }),
-                            applied_rule_priority: Some(i32::try_from(e.rule_priority).unwrap_or(i32::MAX)),
-                            image_digest: Some(e.digest.to_string()),
-                            image_pushed_at: Some(EpochSeconds::from_unix_millis(e.pushed_at)),
-                            image_tags: Some(e.tags.iter().map(ToString::to_string).collect()),
-                            storage_class: None,
-                        })
-                        .collect(),
-                ),
-                registry_id: Some(repo.registry.to_string()),
-                repository_name: Some(repo.name.to_string()),
-                status: Some(ecr::LifecyclePolicyPreviewStatus::Complete),
-                summary: Some(ecr::LifecyclePolicyPreviewSummary {
-                    expiring_image_total_count: Some(count(page.total)),
-                    transitioning_image_total_counts: None,
-                }),
-            })
-        }
+        EcrRequest::CreateRepository(i) => create_repository(api, caller, i).await,
+        EcrRequest::DescribeRepositories(i) => describe_repositories(api, caller, i).await,
+        EcrRequest::DeleteRepository(i) => delete_repository(api, caller, i).await,
+        EcrRequest::GetAuthorizationToken(i) => get_authorization_token(api, caller, i).await,
+        EcrRequest::ListImages(i) => list_images(api, caller, i).await,
+        EcrRequest::DescribeImages(i) => describe_images(api, caller, i).await,
+        EcrRequest::BatchGetImage(i) => batch_get_image(api, caller, i).await,
+        EcrRequest::BatchDeleteImage(i) => batch_delete_image(api, caller, i).await,
+        EcrRequest::PutImage(i) => put_image(api, caller, i).await,
+        EcrRequest::PutImageTagMutability(i) => put_image_tag_mutability(api, caller, i).await,
+        EcrRequest::BatchCheckLayerAvailability(i) => batch_check_layer_availability(api, caller, i).await,
+        EcrRequest::InitiateLayerUpload(i) => initiate_layer_upload(api, caller, i).await,
+        EcrRequest::UploadLayerPart(i) => upload_layer_part(api, caller, i).await,
+        EcrRequest::CompleteLayerUpload(i) => complete_layer_upload(api, caller, i).await,
+        EcrRequest::GetDownloadUrlForLayer(i) => get_download_url_for_layer(api, caller, i).await,
+        EcrRequest::TagResource(i) => tag_resource(api, caller, i).await,
+        EcrRequest::UntagResource(i) => untag_resource(api, caller, i).await,
+        EcrRequest::ListTagsForResource(i) => list_tags_for_resource(api, caller, i).await,
+        EcrRequest::PutImageScanningConfiguration(i) => put_image_scanning_configuration(api, caller, i).await,
+        EcrRequest::DescribeRegistry(i) => describe_registry(api, caller, i).await,
+        EcrRequest::SetRepositoryPolicy(i) => set_repository_policy(api, caller, i).await,
+        EcrRequest::GetRepositoryPolicy(i) => get_repository_policy(api, caller, i).await,
+        EcrRequest::DeleteRepositoryPolicy(i) => delete_repository_policy(api, caller, i).await,
+        EcrRequest::PutRegistryPolicy(i) => put_registry_policy(api, caller, i).await,
+        EcrRequest::GetRegistryPolicy(i) => get_registry_policy(api, caller, i).await,
+        EcrRequest::DeleteRegistryPolicy(i) => delete_registry_policy(api, caller, i).await,
+        EcrRequest::PutLifecyclePolicy(i) => put_lifecycle_policy(api, caller, i).await,
+        EcrRequest::GetLifecyclePolicy(i) => get_lifecycle_policy(api, caller, i).await,
+        EcrRequest::DeleteLifecyclePolicy(i) => delete_lifecycle_policy(api, caller, i).await,
+        EcrRequest::StartLifecyclePolicyPreview(i) => start_lifecycle_policy_preview(api, caller, i).await,
+        EcrRequest::GetLifecyclePolicyPreview(i) => get_lifecycle_policy_preview(api, caller, i).await,
         other => Err(EcrError::new(
             "UnknownOperationException",
             format!("Berth does not implement {} yet", other.op().name()),
         )),
     }
+}
+
+async fn create_repository(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::CreateRepositoryRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let defaults = RepositorySettings::default();
+    let settings = RepositorySettings {
+        tag_mutability: tag_mutability(
+            i.image_tag_mutability.as_ref(),
+            i.image_tag_mutability_exclusion_filters.as_deref(),
+        )?,
+        scan_on_push: i.image_scanning_configuration.and_then(|c| c.scan_on_push).unwrap_or(false),
+        encryption_type: i
+            .encryption_configuration
+            .as_ref()
+            .map_or(defaults.encryption_type, |e| e.encryption_type.as_str().to_owned()),
+        kms_key: i.encryption_configuration.and_then(|e| e.kms_key),
+    };
+    let tags = resource_tags(i.tags.as_deref().unwrap_or_default())?;
+    let record = reg.repositories.create(caller, &repo, &settings, &tags).await?;
+    json(&ecr::CreateRepositoryResponse { repository: Some(api.repository(&record)) })
+}
+
+async fn describe_repositories(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::DescribeRepositoriesRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let registry = registry(api, caller, i.registry_id.as_ref())?;
+    let names = i
+        .repository_names
+        .as_ref()
+        .map(|n| n.iter().map(|s| repo_name(s)).collect::<Result<Vec<_>, _>>())
+        .transpose()?;
+    let page = PageRequest {
+        limit: Some(usize::try_from(i.max_results.unwrap_or(100)).unwrap_or(100)),
+        after: i.next_token.clone(),
+    };
+    let which = match &names {
+        Some(_) if i.next_token.is_some() || i.max_results.is_some() => {
+            return Err(invalid("Invalid parameter: maxResults and nextToken cannot be used with repositoryNames"));
+        }
+        Some(names) => RepositoryListing::Named(names),
+        None => RepositoryListing::Page(&page),
+    };
+    let result = reg.repositories.describe(caller, &registry, which).await?;
+    json(&ecr::DescribeRepositoriesResponse {
+        next_token: result.next,
+        repositories: Some(result.items.iter().map(|r| api.repository(r)).collect()),
+    })
+}
+
+async fn delete_repository(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::DeleteRepositoryRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let record = reg.repositories.delete(caller, &repo, i.force.unwrap_or(false)).await?;
+    json(&ecr::DeleteRepositoryResponse { repository: Some(api.repository(&record)) })
+}
+
+async fn get_authorization_token(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::GetAuthorizationTokenRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let token = reg.tokens.authorization_token(caller).await?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{}", token.password));
+    let ms = token.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let expires_at = EpochSeconds::from_unix_millis(i64::try_from(ms).unwrap_or(i64::MAX));
+    // One entry per registry asked for (by default the caller's), each naming its host.
+    let registries = match i.registry_ids {
+        Some(ids) if !ids.is_empty() => {
+            ids.iter().map(|id| account(id, "registryIds")).collect::<Result<Vec<_>, _>>()?
+        }
+        _ => vec![reg.account_of(caller).clone()],
+    };
+    json(&ecr::GetAuthorizationTokenResponse {
+        authorization_data: Some(
+            registries
+                .iter()
+                .map(|r| ecr::AuthorizationData {
+                    authorization_token: Some(encoded.clone()),
+                    expires_at: Some(expires_at),
+                    proxy_endpoint: Some(format!("{}://{}", api.scheme(), api.host_of(r))),
+                })
+                .collect(),
+        ),
+    })
+}
+
+async fn list_images(api: &EcrApi, caller: &Caller, i: ecr::ListImagesRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
+    let page = page_request(i.max_results, i.next_token);
+    let page = reg.images.list(caller, Action::ListImages, &repo, status, &page).await?;
+    let mut ids = Vec::new();
+    for image in &page.items {
+        if image.tags.is_empty() {
+            ids.push(id(&image.digest, None));
+        }
+        ids.extend(image.tags.iter().map(|t| id(&image.digest, Some(t.as_str()))));
+    }
+    json(&ecr::ListImagesResponse { image_ids: Some(ids), next_token: page.next })
+}
+
+async fn describe_images(api: &EcrApi, caller: &Caller, i: ecr::DescribeImagesRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let (images, next) = match &i.image_ids {
+        Some(ids) => (reg.images.describe(caller, &repo, &image_ids_strict(ids)?).await?, None),
+        None => {
+            let status = tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref()));
+            let page = page_request(i.max_results, i.next_token.clone());
+            let page = reg.images.list(caller, Action::DescribeImages, &repo, status, &page).await?;
+            (page.items, page.next)
+        }
+    };
+    let details = images.iter().map(|im| image_detail(&repo, im)).collect();
+    json(&ecr::DescribeImagesResponse { image_details: Some(details), next_token: next })
+}
+
+async fn batch_get_image(api: &EcrApi, caller: &Caller, i: ecr::BatchGetImageRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let (asked, mut failures) = image_ids(&i.image_ids);
+    let ids: Vec<ImageId> = asked.iter().map(|(_, id)| id.clone()).collect();
+    let found = reg.images.get_many(caller, &repo, &ids, i.accepted_media_types.as_deref()).await?;
+    let mut images = Vec::with_capacity(found.len());
+    for ((wire, _), result) in asked.iter().zip(found) {
+        match result {
+            Ok(m) => images.push(ecr::Image {
+                image_id: Some(id(&m.digest, wire.image_tag.as_deref())),
+                image_manifest: Some(String::from_utf8_lossy(&m.payload).into_owned()),
+                image_manifest_media_type: Some(m.media_type.clone()),
+                registry_id: Some(repo.registry.to_string()),
+                repository_name: Some(repo.name.to_string()),
+            }),
+            Err(ImageMiss::NotFound) => {
+                failures.push(failure(wire, ecr::ImageFailureCode::ImageNotFound, "Requested image not found"));
+            }
+            Err(ImageMiss::TagDoesNotMatchDigest) => failures.push(failure(
+                wire,
+                ecr::ImageFailureCode::ImageTagDoesNotMatchDigest,
+                "Invalid request parameters: given tag and digest do not match",
+            )),
+            Err(ImageMiss::UnsupportedType(t)) => failures.push(failure(
+                wire,
+                ecr::ImageFailureCode::Unknown("UnsupportedImageType".into()),
+                &format!("The image is {t}, which acceptedMediaTypes does not include"),
+            )),
+        }
+    }
+    json(&ecr::BatchGetImageResponse { failures: Some(failures), images: Some(images) })
+}
+
+async fn batch_delete_image(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::BatchDeleteImageRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let (asked, mut failures) = image_ids(&i.image_ids);
+    let ids: Vec<ImageId> = asked.iter().map(|(_, id)| id.clone()).collect();
+    let results = reg.images.delete_many(caller, &repo, &ids).await?;
+    let mut deleted = Vec::with_capacity(results.len());
+    for ((wire, _), result) in asked.iter().zip(results) {
+        match result {
+            Ok(digest) => deleted.push(id(&digest, wire.image_tag.as_deref())),
+            Err(_) => {
+                failures.push(failure(wire, ecr::ImageFailureCode::ImageNotFound, "Requested image not found"));
+            }
+        }
+    }
+    json(&ecr::BatchDeleteImageResponse { failures: Some(failures), image_ids: Some(deleted) })
+}
+
+async fn put_image(api: &EcrApi, caller: &Caller, i: ecr::PutImageRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let tag = i
+        .image_tag
+        .as_deref()
+        .map(Tag::parse)
+        .transpose()
+        .map_err(|e| invalid(format!("Invalid parameter at 'imageTag': {e}")))?;
+    let manifest = bytes::Bytes::from(i.image_manifest.into_bytes());
+    let stored = reg
+        .images
+        .put_image(
+            caller,
+            &repo,
+            manifest.clone(),
+            i.image_manifest_media_type.as_deref(),
+            tag.as_ref(),
+            i.image_digest.as_deref(),
+        )
+        .await?;
+    json(&ecr::PutImageResponse {
+        image: Some(ecr::Image {
+            image_id: Some(id(&stored.digest, tag.as_ref().map(Tag::as_str))),
+            image_manifest: Some(String::from_utf8_lossy(&manifest).into_owned()),
+            image_manifest_media_type: Some(stored.media_type),
+            registry_id: Some(repo.registry.to_string()),
+            repository_name: Some(repo.name.to_string()),
+        }),
+    })
+}
+
+async fn put_image_tag_mutability(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::PutImageTagMutabilityRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let mutability =
+        tag_mutability(Some(&i.image_tag_mutability), i.image_tag_mutability_exclusion_filters.as_deref())?;
+    let record = reg.repositories.set_tag_mutability(caller, &repo, mutability).await?;
+    json(&ecr::PutImageTagMutabilityResponse {
+        image_tag_mutability: Some(record.settings.tag_mutability.as_str().into()),
+        image_tag_mutability_exclusion_filters: exclusion_filters_out(&record.settings),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn batch_check_layer_availability(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::BatchCheckLayerAvailabilityRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let fail = |d: &str, code, reason: &str| ecr::LayerFailure {
+        failure_code: Some(code),
+        failure_reason: Some(reason.to_owned()),
+        layer_digest: Some(d.to_owned()),
+    };
+    let mut failures = Vec::new();
+    let mut asked = Vec::with_capacity(i.layer_digests.len());
+    for d in &i.layer_digests {
+        match Digest::parse(d) {
+            Ok(digest) => asked.push((d, digest)),
+            Err(_) => failures.push(fail(d, ecr::LayerFailureCode::InvalidLayerDigest, "Invalid layer digest")),
+        }
+    }
+    let digests: Vec<Digest> = asked.iter().map(|(_, d)| d.clone()).collect();
+    let sizes = reg.blobs.check_many(caller, &repo, &digests).await?;
+    let mut layers = Vec::with_capacity(sizes.len());
+    for ((wire, _), size) in asked.iter().zip(sizes) {
+        match size {
+            Some(size) => layers.push(ecr::Layer {
+                layer_availability: Some(ecr::LayerAvailability::Available),
+                layer_digest: Some((*wire).clone()),
+                layer_size: Some(i64::try_from(size).unwrap_or(i64::MAX)),
+                media_type: None,
+            }),
+            None => failures.push(fail(wire, ecr::LayerFailureCode::MissingLayerDigest, "Could not find layer")),
+        }
+    }
+    json(&ecr::BatchCheckLayerAvailabilityResponse { failures: Some(failures), layers: Some(layers) })
+}
+
+async fn initiate_layer_upload(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::InitiateLayerUploadRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let st = reg.uploads.start(caller, &repo).await?;
+    json(&ecr::InitiateLayerUploadResponse { part_size: Some(PART_SIZE), upload_id: Some(st.id.to_string()) })
+}
+
+async fn upload_layer_part(api: &EcrApi, caller: &Caller, i: ecr::UploadLayerPartRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let id = upload_id(&i.upload_id)?;
+    let part = LayerPart { first: i.part_first_byte, last: i.part_last_byte, data: i.layer_part_blob.0 };
+    let st = reg.uploads.append_part(caller, &repo, &id, part).await?;
+    json(&ecr::UploadLayerPartResponse {
+        last_byte_received: Some(i64::try_from(st.offset).unwrap_or(i64::MAX) - 1),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+        upload_id: Some(id.to_string()),
+    })
+}
+
+async fn complete_layer_upload(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::CompleteLayerUploadRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let id = upload_id(&i.upload_id)?;
+    let [d] = i.layer_digests.as_slice() else {
+        return Err(invalid("layerDigests must hold exactly one digest"));
+    };
+    let stored = reg.uploads.complete_layer(caller, &repo, &id, &layer_digest(d)?).await?;
+    json(&ecr::CompleteLayerUploadResponse {
+        layer_digest: Some(stored.to_string()),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+        upload_id: Some(id.to_string()),
+    })
+}
+
+async fn get_download_url_for_layer(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::GetDownloadUrlForLayerRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let digest = layer_digest(&i.layer_digest)?;
+    let link = reg.blobs.download_link(caller, &repo, &digest).await?;
+    json(&ecr::GetDownloadUrlForLayerResponse {
+        download_url: Some(format!("{}://{}{}?{}", api.scheme(), api.host_of(&repo.registry), link.path, link.query)),
+        layer_digest: Some(digest.to_string()),
+    })
+}
+
+async fn tag_resource(api: &EcrApi, caller: &Caller, i: ecr::TagResourceRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = repository_arn(api, &i.resource_arn)?;
+    reg.repositories.tags(caller, &repo, &resource_tags(&i.tags)?, &[]).await?;
+    json(&ecr::TagResourceResponse {})
+}
+
+async fn untag_resource(api: &EcrApi, caller: &Caller, i: ecr::UntagResourceRequest) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = repository_arn(api, &i.resource_arn)?;
+    reg.repositories.tags(caller, &repo, &[], &i.tag_keys).await?;
+    json(&ecr::UntagResourceResponse {})
+}
+
+async fn list_tags_for_resource(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::ListTagsForResourceRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = repository_arn(api, &i.resource_arn)?;
+    let tags = reg.repositories.tags(caller, &repo, &[], &[]).await?;
+    json(&ecr::ListTagsForResourceResponse { tags: Some(tag_list(tags)) })
+}
+
+async fn put_image_scanning_configuration(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::PutImageScanningConfigurationRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let on = i.image_scanning_configuration.scan_on_push.unwrap_or(false);
+    let record = reg.repositories.set_scan_on_push(caller, &repo, on).await?;
+    json(&ecr::PutImageScanningConfigurationResponse {
+        image_scanning_configuration: Some(ecr::ImageScanningConfiguration {
+            scan_on_push: Some(record.settings.scan_on_push),
+        }),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn describe_registry(
+    api: &EcrApi,
+    caller: &Caller,
+    _i: ecr::DescribeRegistryRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let registry = reg.repositories.describe_registry(caller).await?;
+    json(&ecr::DescribeRegistryResponse {
+        registry_id: Some(registry.to_string()),
+        replication_configuration: Some(ecr::ReplicationConfiguration { rules: Vec::new() }),
+    })
+}
+
+async fn set_repository_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::SetRepositoryPolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    reg.policies.set_repository(caller, &repo, &i.policy_text).await?;
+    json(&ecr::SetRepositoryPolicyResponse {
+        policy_text: Some(i.policy_text),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn get_repository_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::GetRepositoryPolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let text = reg.policies.repository(caller, &repo).await?;
+    json(&ecr::GetRepositoryPolicyResponse {
+        policy_text: Some(text),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn delete_repository_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::DeleteRepositoryPolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let text = reg.policies.delete_repository(caller, &repo).await?;
+    json(&ecr::DeleteRepositoryPolicyResponse {
+        policy_text: Some(text),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn put_registry_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::PutRegistryPolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let account = reg.policies.put_registry(caller, &i.policy_text).await?;
+    json(&ecr::PutRegistryPolicyResponse { policy_text: Some(i.policy_text), registry_id: Some(account.to_string()) })
+}
+
+async fn get_registry_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    _i: ecr::GetRegistryPolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let (text, account) = reg.policies.registry(caller).await?;
+    json(&ecr::GetRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account.to_string()) })
+}
+
+async fn delete_registry_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    _i: ecr::DeleteRegistryPolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let (text, account) = reg.policies.delete_registry(caller).await?;
+    json(&ecr::DeleteRegistryPolicyResponse { policy_text: Some(text), registry_id: Some(account.to_string()) })
+}
+
+async fn put_lifecycle_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::PutLifecyclePolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    reg.lifecycle.put(caller, &repo, &i.lifecycle_policy_text).await?;
+    json(&ecr::PutLifecyclePolicyResponse {
+        lifecycle_policy_text: Some(i.lifecycle_policy_text),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn get_lifecycle_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::GetLifecyclePolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let (text, evaluated) = reg.lifecycle.get(caller, &repo).await?;
+    json(&ecr::GetLifecyclePolicyResponse {
+        last_evaluated_at: Some(EpochSeconds::from_unix_millis(evaluated)),
+        lifecycle_policy_text: Some(text),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn delete_lifecycle_policy(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::DeleteLifecyclePolicyRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let (text, evaluated) = reg.lifecycle.delete(caller, &repo).await?;
+    json(&ecr::DeleteLifecyclePolicyResponse {
+        last_evaluated_at: Some(EpochSeconds::from_unix_millis(evaluated)),
+        lifecycle_policy_text: Some(text),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+    })
+}
+
+async fn start_lifecycle_policy_preview(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::StartLifecyclePolicyPreviewRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    let text = reg.lifecycle.preview_start(caller, &repo, i.lifecycle_policy_text.as_deref()).await?;
+    json(&ecr::StartLifecyclePolicyPreviewResponse {
+        lifecycle_policy_text: Some(text),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+        status: Some(ecr::LifecyclePolicyPreviewStatus::InProgress),
+    })
+}
+
+async fn get_lifecycle_policy_preview(
+    api: &EcrApi,
+    caller: &Caller,
+    i: ecr::GetLifecyclePolicyPreviewRequest,
+) -> Result<Vec<u8>, EcrError> {
+    let reg = &*api.registry;
+    let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
+    if i.image_ids.is_some() && (i.next_token.is_some() || i.max_results.is_some()) {
+        return Err(invalid("Invalid parameter: maxResults and nextToken cannot be used with imageIds"));
+    }
+    let query = PreviewQuery {
+        status: tag_status(i.filter.as_ref().and_then(|f| f.tag_status.as_ref())),
+        ids: i.image_ids.as_deref().map(image_ids_strict).transpose()?,
+        page: page_request(i.max_results, i.next_token.clone()),
+    };
+    let page = reg.lifecycle.preview_page(caller, &repo, &query).await?;
+    json(&ecr::GetLifecyclePolicyPreviewResponse {
+        lifecycle_policy_text: Some(page.policy_text),
+        next_token: page.next,
+        preview_results: Some(
+            page.items
+                .iter()
+                .map(|e| ecr::LifecyclePolicyPreviewResult {
+                    action: Some(ecr::LifecyclePolicyRuleAction {
+                        target_storage_class: None,
+                        r#type: Some(ecr::ImageActionType::Expire),
+                    }),
+                    applied_rule_priority: Some(i32::try_from(e.rule_priority).unwrap_or(i32::MAX)),
+                    image_digest: Some(e.digest.to_string()),
+                    image_pushed_at: Some(EpochSeconds::from_unix_millis(e.pushed_at)),
+                    image_tags: Some(e.tags.iter().map(ToString::to_string).collect()),
+                    storage_class: None,
+                })
+                .collect(),
+        ),
+        registry_id: Some(repo.registry.to_string()),
+        repository_name: Some(repo.name.to_string()),
+        status: Some(ecr::LifecyclePolicyPreviewStatus::Complete),
+        summary: Some(ecr::LifecyclePolicyPreviewSummary {
+            expiring_image_total_count: Some(count(page.total)),
+            transitioning_image_total_counts: None,
+        }),
+    })
 }

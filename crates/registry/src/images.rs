@@ -198,10 +198,9 @@ impl Images {
                 out.push(Ok(m));
             }
         }
-        if out.iter().all(|r| r.as_ref().err() == Some(&ImageMiss::NotFound)) && !ids.is_empty() {
-            if !self.meta.repository_exists(repo).await? {
-                return Err(Error::RepositoryNotFound(repo.clone()));
-            }
+        let all_missed = !ids.is_empty() && out.iter().all(|r| r.as_ref().err() == Some(&ImageMiss::NotFound));
+        if all_missed && !self.meta.repository_exists(repo).await? {
+            return Err(Error::RepositoryNotFound(repo.clone()));
         }
         Ok(out)
     }

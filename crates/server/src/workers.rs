@@ -25,6 +25,9 @@ pub(crate) fn status_file(data: &Path) -> PathBuf {
     data.join("workers.json")
 }
 
+/// How often free metadata pages are given back.
+const RECLAIM_EVERY: Duration = Duration::from_secs(30);
+
 /// Starts every worker:
 /// - `gc`: at start (finishing whatever a crash interrupted), then every `gc.interval_secs`;
 /// - `upload-sweep`: at start, then at least twice per `uploads.empty_expiry_secs`;
@@ -33,9 +36,6 @@ pub(crate) fn status_file(data: &Path) -> PathBuf {
 /// - `scrub`: every `scrub.interval_secs` unless 0;
 /// - `reclaim`: every 30 s, giving back at most 4 MiB of the metadata store's free pages;
 /// - `tls-reload`: every 2 s when TLS is on.
-/// How often free metadata pages are given back.
-const RECLAIM_EVERY: Duration = Duration::from_secs(30);
-
 pub(crate) fn start(registry: &Arc<Registry>, cfg: &Config, tls: Option<tls::Reloader>) -> Manager {
     let secs = |n: u64| Duration::from_secs(n.max(1));
     let mut m = Manager::start(Arc::new(LocalLease), Some(status_file(&cfg.storage.path)));
