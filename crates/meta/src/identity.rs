@@ -2,6 +2,7 @@
 //! registries. Secrets arrive here already sealed by the core; this layer never sees plaintext.
 
 use async_trait::async_trait;
+use berth_types::records::Expiration;
 use berth_types::{AccountId, RepositoryKey};
 
 use crate::Result;
@@ -59,17 +60,6 @@ pub trait IdentityMeta: Send + Sync {
     async fn delete_user_policy(&self, account: &str, user: &str, name: &str) -> Result<bool>;
     /// The user's policies as `(name, document)` in name order.
     async fn user_policies(&self, account: &str, user: &str) -> Result<Vec<(String, String)>>;
-}
-
-/// An image a lifecycle policy expired.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expiration {
-    pub repository: RepositoryKey,
-    pub digest: berth_types::Digest,
-    pub tags: Vec<String>,
-    pub pushed_at: i64,
-    pub rule_priority: u32,
-    pub expired_at: i64,
 }
 
 /// Which resource policy of a repository.

@@ -8,6 +8,7 @@ mod ids;
 mod manifest;
 mod mutability;
 mod names;
+pub mod records;
 pub mod wildcard;
 
 pub use arn::{Arn, ArnError, PARTITION};
