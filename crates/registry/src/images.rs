@@ -197,10 +197,11 @@ impl Images {
                 out.push(Ok(m));
             }
         }
-        if out.iter().all(|r| r.as_ref().err() == Some(&ImageMiss::NotFound)) && !ids.is_empty() {
-            if !self.meta.repository_exists(repo).await? {
-                return Err(Error::RepositoryNotFound(repo.clone()));
-            }
+        if out.iter().all(|r| r.as_ref().err() == Some(&ImageMiss::NotFound))
+            && !ids.is_empty()
+            && !self.meta.repository_exists(repo).await?
+        {
+            return Err(Error::RepositoryNotFound(repo.clone()));
         }
         Ok(out)
     }
