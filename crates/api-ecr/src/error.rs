@@ -40,11 +40,14 @@ fn message(e: &Error) -> String {
              with id '{}'",
             r.name, r.registry
         ),
-        Error::ImageNotFound { repository: r, reference } => format!(
-            "The image with imageId {{{reference}}} does not exist within the repository with name '{}' in the registry \
-             with id '{}'",
-            r.name, r.registry
-        ),
+        Error::ImageNotFound { repository: r, reference } => {
+            let (digest, tag) = image_id_parts(reference);
+            format!(
+                "The image with imageId {{imageDigest:'{digest}', imageTag:'{tag}'}} does not exist within the \
+                 repository with name '{}' in the registry with id '{}'",
+                r.name, r.registry
+            )
+        }
         Error::TagImmutable { repository: r, tag } => format!(
             "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \
              repository is immutable.",
@@ -67,6 +70,16 @@ fn message(e: &Error) -> String {
             ),
         },
         other => other.to_string(),
+    }
+}
+
+/// The digest and tag of the image id a core miss names (`tag@digest`, a digest or a tag; no tag
+/// or digest holds an `@`), each `null` when absent, as ECR writes an image id in messages.
+fn image_id_parts(reference: &str) -> (&str, &str) {
+    match reference.split_once('@') {
+        Some((tag, digest)) => (digest, tag),
+        None if berth_types::Digest::parse(reference).is_ok() => (reference, "null"),
+        None => ("null", reference),
     }
 }
 

@@ -244,6 +244,14 @@ async fn every_core_error_on_the_wire() {
             ),
         ),
         (
+            "image_not_found",
+            "ImageNotFoundException",
+            format!(
+                "The image with imageId {{imageDigest:'null', imageTag:'v1'}} does not exist within the repository \
+                 with name 'team/app' in the registry with id '{A}'"
+            ),
+        ),
+        (
             "repository_policy_not_found",
             "RepositoryPolicyNotFoundException",
             format!(
@@ -428,7 +436,34 @@ async fn batch_delete_image_with_a_tag_of_another_image_deletes_nothing() {
     let pair_ids = json!([{ "imageDigest": d1.as_str(), "imageTag": "v2" }]);
     let described =
         ecr(&d, &d.a, "DescribeImages", &json!({ "repositoryName": "team/app", "imageIds": pair_ids })).await;
-    assert_eq!(described.err().0, "ImageNotFoundException");
+    assert_eq!(
+        described.err(),
+        (
+            "ImageNotFoundException",
+            format!(
+                "The image with imageId {{imageDigest:'{d1}', imageTag:'v2'}} does not exist within the repository \
+                 with name 'team/app' in the registry with id '{A}'"
+            )
+            .as_str()
+        )
+    );
+    // By a tag or a digest alone, ECR's text names the other as null.
+    for (id, shown) in [
+        (json!({ "imageTag": "v9" }), "imageDigest:'null', imageTag:'v9'".to_owned()),
+        (
+            json!({ "imageDigest": sha256(b"none").as_str() }),
+            format!("imageDigest:'{}', imageTag:'null'", sha256(b"none")),
+        ),
+    ] {
+        let input = json!({ "repositoryName": "team/app", "imageIds": [id] });
+        let missing = ecr(&d, &d.a, "DescribeImages", &input).await;
+        assert_eq!(missing.err().0, "ImageNotFoundException");
+        assert!(
+            missing.err().1.starts_with(&format!("The image with imageId {{{shown}}} does not exist")),
+            "{}",
+            missing.body
+        );
+    }
 
     // A pair that matches deletes the image.
     let good = json!({ "repositoryName": "team/app", "imageIds": [{ "imageDigest": d1.as_str(), "imageTag": "v1" }] });
