@@ -40,11 +40,14 @@ fn message(e: &Error) -> String {
              with id '{}'",
             r.name, r.registry
         ),
-        Error::ImageNotFound { repository: r, reference } => format!(
-            "The image with imageId {{{reference}}} does not exist within the repository with name '{}' in the registry \
-             with id '{}'",
-            r.name, r.registry
-        ),
+        Error::ImageNotFound { repository: r, reference } => {
+            let (digest, tag) = image_id_parts(reference);
+            format!(
+                "The image with imageId {{imageDigest:'{digest}', imageTag:'{tag}'}} does not exist within the \
+                 repository with name '{}' in the registry with id '{}'",
+                r.name, r.registry
+            )
+        }
         Error::TagImmutable { repository: r, tag } => format!(
             "The image tag '{tag}' already exists in the '{}' repository and cannot be overwritten because the \
              repository is immutable.",
@@ -67,6 +70,16 @@ fn message(e: &Error) -> String {
             ),
         },
         other => other.to_string(),
+    }
+}
+
+/// The digest and tag of the image id a core miss names (`tag@digest`, a digest or a tag; no tag
+/// or digest holds an `@`), each `null` when absent, as ECR writes an image id in messages.
+fn image_id_parts(reference: &str) -> (&str, &str) {
+    match reference.split_once('@') {
+        Some((tag, digest)) => (digest, tag),
+        None if berth_types::Digest::parse(reference).is_ok() => (reference, "null"),
+        None => ("null", reference),
     }
 }
 
@@ -150,9 +163,6 @@ impl IntoResponse for EcrError {
 
 #[cfg(test)]
 mod tests {
-    use berth_registry::{Action, Error, PolicyKindName};
-    use berth_types::{AccountId, Algorithm, Digest, RepositoryKey, RepositoryName};
-
     use super::EcrError;
 
     /// Codes every AWS JSON service answers with, outside any one service's model.
@@ -169,66 +179,17 @@ mod tests {
 
     #[test]
     fn every_core_error_has_a_code_of_the_model_and_a_status() {
-        let account = AccountId::parse("111122223333").unwrap();
-        let repo = RepositoryKey::new(account.clone(), RepositoryName::parse("team/app").unwrap());
-        let d = Digest::of(Algorithm::Sha256, b"x");
-        let all = vec![
-            Error::NameInvalid("n".into()),
-            Error::TagInvalid("t".into()),
-            Error::DigestInvalid("d".into()),
-            Error::RepositoryNotFound(repo.clone()),
-            Error::RepositoryAlreadyExists(repo.clone()),
-            Error::RepositoryNotEmpty(repo.clone()),
-            Error::ImageNotFound { repository: repo.clone(), reference: "v1".into() },
-            Error::BlobNotFound(d.clone()),
-            Error::ManifestBlobUnknown(vec![d.clone()]),
-            Error::ManifestInvalid("m".into()),
-            Error::TooManyTags(50),
-            Error::TagImmutable { repository: repo.clone(), tag: "v1".into() },
-            Error::ImageAlreadyExists { repository: repo.clone(), digest: d.clone(), tag: "v1".into() },
-            Error::ImageDigestMismatch { expected: "e".into(), actual: d.clone() },
-            Error::ManifestTooLarge(1),
-            Error::UploadNotFound,
-            Error::UploadRangeInvalid { offset: 1 },
-            Error::RangeNotSatisfiable { size: 1 },
-            Error::SizeInvalid("s".into()),
-            Error::Unsupported("u".into()),
-            Error::InvalidParameter("p".into()),
-            Error::EntityNotFound("user x".into()),
-            Error::EntityAlreadyExists("user x".into()),
-            Error::PolicyNotFound {
-                kind: PolicyKindName::Repository,
-                registry: account.clone(),
-                repository: Some(repo.name.clone()),
-            },
-            Error::PolicyNotFound { kind: PolicyKindName::Registry, registry: account.clone(), repository: None },
-            Error::PolicyNotFound {
-                kind: PolicyKindName::Lifecycle,
-                registry: account.clone(),
-                repository: Some(repo.name.clone()),
-            },
-            Error::PolicyNotFound {
-                kind: PolicyKindName::LifecyclePreview,
-                registry: account.clone(),
-                repository: Some(repo.name.clone()),
-            },
-            Error::Unauthenticated,
-            Error::AccessDenied {
-                action: Action::PutImage,
-                resource: "arn:aws:ecr:r:1:repository/x".into(),
-                principal: "arn:aws:iam::1:user/u".into(),
-                reason: "because no identity-based policy allows the ecr:PutImage action".into(),
-            },
-            Error::BodyFailed("cut".into()),
-            Error::Internal("disk on fire".into()),
-        ];
-        for e in all {
-            let shown = format!("{e:?}");
+        // Every variant, so a new one cannot go untested.
+        for (name, e) in berth_registry::every_error_example() {
+            let shown = format!("{name}: {e:?}");
             let w = EcrError::from(e);
             let modelled = berth_ecr_model::ecr::ERRORS.iter().any(|i| i.code == w.code);
             assert!(modelled || COMMON.contains(&w.code), "{shown}: {} is not an ECR error code", w.code);
             assert!(!w.message.is_empty(), "{shown}");
-            if w.code == "ServerException" {
+            if name == "storage_full" {
+                // A full disk is a server fault whose status says so.
+                assert_eq!((w.code, w.status.as_u16()), ("ServerException", 507));
+            } else if w.code == "ServerException" {
                 assert_eq!(w.status, 500);
                 assert!(!w.message.contains("fire"), "internal detail leaked: {}", w.message);
             } else {

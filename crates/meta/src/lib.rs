@@ -39,6 +39,7 @@ pub struct RepositorySettingsChange {
 
 /// What deleting a repository found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // made once per DeleteRepository and moved out at once: a box buys nothing
 pub enum DeleteRepository {
     Deleted(RepositoryRecord),
     NotFound,

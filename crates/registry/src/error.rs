@@ -16,9 +16,9 @@ pub enum PolicyKindName {
 impl std::fmt::Display for PolicyKindName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            PolicyKindName::Repository => "Repository",
-            PolicyKindName::Registry => "Registry",
-            PolicyKindName::Lifecycle => "Lifecycle",
+            PolicyKindName::Repository => "Repository policy",
+            PolicyKindName::Registry => "Registry policy",
+            PolicyKindName::Lifecycle => "Lifecycle policy",
             PolicyKindName::LifecyclePreview => "Lifecycle policy preview",
         })
     }
@@ -89,7 +89,7 @@ pub enum Error {
     #[error("{0} already exists")]
     EntityAlreadyExists(String),
     /// The repository (or, without one, the registry) has no policy of this kind.
-    #[error("{kind} policy does not exist for {}", policy_scope(.registry, .repository.as_ref()))]
+    #[error("{kind} does not exist for {}", policy_scope(.registry, .repository.as_ref()))]
     PolicyNotFound { kind: PolicyKindName, registry: AccountId, repository: Option<RepositoryName> },
     #[error("authentication required")]
     Unauthenticated,

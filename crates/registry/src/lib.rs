@@ -14,6 +14,7 @@ mod blobs;
 mod cache;
 mod core;
 mod error;
+mod examples;
 mod gc;
 pub mod identity;
 mod images;
@@ -48,6 +49,8 @@ pub use berth_meta::{RepositoryUsage, StorageUsage};
 pub use blobs::{Blobs, DownloadLink};
 pub use cache::Manifest;
 pub use error::{BoxError, Error, PolicyKindName, Result};
+#[doc(hidden)]
+pub use examples::every_error_example;
 pub use gc::GcReport;
 pub use identity::{AuthorizationToken, Identity, Tokens};
 pub use images::{ImageMiss, Images, PutManifest, StoredImage};
