@@ -163,6 +163,19 @@ impl Node {
             }
             total
         }
+        // The top-level files one by one, for the reader of the log (the WAL may dominate).
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            let mut files: Vec<String> = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| {
+                    let len = e.metadata().map_or(0, |m| m.len());
+                    format!("{} {:.1} MiB", e.file_name().to_string_lossy(), len as f64 / (1024.0 * 1024.0))
+                })
+                .collect();
+            files.sort();
+            eprintln!("[{}] metadata files: {}", self.server.name, files.join(", "));
+        }
         walk(&self.dir) as f64 / (1024.0 * 1024.0)
     }
 }
