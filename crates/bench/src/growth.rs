@@ -53,8 +53,8 @@ pub struct GrowthArgs {
     /// Manifest GETs by tag at concurrency 32.
     #[arg(long, default_value_t = 20000)]
     gets: usize,
-    /// Sequential DescribeImages and BatchGetImage requests with 100 ids each (the median is
-    /// reported).
+    /// Sequential DescribeImages and BatchGetImage requests with 100 ids each, the builds taking
+    /// turns (the median is reported).
     #[arg(long, default_value_t = 20)]
     batch_rounds: usize,
     /// DescribeRepositories pages read (100 repositories each, the median is reported).
@@ -299,28 +299,7 @@ async fn phase(node: &mut Node, a: &GrowthArgs, which: usize) -> anyhow::Result<
             .await?;
             node.figures.extend([fresh.rate, retag.rate]);
         }
-        1 => {
-            eprintln!("[{name} N={n}] {} DescribeImages and BatchGetImage with 100 ids", a.batch_rounds);
-            let mut figures = Vec::new();
-            for (target, field) in [("DescribeImages", "imageDetails"), ("BatchGetImage", "images")] {
-                let mut ms = Vec::new();
-                for round in 0..a.batch_rounds.max(1) {
-                    let ids = hundred_ids(node, round);
-                    let want = ids.len();
-                    let body = serde_json::json!({"repositoryName": REPO, "imageIds": ids});
-                    let t = Instant::now();
-                    let v = node.ecr(target, &body).await?;
-                    ms.push(t.elapsed().as_secs_f64() * 1e3);
-                    let got = v[field].as_array().map_or(0, Vec::len);
-                    let failures = v["failures"].as_array().map_or(0, Vec::len);
-                    if got != want || failures > 0 {
-                        bail!("{target}: {got} of {want} images, {failures} failures");
-                    }
-                }
-                figures.push(median(ms));
-            }
-            node.figures.extend(figures);
-        }
+        1 => unreachable!("the 100-id batches run on every build at once: batches_100"),
         2 => {
             eprintln!("[{name} N={n}] {} manifest GETs by tag at c32", a.gets);
             let c = Arc::clone(&node.oci);
@@ -419,6 +398,38 @@ async fn phase(node: &mut Node, a: &GrowthArgs, which: usize) -> anyhow::Result<
     Ok(())
 }
 
+/// DescribeImages and BatchGetImage with 100 ids: `--batch-rounds` sequential requests each,
+/// the builds taking turns request by request (the same ids for each), so that a spell of load
+/// on the machine falls on all of them; the median of each build.
+async fn batches_100(nodes: &mut [Node], a: &GrowthArgs) -> anyhow::Result<()> {
+    let rounds = a.batch_rounds.max(1);
+    for (target, field) in [("DescribeImages", "imageDetails"), ("BatchGetImage", "images")] {
+        let mut ms: Vec<Vec<f64>> = nodes.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            for (node, ms) in nodes.iter().zip(&mut ms) {
+                if round == 0 {
+                    eprintln!("[{} N={}] {rounds} {target} with 100 ids", node.server.name, node.n);
+                }
+                let ids = hundred_ids(node, round);
+                let want = ids.len();
+                let body = serde_json::json!({"repositoryName": REPO, "imageIds": ids});
+                let t = Instant::now();
+                let v = node.ecr(target, &body).await?;
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                let got = v[field].as_array().map_or(0, Vec::len);
+                let failures = v["failures"].as_array().map_or(0, Vec::len);
+                if got != want || failures > 0 {
+                    bail!("{target}: {got} of {want} images, {failures} failures");
+                }
+            }
+        }
+        for (node, ms) in nodes.iter_mut().zip(ms) {
+            node.figures.push(median(ms));
+        }
+    }
+    Ok(())
+}
+
 /// Starts a preview that expires all images but one, then reads every page of it; the number
 /// of images it lists.
 async fn preview(node: &Node) -> anyhow::Result<usize> {
@@ -479,6 +490,10 @@ async fn one_size(builds: &[Build<'_>], a: &GrowthArgs, n: usize) -> anyhow::Res
         nodes.push(fill(bin, name, env, a, n).await?);
     }
     for which in 0..6 {
+        if which == 1 {
+            batches_100(&mut nodes, a).await?;
+            continue;
+        }
         for node in &mut nodes {
             phase(node, a, which).await?;
         }

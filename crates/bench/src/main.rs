@@ -228,6 +228,25 @@ impl Timed {
     }
 }
 
+impl Timed {
+    /// One figure of several runs: the requests of all over the time of all.
+    fn merge(parts: Vec<Timed>) -> Timed {
+        let (mut n, mut secs, mut latencies) = (0, 0.0, Vec::new());
+        for p in parts {
+            n += p.latencies.len();
+            if p.rate > 0.0 {
+                secs += p.latencies.len() as f64 / p.rate;
+            }
+            latencies.extend(p.latencies);
+        }
+        latencies.sort();
+        Timed { rate: if secs > 0.0 { n as f64 / secs } else { 0.0 }, latencies }
+    }
+}
+
+/// Parts each operation of a side-by-side control-plane run is cut into.
+const SLICES: usize = 4;
+
 /// Runs `request(i)` for `i` in `0..n`, `concurrency` at a time, timing each.
 pub(crate) async fn timed<F, Fut>(n: usize, concurrency: usize, request: F) -> anyhow::Result<Timed>
 where
@@ -413,18 +432,30 @@ async fn control_plane(servers: &[&Server], n: usize, batch_n: usize) -> anyhow:
         ops.push(ecr_ops(c, n, batch_n).await?);
     }
     let mut figures: Vec<Vec<Timed>> = servers.iter().map(|_| Vec::new()).collect();
+    // With two builds, each operation runs in SLICES parts, the builds taking turns, so that
+    // a spell of load on the machine falls on both.
+    let slices = if servers.len() > 1 { SLICES } else { 1 };
     for k in 0..ops[0].len() {
-        for (((server_ops, server), c), f) in ops.iter().zip(servers).zip(&clients).zip(&mut figures) {
-            let op = &server_ops[k];
-            eprintln!("[{}] {} signed {} requests", server.name, op.requests, op.name);
-            let c = Arc::clone(c);
-            let t = timed(op.requests, 32, |i| {
-                let c = Arc::clone(&c);
-                let body = (op.body)(i);
-                async move { ecr_call(&c, op.target, body, op.want_images).await }
-            })
-            .await?;
-            f.push(t);
+        let mut parts: Vec<Vec<Timed>> = servers.iter().map(|_| Vec::new()).collect();
+        for slice in 0..slices {
+            for (((server_ops, server), c), part) in ops.iter().zip(servers).zip(&clients).zip(&mut parts) {
+                let op = &server_ops[k];
+                let (from, to) = (op.requests * slice / slices, op.requests * (slice + 1) / slices);
+                if slice == 0 {
+                    eprintln!("[{}] {} signed {} requests", server.name, op.requests, op.name);
+                }
+                let c = Arc::clone(c);
+                let t = timed(to - from, 32, |i| {
+                    let c = Arc::clone(&c);
+                    let body = (op.body)(from + i);
+                    async move { ecr_call(&c, op.target, body, op.want_images).await }
+                })
+                .await?;
+                part.push(t);
+            }
+        }
+        for (f, part) in figures.iter_mut().zip(parts) {
+            f.push(Timed::merge(part));
         }
     }
     let mut out = String::from("\n");
