@@ -21,7 +21,12 @@ target="${CARGO_TARGET_DIR:-target}"
 [[ "$target" = /* ]] || target="$PWD/$target"
 # The benchmark is measured by hand (see README); here it only has to run end to end.
 "$target/debug/berth-bench" --berth "$target/debug/berth" --size-mib 8 --small-blobs 50 \
-  --manifests 20 --manifest-gets 200 --tags 100 --ecr-requests 200 --gc-images 50 | tail -24
+  --manifests 20 --manifest-gets 200 --tags 100 --ecr-requests 200 --ecr-batch-requests 20 \
+  --gc-images 50 | tail -27
+"$target/debug/berth-bench" ecr --berth "$target/debug/berth" --baseline-bin "$target/debug/berth" \
+  --images 20 --requests 100 --batch-requests 10 | tail -10
+"$target/debug/berth-bench" growth --berth "$target/debug/berth" --sizes 50,100 --put-images 10 \
+  --gets 100 --batch-rounds 2 --describe-pages 2 --previews 1 --settle-secs 0 | tail -22
 export BERTH_BIN="$target/debug/berth"
 (cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr hostile)
 bash tests/fuzz.sh 10

@@ -49,7 +49,7 @@ fn sign_as(key: &str, secret: &str, host: &str, target: &str, body: &[u8]) -> Ve
 }
 
 /// One signed ECR API call; its JSON answer.
-async fn ecr(
+pub(crate) async fn ecr(
     http: &reqwest::Client,
     base: &str,
     (key, secret): (&str, &str),
@@ -72,7 +72,7 @@ async fn ecr(
 
 /// A /v2 client that sends `Authorization: Basic <token>`. ECR's `authorizationToken` is
 /// already base64("AWS:<password>"), the Basic credential itself.
-async fn registry_client(base: &str, creds: (&str, &str)) -> anyhow::Result<Client> {
+pub(crate) async fn registry_client(base: &str, creds: (&str, &str)) -> anyhow::Result<Client> {
     let plain = reqwest::Client::builder().no_proxy().build()?;
     let out = ecr(&plain, base, creds, "GetAuthorizationToken", &serde_json::json!({})).await?;
     let token = out["authorizationData"][0]["authorizationToken"].as_str().context("no authorizationToken")?;

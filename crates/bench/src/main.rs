@@ -4,6 +4,7 @@
 //! Not a test: it asserts nothing about speed. It prints, and a person reads.
 
 mod authz;
+mod growth;
 mod tls;
 
 use std::io::{BufRead, BufReader};
@@ -77,6 +78,72 @@ struct Args {
     /// and eight streams, and --manifest-gets manifest GETs).
     #[arg(long)]
     tls: bool,
+    /// Requests per build in the control-plane run's 100-id BatchGetImage and its PutImages.
+    #[arg(long, default_value_t = 1000)]
+    ecr_batch_requests: usize,
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(clap::Subcommand, Clone)]
+enum Mode {
+    /// How cost grows with the data: fills fresh servers with N images and N repositories for
+    /// each size and measures point operations, listings, previews and space (issue 10).
+    Growth(growth::GrowthArgs),
+    /// Only the ECR control-plane run, on `--berth` and, side by side, on `--baseline-bin`.
+    Ecr(EcrArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct EcrArgs {
+    /// The berth binary measured.
+    #[arg(long, default_value = "target/release/berth")]
+    berth: PathBuf,
+    /// A second berth binary (for example the previous commit's) measured in the same run.
+    #[arg(long)]
+    baseline_bin: Option<PathBuf>,
+    /// Images in `bench/m` before the run (pushed with /v2 manifest PUTs).
+    #[arg(long, default_value_t = 500)]
+    images: usize,
+    /// Signed requests per operation.
+    #[arg(long, default_value_t = 20000)]
+    requests: usize,
+    /// Requests per operation for the 100-id BatchGetImage and the PutImages.
+    #[arg(long, default_value_t = 1000)]
+    batch_requests: usize,
+}
+
+/// `berth-bench ecr`: the control plane alone, on one build or two side by side.
+async fn ecr_only(a: &EcrArgs) -> anyhow::Result<()> {
+    let mut servers = vec![Server::berth_named(&a.berth, "berth")?];
+    if let Some(old) = &a.baseline_bin {
+        servers.push(Server::berth_named(old, "baseline")?);
+    }
+    for s in &servers {
+        eprintln!("[{}] {} images into bench/m", s.name, a.images);
+        let c = Arc::new(Client::new(&s.url));
+        let config = Bytes::from_static(b"{}");
+        let config_digest = Digest::of(Algorithm::Sha256, &config);
+        let layer = random_bytes(4096, 1000);
+        let layer_digest = Digest::of(Algorithm::Sha256, &layer);
+        c.push_whole("bench/m", reqwest::Body::from(config), &config_digest).await?;
+        c.push_whole("bench/m", reqwest::Body::from(layer.clone()), &layer_digest).await?;
+        stream::iter(0..a.images)
+            .map(|i| {
+                let c = Arc::clone(&c);
+                let body = manifest(&config_digest, &layer_digest, layer.len(), &i.to_string());
+                async move { c.put_manifest("bench/m", &format!("t{i}"), body).await }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+    }
+    let refs: Vec<&Server> = servers.iter().collect();
+    print!("{}", control_plane(&refs, a.requests, a.batch_requests).await?);
+    for s in &servers {
+        println!("{}: {}", s.name, s.binary.display());
+    }
+    Ok(())
 }
 
 /// Chunked pushes through two Berth builds, alternating so that both see the same machine.
@@ -142,51 +209,299 @@ fn sign_ecr(host: &str, target: &str, body: &[u8]) -> Vec<(&'static str, String)
     out
 }
 
-/// Requests per second of one ECR operation at concurrency 32.
-async fn ecr_rate(c: &Arc<Client>, target: &'static str, body: &'static str, n: usize) -> anyhow::Result<f64> {
-    let host = c.base.trim_start_matches("http://").to_owned();
-    let t = Instant::now();
-    stream::iter(0..n)
-        .map(|_| {
-            let c = Arc::clone(c);
-            let host = host.clone();
-            async move {
-                let mut req = c.http.post(format!("{}/", c.base)).body(body);
-                for (k, v) in sign_ecr(&host, target, body.as_bytes()) {
-                    req = req.header(k, v);
-                }
-                let r = req.send().await?;
-                if r.status() != 200 {
-                    bail!("{target}: {} {}", r.status(), r.text().await.unwrap_or_default());
-                }
-                r.bytes().await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(n as f64 / t.elapsed().as_secs_f64())
+/// Throughput and latencies of `n` requests run `concurrency` at a time.
+pub(crate) struct Timed {
+    /// Requests per second over the whole run.
+    pub rate: f64,
+    /// Each request's latency, sorted.
+    pub latencies: Vec<Duration>,
 }
 
-/// The ECR control plane: requests per second against ECR's default per-account quotas.
-async fn control_plane(server: &Server, n: usize) -> anyhow::Result<String> {
-    use std::fmt::Write as _;
-    let c = Arc::new(Client::new(&server.url));
-    // bench/m already holds images tagged t0.. from the manifest runs.
-    let ops: [(&str, &'static str, &'static str, f64); 3] = [
-        ("DescribeImages", "DescribeImages", r#"{"repositoryName":"bench/m","maxResults":20}"#, 1000.0),
-        ("BatchGetImage", "BatchGetImage", r#"{"repositoryName":"bench/m","imageIds":[{"imageTag":"t0"}]}"#, 2000.0),
-        ("GetAuthorizationToken", "GetAuthorizationToken", "{}", 500.0),
-    ];
-    let mut out =
-        format!("\n{:<24} {:>12} {:>16} {:>8}\n", "ECR operation, c32", "berth req/s", "ECR quota req/s", "ratio");
-    for (name, target, body, quota) in ops {
-        eprintln!("[berth] {n} signed {name} requests");
-        let rate = ecr_rate(&c, target, body, n).await?;
-        let _ = writeln!(out, "{name:<24} {rate:>12.0} {quota:>16.0} {:>7.1}x", rate / quota);
+impl Timed {
+    /// The `p`-th percentile latency (0 to 100), in milliseconds.
+    pub fn ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((p / 100.0) * (self.latencies.len() - 1) as f64).round() as usize;
+        self.latencies[i.min(self.latencies.len() - 1)].as_secs_f64() * 1e3
     }
-    out.push_str("(ECR's default quotas per account and region; each request SigV4-signed and verified)\n");
+}
+
+impl Timed {
+    /// One figure of several runs: the requests of all over the time of all.
+    fn merge(parts: Vec<Timed>) -> Timed {
+        let (mut n, mut secs, mut latencies) = (0, 0.0, Vec::new());
+        for p in parts {
+            n += p.latencies.len();
+            if p.rate > 0.0 {
+                secs += p.latencies.len() as f64 / p.rate;
+            }
+            latencies.extend(p.latencies);
+        }
+        latencies.sort();
+        Timed { rate: if secs > 0.0 { n as f64 / secs } else { 0.0 }, latencies }
+    }
+}
+
+/// Parts each operation of a side-by-side control-plane run is cut into.
+const SLICES: usize = 4;
+
+/// Runs `request(i)` for `i` in `0..n`, `concurrency` at a time, timing each.
+pub(crate) async fn timed<F, Fut>(n: usize, concurrency: usize, request: F) -> anyhow::Result<Timed>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let t = Instant::now();
+    let mut latencies: Vec<Duration> = stream::iter(0..n)
+        .map(|i| {
+            let fut = request(i);
+            async move {
+                let started = Instant::now();
+                fut.await?;
+                anyhow::Ok(started.elapsed())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok(Timed { rate, latencies })
+}
+
+/// One signed ECR request by the bench administrator; its JSON answer. With `want_images`, a
+/// BatchGetImage answer must hold that many images (at least one when 0) and no failure, so
+/// that a build cannot look fast by failing.
+async fn ecr_call(c: &Client, target: &str, body: String, want_images: Option<usize>) -> anyhow::Result<()> {
+    let host = c.base.trim_start_matches("http://");
+    let mut req = c.http.post(format!("{}/", c.base));
+    for (k, v) in sign_ecr(host, target, body.as_bytes()) {
+        req = req.header(k, v);
+    }
+    let r = req.body(body).send().await?;
+    if r.status() != 200 {
+        bail!("{target}: {} {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    let bytes = r.bytes().await?;
+    if let Some(want) = want_images {
+        let v: serde_json::Value = serde_json::from_slice(&bytes)?;
+        let images = v["images"].as_array().map_or(0, Vec::len);
+        let failures = v["failures"].as_array().map_or(0, Vec::len);
+        if failures > 0 || images == 0 || (want > 0 && images != want) {
+            bail!("{target}: {images} images (expected {want}) and {failures} failures: {v}");
+        }
+    }
+    Ok(())
+}
+
+/// One operation of the control-plane run: its request bodies, numbered from 0.
+struct EcrOp {
+    name: &'static str,
+    target: &'static str,
+    /// ECR's default quota for the operation, requests per second per account and region.
+    quota: f64,
+    requests: usize,
+    body: Box<dyn Fn(usize) -> String + Send + Sync>,
+    want_images: Option<usize>,
+}
+
+/// The operations of the control-plane run on `bench/m`, which already holds images tagged
+/// t0.. (the manifest runs pushed them): `n` requests each, `batch_n` for the 100-id batches
+/// and the PutImages.
+async fn ecr_ops(c: &Client, n: usize, batch_n: usize) -> anyhow::Result<Vec<EcrOp>> {
+    let plain = reqwest::Client::builder().no_proxy().build()?;
+    let listed = authz::ecr(
+        &plain,
+        &c.base,
+        (BENCH_KEY, BENCH_SECRET),
+        "ListImages",
+        &serde_json::json!({"repositoryName": "bench/m", "maxResults": 1000}),
+    )
+    .await?;
+    let pairs: Vec<(String, String)> = listed["imageIds"]
+        .as_array()
+        .context("ListImages: no imageIds")?
+        .iter()
+        .filter_map(|id| Some((id["imageTag"].as_str()?.to_owned(), id["imageDigest"].as_str()?.to_owned())))
+        .collect();
+    if pairs.is_empty() {
+        bail!("bench/m holds no tagged image");
+    }
+    // 100 ids spread over the repository: by tag, by digest, and by both, in turn (repeated
+    // when it holds fewer than 100 images).
+    let hundred: Vec<serde_json::Value> = (0..100)
+        .map(|k| {
+            let (tag, digest) = &pairs[if pairs.len() < 100 { k % pairs.len() } else { k * pairs.len() / 100 }];
+            match k % 3 {
+                0 => serde_json::json!({"imageTag": tag}),
+                1 => serde_json::json!({"imageDigest": digest}),
+                _ => serde_json::json!({"imageTag": tag, "imageDigest": digest}),
+            }
+        })
+        .collect();
+    let ids_body = serde_json::json!({"repositoryName": "bench/m", "imageIds": hundred}).to_string();
+    // The manifests of those images, for the PutImages.
+    let got =
+        authz::ecr(&plain, &c.base, (BENCH_KEY, BENCH_SECRET), "BatchGetImage", &serde_json::from_str(&ids_body)?)
+            .await?;
+    let manifests: Arc<Vec<String>> = Arc::new(
+        got["images"]
+            .as_array()
+            .context("BatchGetImage: no images")?
+            .iter()
+            .filter_map(|im| im["imageManifest"].as_str().map(str::to_owned))
+            .collect(),
+    );
+    if manifests.is_empty() {
+        bail!("BatchGetImage returned no manifest");
+    }
+    let retag = Arc::clone(&manifests);
+    let fresh = Arc::clone(&manifests);
+    Ok(vec![
+        EcrOp {
+            name: "DescribeImages (20 images a page)",
+            target: "DescribeImages",
+            quota: 1000.0,
+            requests: n,
+            body: Box::new(|_| r#"{"repositoryName":"bench/m","maxResults":20}"#.to_owned()),
+            want_images: None,
+        },
+        EcrOp {
+            name: "BatchGetImage (one image)",
+            target: "BatchGetImage",
+            quota: 2000.0,
+            requests: n,
+            body: Box::new(|_| r#"{"repositoryName":"bench/m","imageIds":[{"imageTag":"t0"}]}"#.to_owned()),
+            want_images: Some(1),
+        },
+        EcrOp {
+            name: "BatchGetImage (100 image ids)",
+            target: "BatchGetImage",
+            quota: 2000.0,
+            requests: batch_n,
+            body: Box::new(move |_| ids_body.clone()),
+            want_images: Some(0),
+        },
+        EcrOp {
+            name: "PutImage (new tag, existing manifest)",
+            target: "PutImage",
+            quota: 10.0,
+            requests: batch_n,
+            body: Box::new(move |i| {
+                serde_json::json!({"repositoryName": "bench/m", "imageTag": format!("retag-{i}"),
+                    "imageManifest": retag[i % retag.len()]})
+                .to_string()
+            }),
+            want_images: None,
+        },
+        EcrOp {
+            name: "PutImage (new manifest)",
+            target: "PutImage",
+            quota: 10.0,
+            requests: batch_n,
+            body: Box::new(move |i| {
+                let mut m: serde_json::Value = serde_json::from_str(&fresh[i % fresh.len()]).unwrap_or_default();
+                m["annotations"] = serde_json::json!({"note": format!("put-{i}")});
+                serde_json::json!({"repositoryName": "bench/m", "imageTag": format!("put-{i}"),
+                    "imageManifest": m.to_string()})
+                .to_string()
+            }),
+            want_images: None,
+        },
+        EcrOp {
+            name: "GetAuthorizationToken",
+            target: "GetAuthorizationToken",
+            quota: 500.0,
+            requests: n,
+            body: Box::new(|_| "{}".to_owned()),
+            want_images: None,
+        },
+    ])
+}
+
+/// The ECR control plane at concurrency 32: requests per second and latencies of each
+/// operation on each server (one Berth, or two builds side by side, alternating operation by
+/// operation so that both see the same machine), against ECR's default per-account quotas.
+async fn control_plane(servers: &[&Server], n: usize, batch_n: usize) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let clients: Vec<Arc<Client>> = servers.iter().map(|s| Arc::new(Client::new(&s.url))).collect();
+    let mut ops = Vec::new();
+    for c in &clients {
+        ops.push(ecr_ops(c, n, batch_n).await?);
+    }
+    let mut figures: Vec<Vec<Timed>> = servers.iter().map(|_| Vec::new()).collect();
+    // With two builds, each operation runs in SLICES parts, the builds taking turns, so that
+    // a spell of load on the machine falls on both.
+    let slices = if servers.len() > 1 { SLICES } else { 1 };
+    for k in 0..ops[0].len() {
+        let mut parts: Vec<Vec<Timed>> = servers.iter().map(|_| Vec::new()).collect();
+        for slice in 0..slices {
+            for (((server_ops, server), c), part) in ops.iter().zip(servers).zip(&clients).zip(&mut parts) {
+                let op = &server_ops[k];
+                let (from, to) = (op.requests * slice / slices, op.requests * (slice + 1) / slices);
+                if slice == 0 {
+                    eprintln!("[{}] {} signed {} requests", server.name, op.requests, op.name);
+                }
+                let c = Arc::clone(c);
+                let t = timed(to - from, 32, |i| {
+                    let c = Arc::clone(&c);
+                    let body = (op.body)(from + i);
+                    async move { ecr_call(&c, op.target, body, op.want_images).await }
+                })
+                .await?;
+                part.push(t);
+            }
+        }
+        for (f, part) in figures.iter_mut().zip(parts) {
+            f.push(Timed::merge(part));
+        }
+    }
+    let mut out = String::from("\n");
+    if let [one] = servers {
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10} {:>8} {:>8} {:>10} {:>8}",
+            "ECR operation, c32", "req/s", "p50 ms", "p99 ms", "quota/s", "ratio"
+        );
+        for (op, t) in ops[0].iter().zip(&figures[0]) {
+            let _ = writeln!(
+                out,
+                "{:<40} {:>10.0} {:>8.2} {:>8.2} {:>10.0} {:>7.1}x",
+                op.name,
+                t.rate,
+                t.ms(50.0),
+                t.ms(99.0),
+                op.quota,
+                t.rate / op.quota
+            );
+        }
+        let _ = writeln!(
+            out,
+            "({}; ECR's default quotas per account and region; each request SigV4-signed and verified)",
+            one.name
+        );
+        return Ok(out);
+    }
+    let _ = write!(out, "| ECR operation, c32 |");
+    for s in servers {
+        let _ = write!(out, " {0} req/s | {0} p50 ms | {0} p99 ms |", s.name);
+    }
+    let _ = writeln!(out, " req/s {} / {} |", servers[0].name, servers[1].name);
+    let _ = writeln!(out, "|---|{}---:|", "---:|---:|---:|".repeat(servers.len()));
+    for (k, op) in ops[0].iter().enumerate() {
+        let _ = write!(out, "| {} |", op.name);
+        for f in &figures {
+            let _ = write!(out, " {:.0} | {:.2} | {:.2} |", f[k].rate, f[k].ms(50.0), f[k].ms(99.0));
+        }
+        let _ = writeln!(out, " {:.2}x |", figures[0][k].rate / figures[1][k].rate);
+    }
+    let _ = writeln!(
+        out,
+        "({} requests per operation, {} for the 100-id batches and the PutImages; each SigV4-signed and verified)",
+        n, batch_n
+    );
     Ok(out)
 }
 
@@ -194,12 +509,19 @@ struct Server {
     name: &'static str,
     url: String,
     child: Child,
+    binary: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     fn berth(bin: &std::path::Path) -> anyhow::Result<Server> {
         Self::berth_with(bin, &[])
+    }
+
+    /// An anonymous Berth that creates repositories on push, as `berth`, reporting as `name`.
+    fn berth_named(bin: &std::path::Path, name: &'static str) -> anyhow::Result<Server> {
+        let env = [("BERTH_CREATE_ON_PUSH", "true")];
+        Self::spawn_berth(bin, tempfile::tempdir_in(".")?, name, &["--anonymous"], &env)
     }
 
     fn berth_with(bin: &std::path::Path, env: &[(&str, &str)]) -> anyhow::Result<Server> {
@@ -240,7 +562,7 @@ impl Server {
             }
         });
         let url = rx.recv_timeout(Duration::from_secs(20)).context("berth did not report its address")?;
-        Ok(Server { name, url, child, _dir: dir })
+        Ok(Server { name, url, child, binary: bin.to_owned(), _dir: dir })
     }
 
     async fn distribution(bin: &PathBuf) -> anyhow::Result<Server> {
@@ -265,7 +587,7 @@ impl Server {
         let client = reqwest::Client::new();
         for _ in 0..200 {
             if client.get(format!("{url}/v2/")).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(Server { name: "distribution", url, child, _dir: dir });
+                return Ok(Server { name: "distribution", url, child, binary: bin.clone(), _dir: dir });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -744,6 +1066,11 @@ async fn main() -> anyhow::Result<()> {
     // ring): every client, plain or not, takes the process-wide one installed here.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
+    match &args.mode {
+        Some(Mode::Growth(g)) => return growth::run(g).await,
+        Some(Mode::Ecr(e)) => return ecr_only(e).await,
+        None => {}
+    }
     if args.authz_gets > 0 {
         return authz::run(&args.berth, args.authz_gets).await;
     }
@@ -761,7 +1088,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(gib) = args.big_gib {
         big_blob(&berth, gib).await?;
     }
-    let control = if args.ecr_requests > 0 { Some(control_plane(&berth, args.ecr_requests).await?) } else { None };
+    let control = if args.ecr_requests > 0 {
+        Some(control_plane(&[&berth], args.ecr_requests, args.ecr_batch_requests).await?)
+    } else {
+        None
+    };
     drop(berth);
     let d = if args.berth_only {
         None
