@@ -84,8 +84,8 @@ class World:
     url: str
     data: Path
     account: str  # the default account (A), which the administrator belongs to
-    domain: str   # server.registry_domain
     users: dict[str, User] = field(default_factory=dict)
+    domain: str | None = None  # server.registry_domain, if the server was started with one
 
     @property
     def host(self) -> str:
@@ -94,6 +94,7 @@ class World:
 
     def registry_host(self, account: str | None = None) -> str:
         """`<account>.<domain>:<port>`: the registry of `account` (A's by default)."""
+        assert self.domain, "the server was started without a registry_domain"
         return f"{account or self.account}.{self.domain}:{self.url.rsplit(':', 1)[1]}"
 
     def arn(self, repo: str, owner: str | None = None) -> str:
@@ -186,7 +187,7 @@ def world(tmp_path_factory):
     }
     domain = f"berth-{uuid.uuid4().hex[:8]}.test"
     proc = spawn_berth(data, env=server_env(domain), anonymous=False)
-    yield World(proc.url, data, account, domain, users)
+    yield World(proc.url, data, account, users, domain)
     proc.stop()
 
 
