@@ -395,11 +395,13 @@ def repo(request):
 @pytest.fixture
 def expect_error(registry):
     """``expect_error(resp, status, codes)`` with the error-body strictness of
-    the registry under test (see ``checks.expect_error``)."""
+    the registry under test (see ``checks.expect_error``): Berth must answer the
+    spec's codes only; other registries may answer the legacy docker codes."""
     from conformance import checks
 
     def _expect(resp, status, codes=None):
-        return checks.expect_error(resp, status, codes, json_required=registry.strict_errors)
+        return checks.expect_error(resp, status, codes, json_required=registry.strict_errors,
+                                   legacy_codes=not registry.is_berth)
     return _expect
 
 

@@ -230,9 +230,9 @@ def test_manifest_wrong_schema_version(oci, repo, expect_error):
 @pytest.mark.deviation("distribution", reason=(
     "distribution 2.8's router does not match references outside the tag "
     "grammar and answers 404 (plain-text 'page not found'). The spec requires "
-    "tags to match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} but names no status; Berth "
-    "rejects the request as invalid: 400 TAG_INVALID (legacy code named by the "
-    "spec) or MANIFEST_INVALID"))
+    "tags to match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} but names no status; the "
+    "request is refused as invalid: 400 MANIFEST_INVALID (Berth: the spec's codes "
+    "only) or, from another registry, the legacy TAG_INVALID named by the spec"))
 @pytest.mark.parametrize("tag", ["-bad", ".bad", "a" * 129, "bad+tag"], ids=["dash", "dot", "129", "plus"])
 def test_invalid_tag_rejected(oci, repo, expect_error, tag):
     img = oci.push_image(repo)

@@ -3,7 +3,10 @@
 both front doors (boto3 / the aws CLI on the ECR API, docker / podman / plain HTTP on /v2).
 
 Berth-only: it starts berth without --anonymous, with accounts and users of its own, all set up
-with `berth admin` before the server starts (so no identity cache is involved).
+with `berth admin` before the server starts (so no identity cache is involved), and with
+`server.registry_domain`: every account owns its registry (issue 10), so another account's user
+reaches A's repositories on A's host, `<A>.<domain>:<port>` (a Host header on requests sent to
+127.0.0.1; /etc/hosts names for podman), or with `registryId` = A on the ECR API.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +34,7 @@ from ecr.oci import wait_for
 from tools.containers import Podman
 from conftest import spawn_berth
 from tools.dockerd import DockerDaemon, DockerUnavailable
+from tools.etchosts import loopback_names, writable
 from tools.images import layer_tar, prng_bytes
 
 ADMIN_KEY, ADMIN_SECRET = "AKIABERTHACCESS00001", "berth-access-admin-secret"
@@ -80,10 +85,17 @@ class World:
     data: Path
     account: str  # the default account (A), which the administrator belongs to
     users: dict[str, User] = field(default_factory=dict)
+    domain: str | None = None  # server.registry_domain, if the server was started with one
 
     @property
     def host(self) -> str:
+        """The bare address: each caller's own registry."""
         return self.url.removeprefix("http://")
+
+    def registry_host(self, account: str | None = None) -> str:
+        """`<account>.<domain>:<port>`: the registry of `account` (A's by default)."""
+        assert self.domain, "the server was started without a registry_domain"
+        return f"{account or self.account}.{self.domain}:{self.url.rsplit(':', 1)[1]}"
 
     def arn(self, repo: str, owner: str | None = None) -> str:
         return f"arn:aws:ecr:us-east-1:{owner or self.account}:repository/{repo}"
@@ -117,10 +129,12 @@ def berth_binary() -> str:
     return os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
 
 
-def server_env() -> dict[str, str]:
+def server_env(domain: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
     env.update(BERTH_ADMIN_ACCESS_KEY_ID=ADMIN_KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=ADMIN_SECRET,
                BERTH_CREATE_ON_PUSH="false", RUST_BACKTRACE="0")
+    if domain:
+        env["BERTH_SERVER__REGISTRY_DOMAIN"] = domain
     return env
 
 
@@ -171,8 +185,9 @@ def world(tmp_path_factory):
         "bob": new_user(data, "bob", ACCOUNT_B, ["AmazonEC2ContainerRegistryReadOnly"]),
         "carol": new_user(data, "carol", ACCOUNT_C, ["AmazonEC2ContainerRegistryReadOnly"]),
     }
-    proc = spawn_berth(data, env=server_env(), anonymous=False)
-    yield World(proc.url, data, account, users)
+    domain = f"berth-{uuid.uuid4().hex[:8]}.test"
+    proc = spawn_berth(data, env=server_env(domain), anonymous=False)
+    yield World(proc.url, data, account, users, domain)
     proc.stop()
 
 
@@ -229,9 +244,14 @@ def seed_layer(seed: str) -> bytes:
     return layer_tar([(f"{seed}.bin", prng_bytes(seed, 2048))])
 
 
-def v2(world: World, method: str, path: str, token: str | None, **kw) -> requests.Response:
+def v2(world: World, method: str, path: str, token: str | None, host: str | None = None,
+       **kw) -> requests.Response:
+    """A /v2 request to 127.0.0.1; `host` (a Host header) addresses that registry instead of the
+    caller's own."""
     auth = ("AWS", token) if token else None
-    headers = kw.pop("headers", {"Accept": OCI_MANIFEST})
+    headers = dict(kw.pop("headers", {"Accept": OCI_MANIFEST}))
+    if host:
+        headers["Host"] = host
     return requests.request(method, f"{world.url}/v2/{path}", auth=auth, headers=headers, timeout=10, **kw)
 
 
@@ -416,8 +436,8 @@ def test_pull_only_policy_gets_images_by_tag_and_digest(world):
 
 
 def bob_can_pull(world: World, repo: str, manifest: str) -> bool:
-    """Bob (account B) pulls `repo` (owned by A) through both APIs, or is denied on both: a
-    mixed answer fails the test."""
+    """Bob (account B) pulls `repo` (owned by A) from A's registry through both APIs
+    (`registryId` = A; A's host on /v2), or is denied on both: a mixed answer fails the test."""
     bob = world.ecr("bob")
     try:
         got = bob.batch_get_image(registryId=world.account, repositoryName=repo, imageIds=[{"imageTag": "v1"}])
@@ -427,7 +447,7 @@ def bob_can_pull(world: World, repo: str, manifest: str) -> bool:
         assert "ecr:BatchGetImage" in e.response["Error"]["Message"]
         assert world.arn(repo) in e.response["Error"]["Message"]
         ecr_ok = False
-    r = v2(world, "GET", f"{repo}/manifests/v1", world.token("bob"))
+    r = v2(world, "GET", f"{repo}/manifests/v1", world.token("bob"), host=world.registry_host())
     if r.status_code == 200:
         assert r.text == manifest
         v2_ok = True
@@ -463,27 +483,37 @@ def test_cross_account_pull_needs_the_owners_repository_policy(world):
         owner.delete_repository_policy(repositoryName=repo)
         assert not bob_can_pull(world, repo, manifest), f"access remains after DeleteRepositoryPolicy ({principal})"
 
-    # registryId naming B (not the owner) does not find A's repository.
-    with pytest.raises(ClientError) as e:
-        bob.batch_get_image(registryId=ACCOUNT_B, repositoryName=repo, imageIds=[{"imageTag": "v1"}])
-    assert e.value.response["Error"]["Code"] == "RepositoryNotFoundException"
+    # registryId naming B (not the owner), or none (the caller's own registry), does not find A's
+    # repository; nor does bob's own registry on /v2 (the bare address).
+    for kw in ({"registryId": ACCOUNT_B}, {}):
+        with pytest.raises(ClientError) as e:
+            bob.batch_get_image(**kw, repositoryName=repo, imageIds=[{"imageTag": "v1"}])
+        assert e.value.response["Error"]["Code"] == "RepositoryNotFoundException", (kw, e.value.response)
+        assert f"registry with id '{ACCOUNT_B}'" in e.value.response["Error"]["Message"], e.value.response
+    r = v2(world, "GET", f"{repo}/manifests/v1", world.token("bob"))
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] in ("NAME_UNKNOWN", "MANIFEST_UNKNOWN"), r.text
 
 
 def test_cross_account_pull_with_podman(world):
+    """Bob's podman pulls A's image from A's host (a name in /etc/hosts) only while A's
+    repository policy allows it."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed")
+    if not writable():
+        pytest.skip("cannot add names to /etc/hosts (not root)")
     repo = new_repo(world, "access/podman")
     _, manifest, _ = push_image(world, repo, "v1", "podman")
     base = Path(tempfile.mkdtemp(prefix="bpod-", dir="/tmp"))  # podman wants a runroot under 50 bytes
+    a_host = world.registry_host()
     try:
-        podman = Podman(base, world.host)
-        if not podman.available():
-            pytest.skip("podman is not installed")
-        podman_cross_account(world, podman, repo)
+        with loopback_names([a_host.rsplit(":", 1)[0]], f"berth test_access.py {world.domain}"):
+            podman_cross_account(world, Podman(base, a_host), repo, a_host)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def podman_cross_account(world: World, podman: Podman, repo: str):
-    ref = f"{world.host}/{repo}:v1"
+def podman_cross_account(world: World, podman: Podman, repo: str, a_host: str):
+    ref = f"{a_host}/{repo}:v1"
 
     def pull():
         return podman("pull", "--tls-verify=false", "--creds", f"AWS:{world.token('bob')}", ref, check=False)
@@ -726,9 +756,10 @@ def test_principal_account_condition_grants_another_account(world):
     carol = world.ecr("carol")
     denied(carol.batch_get_image, "ecr:BatchGetImage", world.arn(repo), registryId=world.account,
            repositoryName=repo, imageIds=[{"imageTag": "v1"}])
-    v2_denied(v2(world, "GET", f"{repo}/manifests/v1", world.token("carol")), "ecr:BatchGetImage", world.arn(repo))
+    v2_denied(v2(world, "GET", f"{repo}/manifests/v1", world.token("carol"), host=world.registry_host()),
+              "ecr:BatchGetImage", world.arn(repo))
     # "*" in a policy does not mean anonymous: a request without credentials is still 401.
-    r = v2(world, "GET", f"{repo}/manifests/v1", None)
+    r = v2(world, "GET", f"{repo}/manifests/v1", None, host=world.registry_host())
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic ")
 
 

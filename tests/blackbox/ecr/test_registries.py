@@ -35,12 +35,12 @@ import requests
 from conftest import spawn_berth
 from tools.containers import docker_push_digest
 from tools.dockerd import DockerDaemon, DockerUnavailable
+from tools.etchosts import loopback_names, writable
 from tools.images import docker_save_files, layer_tar, sha256_digest
 
 ADMIN_KEY, ADMIN_SECRET = "AKIABERTHREGISTRY001", "berth-registries-admin-secret"
 ACCOUNT_B = "444455556666"
 REPO = "team/app"
-HOSTS = Path("/etc/hosts")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 CONTENT = {"A": b"the image of account A\n", "B": b"the image of account B, not A's\n"}
@@ -68,27 +68,6 @@ def admin(data: Path, env: dict[str, str], *args: str) -> str:
                        timeout=60, env=env)
     assert r.returncode == 0, f"berth admin {' '.join(args)}: {r.stderr}"
     return r.stdout
-
-
-def add_hosts_lines(lines: list[str]) -> None:
-    """Append `lines` to /etc/hosts in place (it may be a bind mount: no rename)."""
-    with open(HOSTS, "r+", encoding="utf-8") as f:
-        text = f.read()
-        f.write(("" if text.endswith("\n") or not text else "\n") + "".join(ln + "\n" for ln in lines))
-
-
-def remove_hosts_lines(lines: list[str]) -> None:
-    """Remove exactly `lines` (each once) from /etc/hosts, leaving every other line as it is."""
-    with open(HOSTS, "r+", encoding="utf-8") as f:
-        kept, todo = [], list(lines)
-        for ln in f.read().splitlines(keepends=True):
-            if ln.rstrip("\n") in todo:
-                todo.remove(ln.rstrip("\n"))
-            else:
-                kept.append(ln)
-        f.seek(0)
-        f.write("".join(kept))
-        f.truncate()
 
 
 @dataclass
@@ -134,7 +113,7 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    if not os.access(HOSTS, os.W_OK):
+    if not writable():
         pytest.skip("cannot add names to /etc/hosts (not root)")
     domain = f"berth-{uuid.uuid4().hex[:8]}.test"
     data = tmp_path_factory.mktemp("registries") / "data"
@@ -150,24 +129,18 @@ def setup(tmp_path_factory):
     bob_key = re.search(r"aws_access_key_id\s*=\s*(\S+)", creds).group(1)
     bob_secret = re.search(r"aws_secret_access_key\s*=\s*(\S+)", creds).group(1)
 
-    marker = f"# berth test_registries.py {domain}"
-    lines = [f"127.0.0.1 {account_a}.{domain} {marker}", f"127.0.0.1 {ACCOUNT_B}.{domain} {marker}"]
-    add_hosts_lines(lines)
-    proc = None
-    try:
+    with loopback_names([f"{account_a}.{domain}", f"{ACCOUNT_B}.{domain}"], f"berth test_registries.py {domain}"):
         proc = spawn_berth(data, env=env, anonymous=False)
-        port = int(proc.url.rsplit(":", 1)[1])
-        a = Party("A", account_a, ADMIN_KEY, ADMIN_SECRET, f"{account_a}.{domain}:{port}")
-        b = Party("B", ACCOUNT_B, bob_key, bob_secret, f"{ACCOUNT_B}.{domain}:{port}")
-        yield Setup(proc.url, port, domain, a, b)
-    finally:
-        if proc is not None:
+        try:
+            port = int(proc.url.rsplit(":", 1)[1])
+            a = Party("A", account_a, ADMIN_KEY, ADMIN_SECRET, f"{account_a}.{domain}:{port}")
+            b = Party("B", ACCOUNT_B, bob_key, bob_secret, f"{ACCOUNT_B}.{domain}:{port}")
+            yield Setup(proc.url, port, domain, a, b)
+        finally:
             alive = proc.alive()
             proc.stop()
             if not alive:
                 print(f"\nBerth died during the module; log tail:\n{proc.log_tail()}")
-        remove_hosts_lines(lines)
-        assert marker not in HOSTS.read_text(), "the test's /etc/hosts lines are still there"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -247,6 +247,15 @@ def test_image_operations_with_boto3(berth):
     ecr.delete_repository(repositoryName="img/app", force=True)
 
 
+def assert_tag_move_refused(r: requests.Response, tag: str) -> None:
+    """A /v2 manifest PUT that would move an immutable tag: 400 MANIFEST_INVALID naming the tag
+    and the reason."""
+    assert r.status_code == 400, (r.status_code, r.text)
+    err = r.json()["errors"][0]
+    assert err["code"] == "MANIFEST_INVALID", r.text
+    assert f"tag {tag} " in err["message"] and "immutable" in err["message"], r.text
+
+
 def test_put_image_and_tag_immutability_on_both_apis(berth):
     ecr = client(berth)
     ecr.create_repository(repositoryName="imm/app", imageTagMutability="IMMUTABLE")
@@ -262,7 +271,10 @@ def test_put_image_and_tag_immutability_on_both_apis(berth):
     manifest_b = requests.get(f"{berth.url}/v2/imm/app/manifests/{b}", timeout=10).text
     r = requests.put(f"{berth.url}/v2/imm/app/manifests/v1", data=manifest_b, timeout=10,
                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "TAG_INVALID"
+    # Moving an immutable tag is MANIFEST_INVALID (the distribution spec has no tag error code),
+    # with a message saying why, and the tag stays where it was.
+    assert_tag_move_refused(r, "v1")
+    assert requests.get(f"{berth.url}/v2/imm/app/manifests/v1", timeout=10).headers["Docker-Content-Digest"] == a
     # ECR: the same rule, with ECR's errors.
     with pytest.raises(ClientError) as e:
         ecr.put_image(repositoryName="imm/app", imageManifest=manifest_b, imageTag="v1")
@@ -305,7 +317,7 @@ def test_tag_mutability_exclusion_filters_on_both_apis(berth):
     manifest_b = requests.get(f"{berth.url}/v2/excl/app/manifests/{b}", timeout=10).text
     r = requests.put(f"{berth.url}/v2/excl/app/manifests/v1", data=manifest_b, timeout=10,
                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "TAG_INVALID"
+    assert_tag_move_refused(r, "v1")
     with pytest.raises(ClientError) as e:
         ecr.put_image(repositoryName="excl/app", imageManifest=manifest_b, imageTag="v1")
     assert e.value.response["Error"]["Code"] == "ImageTagAlreadyExistsException"

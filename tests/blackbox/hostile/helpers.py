@@ -2,6 +2,11 @@
 credentials, accounts, users and keys made with `berth admin`, boto3 clients, registry tokens,
 raw /v2 requests, SigV4-signed raw ECR requests, and a snapshot of the data directory.
 
+Every account owns its registry (issue 10). With `server.registry_domain` set (`server_env(domain)`),
+a /v2 request reaches account X's registry on X's host, `<X>.<domain>:<port>`: here the request
+goes to 127.0.0.1 with that Host header (`World.v2(..., host=w.registry_host(X))`), no name
+resolution needed. The bare address is the caller's own registry.
+
 Loopback only; every request carries a timeout.
 """
 
@@ -15,6 +20,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import requests
@@ -51,6 +57,20 @@ class World:
     account: str          # the default account (A): the administrator's
     proc: object = None
     users: dict[str, User] = field(default_factory=dict)
+    domain: str | None = None  # server.registry_domain, if the server was started with one
+
+    def registry_host(self, account: str | None = None) -> str:
+        """`<account>.<domain>:<port>`, the host of `account`'s registry (A's by default)."""
+        assert self.domain, "the server was started without a registry_domain"
+        return f"{account or self.account}.{self.domain}:{urlsplit(self.url).port}"
+
+    def via_loopback(self, url: str) -> tuple[str, dict[str, str]]:
+        """A URL naming a registry host of the domain, as the same URL on 127.0.0.1 plus the Host
+        header that addresses that registry there; any other URL as it is, with no header."""
+        u = urlsplit(url)
+        if self.domain and (u.hostname or "").endswith("." + self.domain):
+            return urlunsplit(u._replace(netloc=f"127.0.0.1:{u.port}")), {"Host": u.netloc}
+        return url, {}
 
     def creds(self, who: str = "admin") -> tuple[str, str]:
         if who == "admin":
@@ -71,11 +91,14 @@ class World:
         return password
 
     def v2(self, method: str, path: str, token: str | None = None, *, user: str = "AWS",
-           headers: dict | None = None, **kw) -> requests.Response:
-        url = path if path.startswith("http") else f"{self.url}/v2/{path}"
+           headers: dict | None = None, host: str | None = None, **kw) -> requests.Response:
+        """A /v2 request (`path` after /v2/, or a whole URL); `host` (a Host header) addresses
+        that registry instead of the caller's own."""
+        url, hosted = self.via_loopback(path) if path.startswith("http") else (f"{self.url}/v2/{path}", {})
         assert_loopback(url)
         auth = (user, token) if token is not None else None
-        return requests.request(method, url, auth=auth, headers=headers or {}, timeout=TIMEOUT,
+        headers = {**hosted, **(headers or {}), **({"Host": host} if host else {})}
+        return requests.request(method, url, auth=auth, headers=headers, timeout=TIMEOUT,
                                 allow_redirects=False, **kw)
 
     def signed(self, target: str, body, who: str = "admin", **kw) -> requests.Response:
@@ -88,10 +111,12 @@ def berth_binary() -> str:
     return os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
 
 
-def server_env() -> dict[str, str]:
+def server_env(domain: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
     env.update(BERTH_ADMIN_ACCESS_KEY_ID=ADMIN_KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=ADMIN_SECRET,
                BERTH_CREATE_ON_PUSH="false", RUST_BACKTRACE="0")
+    if domain:
+        env["BERTH_SERVER__REGISTRY_DOMAIN"] = domain
     return env
 
 

@@ -5,7 +5,7 @@ The fixture, tests/fixtures/upgrade-5b4a125.tar.gz, was made by
 tests/blackbox/tools/make_upgrade_fixture.py with the previous binary; its fixture.json records
 what that server answered. Here it is unpacked into a temporary directory and the current
 binary ($BERTH_BIN, as everywhere) is started on it with the configuration the old one ran with
-(berth.toml from the tarball), plus `registry_domain`, the one new key, so that account B's
+(berth.toml from the tarball), plus `server.registry_domain`, the one new key, so that account B's
 registry has a host to be reached at. Everything is checked through real clients: boto3 on the
 ECR API and plain HTTP (requests) on /v2, with registry tokens from GetAuthorizationToken.
 
@@ -122,7 +122,9 @@ def up(tmp_path_factory) -> Upgraded:
     record = json.loads((root / "fixture.json").read_text())
     config = root / "berth.toml"
     if os.environ.get("UPGRADE_TEST_NO_REGISTRY_DOMAIN") != "1":
-        config.write_text(config.read_text() + f'registry_domain = "{REGISTRY_DOMAIN}"\n')
+        # The old file's keys are flat (read now as deprecated aliases); registry_domain is new
+        # and exists only under [server], so it goes in a table after them.
+        config.write_text(config.read_text().rstrip("\n") + f'\n\n[server]\nregistry_domain = "{REGISTRY_DOMAIN}"\n')
     # The server's environment: nothing of this process's BERTH_* (conftest sets
     # BERTH_CREATE_ON_PUSH for other suites) and no admin keys, so the administrator is the one
     # the previous release wrote to <data>/credentials.
