@@ -75,7 +75,8 @@ async fn other_method() -> Response {
 }
 
 async fn handle(State(api): State<Arc<EcrApi>>, req: Request) -> Response {
-    let resp = match serve(&api, req).await {
+    let (version, had_body) = (req.version(), berth_http_util::early::has_body(req.headers()));
+    let mut resp = match serve(&api, req).await {
         Ok(body) => {
             let mut r = Response::new(Body::from(body));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
@@ -83,6 +84,8 @@ async fn handle(State(api): State<Arc<EcrApi>>, req: Request) -> Response {
         }
         Err(e) => e.into_response(),
     };
+    // A refusal from the headers alone leaves the body unread.
+    berth_http_util::early::close_after_error(version, had_body, &mut resp);
     with_request_id(resp)
 }
 

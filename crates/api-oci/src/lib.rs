@@ -164,6 +164,7 @@ async fn root(State(api): State<Arc<OciApi>>, req: Request) -> Response {
 }
 
 async fn dispatch(State(api): State<Arc<OciApi>>, req: Request) -> Response {
+    let (version, had_body) = (req.version(), berth_http_util::early::has_body(req.headers()));
     let rest = req.uri().path().strip_prefix("/v2/").unwrap_or_default().to_owned();
     let resp = match OciEndpoint::parse(req.method(), &rest) {
         Ok(ep) => {
@@ -175,7 +176,10 @@ async fn dispatch(State(api): State<Arc<OciApi>>, req: Request) -> Response {
             OciError::new(error::UNSUPPORTED, "method not allowed for this endpoint").into_response()
         }
     };
-    with_version(resp)
+    let mut resp = with_version(resp);
+    // The body may be unread (a refusal from the headers alone).
+    berth_http_util::early::close_after_error(version, had_body, &mut resp);
+    resp
 }
 
 fn repo_name(s: &str) -> Result<RepositoryName, OciError> {

@@ -265,9 +265,17 @@ async fn an_out_of_order_patch_is_416_with_where_the_upload_stands() {
     let location = start.header(header::LOCATION).unwrap().to_owned();
     let first = call(Method::PATCH, &location).header("content-range", "0-4").body(b"01234").send(app).await;
     assert_eq!(first.status, StatusCode::ACCEPTED);
-    let skip = call(Method::PATCH, &location).header("content-range", "10-14").body(b"abcde").send(app).await;
+    assert_eq!(first.header(header::CONNECTION), None);
+    let skip = call(Method::PATCH, &location)
+        .header("content-range", "10-14")
+        .header("content-length", "5")
+        .body(b"abcde")
+        .send(app)
+        .await;
     assert_eq!(skip.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(skip.header(header::RANGE), Some("0-4"));
+    // Refused from the headers, its body unread: the connection is not reused (RFC 9112 9.6).
+    assert_eq!(skip.header(header::CONNECTION), Some("close"));
     insta::assert_json_snapshot!("patch_out_of_order", skip.json());
     // The upload is where it was: the next chunk in order still goes on.
     let next = call(Method::PATCH, &location).header("content-range", "5-9").body(b"56789").send(app).await;

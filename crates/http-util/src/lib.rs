@@ -18,6 +18,7 @@
 //! [`transport`] holds what the listener tells the doors about a connection ([`Tls`]) and the
 //! request-body inactivity limit ([`IdleTimeoutBody`]).
 
+pub mod early;
 pub mod transport;
 
 use std::fs::File;
