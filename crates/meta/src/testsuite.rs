@@ -161,6 +161,12 @@ pub async fn run(store: &dyn MetaStore) {
     let by_digest = store.resolve(&a, &Reference::Digest(m1.digest.clone())).await.unwrap().unwrap();
     assert_eq!(by_digest, by_tag);
     assert!(store.resolve(&b, &Reference::Digest(m1.digest.clone())).await.unwrap().is_none());
+    // A batch answers each reference as `resolve` does, in order.
+    let batch =
+        [Reference::parse("v1").unwrap(), Reference::parse("nope").unwrap(), Reference::Digest(m1.digest.clone())];
+    let got = store.resolve_many(&a, &batch).await.unwrap();
+    assert_eq!(got, vec![Some(by_tag.clone()), None, Some(by_digest.clone())]);
+    assert_eq!(store.resolve_many(&b, &batch).await.unwrap(), vec![None, None, None]);
 
     // A refused manifest does not create its repository.
     let fresh = repo("fresh/repo");

@@ -184,13 +184,44 @@ impl Images {
         accepted: Option<&[String]>,
     ) -> Result<Vec<Result<Arc<Manifest>, ImageMiss>>> {
         self.authorize(caller, Action::BatchGetImage, Target::Repository(repo), &[]).await?;
+        // What the cache holds, then one read of the store for the rest (and for the tags of ids
+        // naming a digest and a tag both, which must name that digest).
+        let cached: Vec<Result<Arc<Manifest>, u64>> =
+            ids.iter().map(|id| self.local.manifests.get(repo, &id.reference())).collect();
+        let mut asked = Vec::new();
+        for (id, hit) in ids.iter().zip(&cached) {
+            if hit.is_err() {
+                asked.push(id.reference());
+            }
+            if let ImageId::Both(_, t) = id {
+                asked.push(Reference::Tag(t.clone()));
+            }
+        }
+        let mut found = self.meta.resolve_many(repo, &asked).await?.into_iter();
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(m) = self.manifest(repo, &id.reference()).await? else {
+        for (id, hit) in ids.iter().zip(cached) {
+            let manifest = match hit {
+                Ok(m) => Some(m),
+                Err(generation) => found.next().flatten().map(|record| {
+                    let m = Arc::new(Manifest {
+                        digest: record.digest,
+                        media_type: record.media_type,
+                        payload: Bytes::from(record.payload),
+                    });
+                    self.local.manifests.fill(repo, &id.reference(), generation, &m);
+                    m
+                }),
+            };
+            let pair_holds = match id {
+                ImageId::Both(d, _) => found.next().flatten().is_some_and(|tagged| &tagged.digest == d),
+                _ => true,
+            };
+            let Some(m) = manifest else {
                 out.push(Err(ImageMiss::NotFound));
                 continue;
             };
-            if !self.pair_holds(repo, id).await? {
+            self.note_pull(repo, &m.digest);
+            if !pair_holds {
                 out.push(Err(ImageMiss::TagDoesNotMatchDigest));
             } else if accepted.is_some_and(|a| !a.iter().any(|t| t == &m.media_type)) {
                 out.push(Err(ImageMiss::UnsupportedType(m.media_type.clone())));
