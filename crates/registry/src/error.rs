@@ -68,7 +68,7 @@ pub enum Error {
     /// ECR's `CompleteLayerUpload` of a layer the repository already holds.
     #[error("layer {0} already exists in the repository")]
     LayerAlreadyExists(Digest),
-    #[error("upload holds {offset} bytes; a chunk must start there")]
+    #[error("the upload holds {offset} bytes and takes one request at a time; a chunk must start at byte {offset}")]
     UploadRangeInvalid { offset: u64 },
     /// An ECR layer part whose stated range does not fit its bytes.
     #[error("{0}")]
