@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use berth_blobstore::ByteStream;
-use berth_meta::{NewManifest, PutOutcome, Referrer};
+use berth_meta::{ManifestRecord, NewManifest, PutOutcome, Referrer};
 use berth_types::{Algorithm, Digest, Page, PageRequest, ParsedManifest, Reference, RepositoryKey, Tag, now_ms};
 use bytes::Bytes;
 
@@ -69,14 +69,27 @@ impl Core {
             Err(generation) => generation,
         };
         let Some(record) = self.meta.resolve(repo, reference).await? else { return Ok(None) };
+        let m = self.keep(repo, reference, generation, record);
+        self.note_pull(repo, &m.digest);
+        Ok(Some(m))
+    }
+
+    /// A manifest read from the store, handed out and kept in the cache (when no write came
+    /// since `generation` was noted).
+    fn keep(
+        &self,
+        repo: &RepositoryKey,
+        reference: &Reference,
+        generation: u64,
+        record: ManifestRecord,
+    ) -> Arc<Manifest> {
         let m = Arc::new(Manifest {
             digest: record.digest,
             media_type: record.media_type,
             payload: Bytes::from(record.payload),
         });
         self.local.manifests.fill(repo, reference, generation, &m);
-        self.note_pull(repo, &m.digest);
-        Ok(Some(m))
+        m
     }
 
     fn note_pull(&self, repo: &RepositoryKey, digest: &Digest) {
@@ -202,15 +215,9 @@ impl Images {
         for (id, hit) in ids.iter().zip(cached) {
             let manifest = match hit {
                 Ok(m) => Some(m),
-                Err(generation) => found.next().flatten().map(|record| {
-                    let m = Arc::new(Manifest {
-                        digest: record.digest,
-                        media_type: record.media_type,
-                        payload: Bytes::from(record.payload),
-                    });
-                    self.local.manifests.fill(repo, &id.reference(), generation, &m);
-                    m
-                }),
+                Err(generation) => {
+                    found.next().flatten().map(|record| self.keep(repo, &id.reference(), generation, record))
+                }
             };
             let pair_holds = match id {
                 ImageId::Both(d, _) => found.next().flatten().is_some_and(|tagged| &tagged.digest == d),
