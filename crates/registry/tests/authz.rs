@@ -1,6 +1,8 @@
 //! Authorization through the core on the real embedded backends: account principals in
 //! resource policies, and callers whose user was deleted.
 
+mod common;
+
 use std::sync::Arc;
 
 use berth_blobstore_fs::FsBlobStore;
@@ -8,18 +10,11 @@ use berth_meta::RepoMeta as _;
 use berth_meta_sqlite::SqliteMeta;
 use berth_registry::identity::{ADMIN_USER, user_arn};
 use berth_registry::{
-    Action, Authorizer, Caller, Error, Options, Origin, Principal, Registry, RepositoryListing, RepositorySettings,
+    Action, Caller, Error, Options, Origin, Principal, Registry, RepositoryListing, RepositorySettings,
 };
 use berth_types::{PageRequest, RepositoryKey, now_ms};
 
-/// A repository of the default account's registry.
-fn key(name: &str) -> berth_types::RepositoryKey {
-    berth_types::RepositoryKey::new(acct(), berth_types::RepositoryName::parse(name).unwrap())
-}
-
-fn acct() -> berth_types::AccountId {
-    berth_types::AccountId::parse("111122223333").unwrap()
-}
+use common::{acct, key};
 
 const ACCT: &str = "111122223333";
 const OTHER: &str = "444455556666";
@@ -32,17 +27,8 @@ async fn setup() -> (tempfile::TempDir, Registry) {
 async fn setup_with_meta() -> (tempfile::TempDir, Registry, Arc<SqliteMeta>) {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(
-        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
-            .await
-            .unwrap(),
-    );
-    let authz = Authorizer::new(
-        false,
-        &berth_types::Region::parse("us-east-1").unwrap(),
-        &acct(),
-        &berth_auth::TokenKey::from_bytes([1; 32]),
-    );
+    let meta = common::meta(dir.path()).await;
+    let authz = common::authz(false);
     let reg = Registry::new(blobs, meta.clone(), authz, Options::default());
     reg.identity.bootstrap(Some(("AKIAADMIN", "secret"))).await.unwrap();
     reg.identity.create_account(Some(OTHER), "other").await.unwrap();

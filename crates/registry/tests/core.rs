@@ -1,32 +1,17 @@
 //! The core on the real embedded backends (filesystem blobs, SQLite metadata) in a tempdir.
 
+mod common;
+
 use std::sync::Arc;
 
 use berth_blobstore::{BlobStore, ByteStream};
 use berth_blobstore_fs::FsBlobStore;
-use berth_meta_sqlite::SqliteMeta;
-use berth_registry::{Authorizer, Caller, Error, Options, Registry};
+use berth_registry::{Caller, Error, Options, Registry};
 use berth_types::{Algorithm, Digest, UploadId};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 
-/// A repository of the default account's registry.
-fn key(name: &str) -> berth_types::RepositoryKey {
-    berth_types::RepositoryKey::new(acct(), berth_types::RepositoryName::parse(name).unwrap())
-}
-
-fn acct() -> berth_types::AccountId {
-    berth_types::AccountId::parse("111122223333").unwrap()
-}
-
-fn authz(anonymous: bool) -> Authorizer {
-    Authorizer::new(
-        anonymous,
-        &berth_types::Region::parse("us-east-1").unwrap(),
-        &berth_types::AccountId::parse("111122223333").unwrap(),
-        &berth_auth::TokenKey::from_bytes([1; 32]),
-    )
-}
+use common::{authz, key};
 
 fn body(data: &[u8]) -> ByteStream {
     stream::iter(vec![Ok(Bytes::copy_from_slice(data))]).boxed()
@@ -35,11 +20,7 @@ fn body(data: &[u8]) -> ByteStream {
 async fn setup(opts: Options) -> (tempfile::TempDir, Arc<FsBlobStore>, Registry) {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(
-        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
-            .await
-            .unwrap(),
-    );
+    let meta = common::meta(dir.path()).await;
     let reg = Registry::new(blobs.clone(), meta, authz(true), opts);
     (dir, blobs, reg)
 }
@@ -88,11 +69,7 @@ async fn a_wrong_digest_stores_nothing() {
 async fn anonymous_callers_are_refused_unless_configured() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(
-        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
-            .await
-            .unwrap(),
-    );
+    let meta = common::meta(dir.path()).await;
     let reg = Registry::new(blobs, meta, authz(false), Options::default());
     let repo = key("team/app");
     assert!(matches!(reg.check_access(&Caller::Anonymous).await, Err(Error::Unauthenticated)));
@@ -105,11 +82,7 @@ async fn anonymous_callers_are_refused_unless_configured() {
 async fn after_a_restart_upload_bytes_are_checked_before_they_are_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(
-        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
-            .await
-            .unwrap(),
-    );
+    let meta = common::meta(dir.path()).await;
     let before = Registry::new(blobs.clone(), meta.clone(), authz(true), Options::default());
     let after = Registry::new(blobs.clone(), meta, authz(true), Options::default());
     let who = Caller::Anonymous;

@@ -2,6 +2,8 @@
 //! the rule of `berth_registry::gc` case by case, then a stress run with collection in a loop
 //! while many clients push, pull and delete overlapping images.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,19 +12,12 @@ use berth_blobstore::{BlobStore, ByteStream};
 use berth_blobstore_fs::FsBlobStore;
 use berth_meta::GcMeta;
 use berth_meta_sqlite::SqliteMeta;
-use berth_registry::{Authorizer, Caller, Error, ImageId, Options, Registry};
+use berth_registry::{Caller, Error, ImageId, Options, Registry};
 use berth_types::{Algorithm, Digest, Hasher, Reference, RepositoryKey, Tag, now_ms};
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 
-/// A repository of the default account's registry.
-fn key(name: &str) -> berth_types::RepositoryKey {
-    berth_types::RepositoryKey::new(acct(), berth_types::RepositoryName::parse(name).unwrap())
-}
-
-fn acct() -> berth_types::AccountId {
-    berth_types::AccountId::parse("111122223333").unwrap()
-}
+use common::key;
 
 fn body(data: &[u8]) -> ByteStream {
     stream::iter(vec![Ok(Bytes::copy_from_slice(data))]).boxed()
@@ -42,23 +37,9 @@ struct Env {
 async fn setup(grace_ms: i64) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-    let meta = Arc::new(
-        SqliteMeta::open(&dir.path().join("meta.db"), &berth_types::AccountId::parse("111122223333").unwrap())
-            .await
-            .unwrap(),
-    );
+    let meta = common::meta(dir.path()).await;
     let opts = Options { gc_grace_ms: grace_ms, ..Options::default() };
-    let reg = Arc::new(Registry::new(
-        blobs.clone(),
-        meta.clone(),
-        Authorizer::new(
-            true,
-            &berth_types::Region::parse("us-east-1").unwrap(),
-            &berth_types::AccountId::parse("111122223333").unwrap(),
-            &berth_auth::TokenKey::from_bytes([1; 32]),
-        ),
-        opts,
-    ));
+    let reg = Arc::new(Registry::new(blobs.clone(), meta.clone(), common::authz(true), opts));
     Env { _dir: dir, blobs, meta, reg }
 }
 
@@ -230,12 +211,7 @@ async fn tombstones_of_a_run_that_stopped_midway_are_finished_and_block_uploads_
     let restarted = Registry::new(
         env.blobs.clone(),
         env.meta.clone(),
-        Authorizer::new(
-            true,
-            &berth_types::Region::parse("us-east-1").unwrap(),
-            &berth_types::AccountId::parse("111122223333").unwrap(),
-            &berth_auth::TokenKey::from_bytes([1; 32]),
-        ),
+        common::authz(true),
         Options { gc_grace_ms: 1_000, ..Options::default() },
     );
     let report = restarted.maintenance.gc_run_once(now_ms()).await.unwrap();
