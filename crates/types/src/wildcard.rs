@@ -188,6 +188,24 @@ mod tests {
             ("*é", false, "café", true),
             ("??", false, "é", false),
             ("?", false, "é", true),
+            (
+                "arn:aws:ecr:*:111122223333:repository/team/*",
+                false,
+                "arn:aws:ecr:us-east-1:111122223333:repository/team/app",
+                true,
+            ),
+            (
+                "arn:aws:ecr:*:111122223333:repository/team/*",
+                false,
+                "arn:aws:ecr:us-east-1:111122223333:repository/other/app",
+                false,
+            ),
+            (
+                "arn:aws:ecr:*:111122223333:repository/Team/*",
+                false,
+                "arn:aws:ecr:us-east-1:111122223333:repository/team/app",
+                false,
+            ),
         ];
         for &(p, fold, t, want) in cases {
             let syntax = Syntax { question_mark: true, fold_case: fold };

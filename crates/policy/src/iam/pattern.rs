@@ -50,53 +50,17 @@ impl ArnPattern {
 mod tests {
     use super::*;
 
+    /// The matcher itself is tested in `berth_types::wildcard`; here, that IAM patterns get its
+    /// IAM syntax: `?` is special, and `fold` (actions) ignores ASCII case.
     #[test]
-    fn wildcard_table() {
-        // (pattern, fold, text, expected)
+    fn wildcard_uses_the_iam_syntax() {
         let cases: &[(&str, bool, &str, bool)] = &[
-            ("*", false, "", true),
-            ("*", false, "anything", true),
-            ("**", false, "x", true),
-            ("", false, "", true),
-            ("", false, "a", false),
-            ("abc", false, "abc", true),
             ("abc", false, "ABC", false),
             ("abc", true, "ABC", true),
-            ("ecr:Batch*", true, "ecr:BatchGetImage", true),
             ("ecr:Batch*", true, "ECR:batchdeleteimage", true),
-            ("ecr:Batch*", true, "ecr:Batc", false),
-            ("ecr:*Image", true, "ecr:PutImage", true),
-            ("ecr:*Image", true, "ecr:PutImages", false),
-            ("ecr:*Image*", true, "ecr:DescribeImageScanFindings", true),
-            ("ecr:?etImage", true, "ecr:GetImage", true),
-            ("ecr:?etImage", true, "ecr:etImage", false),
             ("a?c", false, "abc", true),
+            ("a?c", false, "a?c", true),
             ("a?c", false, "ac", false),
-            ("a?c", false, "aéc", true),
-            ("a*b*c", false, "aXXbYYc", true),
-            ("a*b*c", false, "aXXbYY", false),
-            ("a*a*a*a*b", false, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false),
-            ("*é", false, "café", true),
-            ("??", false, "é", false),
-            ("?", false, "é", true),
-            (
-                "arn:aws:ecr:*:111122223333:repository/team/*",
-                false,
-                "arn:aws:ecr:us-east-1:111122223333:repository/team/app",
-                true,
-            ),
-            (
-                "arn:aws:ecr:*:111122223333:repository/team/*",
-                false,
-                "arn:aws:ecr:us-east-1:111122223333:repository/other/app",
-                false,
-            ),
-            (
-                "arn:aws:ecr:*:111122223333:repository/Team/*",
-                false,
-                "arn:aws:ecr:us-east-1:111122223333:repository/team/app",
-                false,
-            ),
         ];
         for &(p, fold, t, want) in cases {
             assert_eq!(wildcard(p, fold).matches(t), want, "pattern {p:?} fold {fold} text {t:?}");
