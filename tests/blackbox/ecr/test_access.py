@@ -31,6 +31,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ecr.oci import wait_for
+from tools.berth import berth_binary, secured_env
 from tools.containers import Podman
 from conftest import spawn_berth
 from tools.dockerd import DockerDaemon, DockerUnavailable
@@ -124,18 +125,8 @@ class World:
         return r.returncode, (json.loads(r.stdout) if r.stdout.strip() else None), r.stderr
 
 
-def berth_binary() -> str:
-    from conftest import DEFAULT_BERTH_BIN  # noqa: PLC0415
-    return os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
-
-
 def server_env(domain: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
-    env.update(BERTH_ADMIN_ACCESS_KEY_ID=ADMIN_KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=ADMIN_SECRET,
-               BERTH_CREATE_ON_PUSH="false", RUST_BACKTRACE="0")
-    if domain:
-        env["BERTH_SERVER__REGISTRY_DOMAIN"] = domain
-    return env
+    return secured_env(ADMIN_KEY, ADMIN_SECRET, domain)
 
 
 def admin(data: Path, *args: str, env: dict[str, str] | None = None) -> str:

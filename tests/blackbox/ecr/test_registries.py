@@ -33,6 +33,7 @@ import pytest
 import requests
 
 from conftest import spawn_berth
+from tools.berth import berth_binary, secured_env
 from tools.containers import docker_push_digest
 from tools.dockerd import DockerDaemon, DockerUnavailable
 from tools.etchosts import loopback_names, writable
@@ -51,16 +52,8 @@ CONTENT = {"A": b"the image of account A\n", "B": b"the image of account B, not 
 # ---------------------------------------------------------------------------------------------
 
 
-def berth_binary() -> str:
-    from conftest import DEFAULT_BERTH_BIN  # noqa: PLC0415
-    return os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
-
-
 def server_env(domain: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
-    env.update(BERTH_ADMIN_ACCESS_KEY_ID=ADMIN_KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=ADMIN_SECRET,
-               BERTH_CREATE_ON_PUSH="false", BERTH_SERVER__REGISTRY_DOMAIN=domain, RUST_BACKTRACE="0")
-    return env
+    return secured_env(ADMIN_KEY, ADMIN_SECRET, domain)
 
 
 def admin(data: Path, env: dict[str, str], *args: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from tools.berth import berth_binary, secured_env
 from tools.registry_api import assert_loopback
 
 ADMIN_KEY, ADMIN_SECRET = "AKIABERTHHELD0000001", "berth-held-admin-secret"
@@ -106,18 +106,8 @@ class World:
         return ecr_raw(self.url, target, body, key, secret, **kw)
 
 
-def berth_binary() -> str:
-    from conftest import DEFAULT_BERTH_BIN  # noqa: PLC0415
-    return os.environ.get("BERTH_BIN") or str(DEFAULT_BERTH_BIN)
-
-
 def server_env(domain: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
-    env.update(BERTH_ADMIN_ACCESS_KEY_ID=ADMIN_KEY, BERTH_ADMIN_SECRET_ACCESS_KEY=ADMIN_SECRET,
-               BERTH_CREATE_ON_PUSH="false", RUST_BACKTRACE="0")
-    if domain:
-        env["BERTH_SERVER__REGISTRY_DOMAIN"] = domain
-    return env
+    return secured_env(ADMIN_KEY, ADMIN_SECRET, domain)
 
 
 def admin(data: Path, *args: str) -> str:
