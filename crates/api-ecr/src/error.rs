@@ -126,6 +126,10 @@ impl From<Error> for EcrError {
             Error::StorageFull => {
                 return EcrError { code: "ServerException", message, status: StatusCode::INSUFFICIENT_STORAGE };
             }
+            // SDKs retry a 503 with backoff.
+            Error::Unavailable => {
+                return EcrError { code: "ServerException", message, status: StatusCode::SERVICE_UNAVAILABLE };
+            }
             Error::Internal(source) => {
                 tracing::error!(error = %source, source = ?source, "internal error");
                 return EcrError::new("ServerException", "internal error");
@@ -189,6 +193,9 @@ mod tests {
             if name == "storage_full" {
                 // A full disk is a server fault whose status says so.
                 assert_eq!((w.code, w.status.as_u16()), ("ServerException", 507));
+            } else if name == "unavailable" {
+                // Storage out of reach: a status SDKs retry.
+                assert_eq!((w.code, w.status.as_u16()), ("ServerException", 503));
             } else if w.code == "ServerException" {
                 assert_eq!(w.status, 500);
                 assert!(!w.message.contains("fire"), "internal detail leaked: {}", w.message);

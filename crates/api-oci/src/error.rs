@@ -136,6 +136,9 @@ impl From<Error> for OciError {
             Error::LimitExceeded(_) => plain(TOOMANYREQUESTS),
             // The spec has no code for a server fault; the status says what happened.
             Error::StorageFull => plain(UNSUPPORTED).with_status(StatusCode::INSUFFICIENT_STORAGE),
+            Error::Unavailable => {
+                plain(UNSUPPORTED).with_status(StatusCode::SERVICE_UNAVAILABLE).with_header(header::RETRY_AFTER, "1")
+            }
             Error::BlobDamaged(d) => OciError { detail: Some(json!({ "digest": d.as_str() })), ..plain(BLOB_UNKNOWN) },
             Error::Internal(source) => {
                 tracing::error!(error = %source, source = ?source, "internal error");

@@ -162,6 +162,7 @@ async fn every_core_error_on_the_wire() {
             StatusCode::PAYLOAD_TOO_LARGE,
             StatusCode::INSUFFICIENT_STORAGE,
             StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
         ];
         assert!(allowed.contains(&a.status), "{name}: {code} answered {}", a.status);
         let mut headers: Vec<(String, String)> = a

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use berth_blobstore::{BlobBody, BlobRead, BlobStore, BoxError, ByteRange, ByteStream, Error, Result};
+use berth_blobstore::{Appended, BlobBody, BlobRead, BlobStore, BoxError, ByteRange, ByteStream, Error, Result};
 use berth_types::{Digest, UploadId};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -194,7 +194,7 @@ impl BlobStore for FsBlobStore {
         Ok(BlobRead { size, range, body: BlobBody::File { file: f, offset: start, len } })
     }
 
-    async fn upload_append(&self, id: &UploadId, at: u64, mut body: ByteStream) -> Result<u64> {
+    async fn upload_append(&self, id: &UploadId, at: u64, mut body: ByteStream) -> Result<Appended> {
         let path = self.upload_path(id);
         let writing = self.start_writing(id)?;
         let (tx, rx) = mpsc::channel(32);
@@ -227,11 +227,11 @@ impl BlobStore for FsBlobStore {
         let result = writer.await.map_err(backend)?;
         match (body_error, result) {
             (Some(e), _) => Err(Error::Body(e)),
-            (None, r) => r,
+            (None, r) => r.map(|len| Appended { len, part: None }),
         }
     }
 
-    async fn upload_read(&self, id: &UploadId) -> Result<ByteStream> {
+    async fn upload_read(&self, id: &UploadId, _parts: &[String]) -> Result<ByteStream> {
         let path = self.upload_path(id);
         let (f, size) = blocking(move || {
             let f = File::open(path)?;
@@ -242,7 +242,7 @@ impl BlobStore for FsBlobStore {
         Ok(berth_blobstore::file_stream(f, 0, size))
     }
 
-    async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64> {
+    async fn upload_commit(&self, id: &UploadId, _parts: &[String], digest: &Digest) -> Result<u64> {
         if self.is_writing(id) {
             return Err(Error::UploadBusy);
         }

@@ -29,6 +29,9 @@ pub enum Error {
     /// Another request is writing this upload's bytes right now (one writer per upload).
     #[error("another request is writing this upload")]
     UploadBusy,
+    /// The storage cannot be reached or did not answer in time; the request may be retried.
+    #[error("storage is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
     /// The storage has no room left (a full disk or quota). Nothing was stored.
     #[error("storage is full: {0}")]
     StorageFull(#[source] BoxError),
@@ -127,6 +130,20 @@ pub fn file_stream(mut file: std::fs::File, offset: u64, len: u64) -> ByteStream
     }))
 }
 
+/// What an append stored: the upload's new length and, for a store that keeps each append as a
+/// part of its own, the part's name.
+///
+/// A part is named only once it is whole, and each append gets a new name, so two appends that
+/// race at one offset never share a part. The core records the part with the session's new
+/// offset in one conditional write of the metadata; commit then assembles exactly the recorded
+/// parts, which are exactly the bytes the core hashed. A store that writes in place (the
+/// filesystem, where one writer per upload is enforced locally) names no parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub len: u64,
+    pub part: Option<String>,
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     /// Size of a stored blob, or `None`.
@@ -138,14 +155,17 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Bytes past `at` from an earlier failed append are discarded first. On any error nothing
     /// past `at` remains. Returns the new length. The bytes need not be durable until
     /// `upload_commit`: after a crash an upload may hold fewer bytes than were appended.
-    async fn upload_append(&self, id: &UploadId, at: u64, body: ByteStream) -> Result<u64>;
-    /// Streams the bytes of an upload so far (used to re-hash with another algorithm).
-    async fn upload_read(&self, id: &UploadId) -> Result<ByteStream>;
-    /// Durably moves upload `id` to blob `digest` (the caller has verified the digest). If the
-    /// blob already exists it is replaced by these verified bytes, so a damaged or planted copy
-    /// is never trusted. `UploadBusy` while an append to `id` is still writing. Returns the
-    /// blob's size.
-    async fn upload_commit(&self, id: &UploadId, digest: &Digest) -> Result<u64>;
+    /// A store that names parts (see [`Appended`]) keeps whatever an append wrote at or past `at`
+    /// under other names, so the discarding is done by `parts` at commit instead.
+    async fn upload_append(&self, id: &UploadId, at: u64, body: ByteStream) -> Result<Appended>;
+    /// Streams the bytes of an upload so far (used to re-hash with another algorithm): the
+    /// recorded `parts` in order (empty for a store that names none).
+    async fn upload_read(&self, id: &UploadId, parts: &[String]) -> Result<ByteStream>;
+    /// Durably moves upload `id` to blob `digest` (the caller has verified the digest): the
+    /// recorded `parts` in order, for a store that names them. If the blob already exists it is
+    /// replaced by these verified bytes, so a damaged or planted copy is never trusted.
+    /// `UploadBusy` while an append to `id` is still writing. Returns the blob's size.
+    async fn upload_commit(&self, id: &UploadId, parts: &[String], digest: &Digest) -> Result<u64>;
     /// Durably stores a small blob whose bytes are all in memory and already verified against
     /// `digest`, in one step; an existing copy whose bytes differ is replaced. Returns its size.
     async fn put_small(&self, digest: &Digest, data: Bytes) -> Result<u64>;
@@ -165,4 +185,15 @@ pub trait BlobStore: Send + Sync + 'static {
     /// that no record names). A blob stored or deleted while the stream runs may or may not
     /// appear.
     fn list(&self) -> BoxStream<'_, Result<Digest>>;
+    /// A URL from which a client may fetch the blob directly for `ttl` (a presigned S3 URL), or
+    /// `None` when the store has no such URLs and the registry streams the bytes itself.
+    async fn presigned_url(&self, digest: &Digest, ttl: std::time::Duration) -> Result<Option<String>> {
+        let _ = (digest, ttl);
+        Ok(None)
+    }
+    /// Checks at start that the store can be used (reachable, the bucket there, the
+    /// credentials accepted); the error says which.
+    async fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -1150,5 +1150,17 @@ impl MaintenanceMeta for SqliteMeta {
     }
 }
 
+/// One process serves a data directory, so every lease is its own.
+#[async_trait]
+impl berth_meta::LeaseMeta for SqliteMeta {
+    async fn acquire_lease(&self, _name: &str, _holder: &str, _ttl_ms: i64) -> Result<bool> {
+        Ok(true)
+    }
+
+    async fn release_lease(&self, _name: &str, _holder: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -78,6 +78,10 @@ pub enum Error {
     /// The database has no room left; the write was not made.
     #[error("metadata storage is full: {0}")]
     StorageFull(String),
+    /// The database cannot be reached or did not answer in time; nothing is known to have been
+    /// written (a write either committed whole or not at all), and the request may be retried.
+    #[error("metadata database is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
     #[error("metadata backend failed: {0}")]
     Backend(#[source] BoxError),
 }

@@ -120,6 +120,8 @@ pub struct UploadSession {
     pub id: UploadId,
     pub repository: RepositoryKey,
     pub offset: u64,
+    /// The core's state for resuming the session (its hash state and the blob store's parts),
+    /// opaque to the store.
     pub hash_state: Vec<u8>,
     pub created_at: i64,
 }
@@ -235,8 +237,29 @@ pub trait MaintenanceMeta: Send + Sync {
     async fn reclaim(&self, max_pages: u32) -> Result<u64>;
 }
 
+/// Leases on background work shared by the nodes of a cluster: one node at a time runs a
+/// cluster-wide job, and a lease its holder stops renewing (a dead node) expires.
+#[async_trait]
+pub trait LeaseMeta: Send + Sync {
+    /// Takes lease `name` for `holder` until `ttl_ms` from now, or renews it if `holder` already
+    /// holds it; `false` while another holder's lease has not expired. Time is the store's own
+    /// clock, so nodes need not agree on theirs.
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool>;
+    /// Gives the lease back if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+}
+
 pub trait MetaStore:
-    RepoMeta + BlobIndex + UploadMeta + ImageMeta + IdentityMeta + PolicyMeta + GcMeta + PreviewMeta + MaintenanceMeta
+    RepoMeta
+    + BlobIndex
+    + UploadMeta
+    + ImageMeta
+    + IdentityMeta
+    + PolicyMeta
+    + GcMeta
+    + PreviewMeta
+    + MaintenanceMeta
+    + LeaseMeta
 {
 }
 impl<T> MetaStore for T where
@@ -249,5 +272,6 @@ impl<T> MetaStore for T where
         + GcMeta
         + PreviewMeta
         + MaintenanceMeta
+        + LeaseMeta
 {
 }

@@ -103,9 +103,17 @@ impl Core {
         }
     }
 
-    /// A hash state to save with a session: this process's epoch, then the state.
-    pub(crate) fn seal(&self, h: &Hasher) -> Vec<u8> {
-        [&self.local.epoch[..], &h.save()].concat()
+    /// The state to save with a session: this process's epoch, the hash state, then the blob
+    /// store's parts so far, each as a two-byte length and its name. A store that names no
+    /// parts leaves the state as it always was (epoch and hash state only).
+    pub(crate) fn seal(&self, h: &Hasher, parts: &[String]) -> Vec<u8> {
+        let mut out = [&self.local.epoch[..], &h.save()].concat();
+        for p in parts {
+            let len = u16::try_from(p.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&p.as_bytes()[..usize::from(len)]);
+        }
+        out
     }
 }
 

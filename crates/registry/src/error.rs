@@ -107,6 +107,10 @@ pub enum Error {
     /// of the blob stores it again.
     #[error("the stored bytes of blob {0} are missing or damaged; push the blob again to repair it")]
     BlobDamaged(Digest),
+    /// The database or the blob storage underneath cannot be reached or did not answer in
+    /// time. Nothing of the request is half-written; the client may retry.
+    #[error("the registry's storage is unavailable; retry shortly")]
+    Unavailable,
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
@@ -158,6 +162,10 @@ impl From<berth_meta::Error> for Error {
                 Conflict::UploadMoved(_) => Error::UploadNotFound,
                 Conflict::Other(why) => Error::Internal(why.into()),
             },
+            berth_meta::Error::Unavailable(why) => {
+                tracing::warn!(error = %why, "metadata database unavailable");
+                Error::Unavailable
+            }
             berth_meta::Error::Backend(_) => Error::Internal(Box::new(e)),
         }
     }
@@ -175,6 +183,10 @@ impl From<berth_blobstore::Error> for Error {
             // offset): a session whose bytes another request is still writing is not this
             // request's to end.
             berth_blobstore::Error::UploadBusy => Error::UploadNotFound,
+            berth_blobstore::Error::Unavailable(why) => {
+                tracing::warn!(error = %why, "blob storage unavailable");
+                Error::Unavailable
+            }
             berth_blobstore::Error::NotFound
             | berth_blobstore::Error::InvalidRange
             | berth_blobstore::Error::UploadOffset { .. }

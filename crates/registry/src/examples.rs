@@ -10,7 +10,7 @@ use berth_types::{AccountId, Algorithm, Digest, RepositoryKey, RepositoryName};
 use crate::{Action, Error, PolicyKindName};
 
 /// How many distinct shapes [`ordinal`] tells apart.
-const SHAPES: usize = 37;
+const SHAPES: usize = 38;
 
 /// A distinct number below [`SHAPES`] for each variant (and each kind of missing policy). The
 /// match has no `_` arm: a new variant must be given its number here.
@@ -53,6 +53,7 @@ fn ordinal(e: &Error) -> usize {
         Error::StorageFull => 34,
         Error::BlobDamaged(_) => 35,
         Error::Internal(_) => 36,
+        Error::Unavailable => 37,
     }
 }
 
@@ -121,6 +122,7 @@ pub fn every_error_example() -> Vec<(&'static str, Error)> {
         ("storage_full", Error::StorageFull),
         ("blob_damaged", Error::BlobDamaged(d.clone())),
         ("internal", Error::Internal("disk on fire".into())),
+        ("unavailable", Error::Unavailable),
     ];
     let mut seen = [false; SHAPES];
     for (name, e) in &all {

@@ -75,7 +75,7 @@ impl Uploads {
             id: UploadId::generate(),
             repository: repo.clone(),
             offset: 0,
-            hash_state: self.seal(&Hasher::new(Algorithm::Sha256)),
+            hash_state: self.seal(&Hasher::new(Algorithm::Sha256), &[]),
             created_at: now,
         };
         let principal = match caller {
@@ -122,11 +122,11 @@ impl Uploads {
         let written = self.blobs.upload_append(&id, 0, body).await;
         let (hasher, _) = take(state);
         let result = async {
-            let len = written?;
-            check_len(expected_len, len)?;
+            let written = written?;
+            check_len(expected_len, written.len)?;
             verify(&hasher.finish(), digest)?;
             let reserved = self.reserve(digest).await?;
-            let size = self.blobs.upload_commit(&id, digest).await?;
+            let size = self.blobs.upload_commit(&id, &Vec::from_iter(written.part), digest).await?;
             self.record_reserved(&target, digest, size, reserved).await?;
             Ok(digest.clone())
         }
@@ -158,7 +158,7 @@ impl Uploads {
             return Err(Error::UploadRangeInvalid { offset: s.offset });
         };
         let s = self.session(repo, id).await?;
-        let (offset, _) = self.append_bytes(&s, start, body).await?;
+        let (offset, _, _) = self.append_bytes(&s, start, body).await?;
         Ok(UploadStatus { id: id.clone(), offset })
     }
 
@@ -259,19 +259,30 @@ impl Core {
         Ok((self.blobs.put_small(digest, data).await?, reserved))
     }
 
-    /// The hash state of a session. Bytes appended by this process are in its page cache and
-    /// trusted; a session last written by an earlier process is trusted only after its stored
-    /// bytes hash to the same state. Otherwise it is dropped and the client starts over.
-    pub(crate) async fn session_hasher(&self, s: &UploadSession) -> Result<Hasher> {
+    /// The saved state of a session: its hash state and its parts. Bytes a store keeps as named
+    /// parts were whole before the state naming them was written, and bytes appended by this
+    /// process are in its page cache: both are trusted. A session a store writes in place, last
+    /// written by an earlier process, is trusted only after its stored bytes hash to the same
+    /// state. Otherwise it is dropped and the client starts over.
+    pub(crate) async fn session_state(&self, s: &UploadSession) -> Result<(Hasher, Vec<String>)> {
         let damaged = || Error::Internal("damaged upload state".into());
         let (epoch, state) = s.hash_state.split_at_checked(8).ok_or_else(damaged)?;
-        let hasher = Hasher::restore(state).ok_or_else(damaged)?;
-        if epoch == self.local.epoch || s.offset == 0 {
-            return Ok(hasher);
+        let (hasher, mut rest) = Hasher::restore_prefix(state).ok_or_else(damaged)?;
+        let mut parts = Vec::new();
+        while let Some((len, tail)) = rest.split_first_chunk::<2>() {
+            let (name, tail) = tail.split_at_checked(usize::from(u16::from_be_bytes(*len))).ok_or_else(damaged)?;
+            parts.push(String::from_utf8(name.to_vec()).map_err(|_| damaged())?);
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(damaged());
+        }
+        if epoch == self.local.epoch || s.offset == 0 || !parts.is_empty() {
+            return Ok((hasher, parts));
         }
         let mut check = Hasher::new(hasher.algorithm());
         let mut seen = 0u64;
-        if let Ok(mut bytes) = self.blobs.upload_read(&s.id).await {
+        if let Ok(mut bytes) = self.blobs.upload_read(&s.id, &parts).await {
             while seen < s.offset {
                 let Some(chunk) = bytes.next().await else { break };
                 let chunk = chunk.map_err(Error::Internal)?;
@@ -281,7 +292,7 @@ impl Core {
             }
         }
         if seen == s.offset && check.save() == hasher.save() {
-            return Ok(hasher);
+            return Ok((hasher, parts));
         }
         tracing::warn!(upload = %s.id, "upload bytes do not match the saved state after a restart; dropping the session");
         self.meta.delete_upload(&s.id).await?;
@@ -303,16 +314,19 @@ impl Core {
         s: &UploadSession,
         start: Option<u64>,
         body: ByteStream,
-    ) -> Result<(u64, Hasher)> {
+    ) -> Result<(u64, Hasher, Vec<String>)> {
         if let Some(start) = start
             && start != s.offset
         {
             return Err(Error::UploadRangeInvalid { offset: s.offset });
         }
-        let hasher = self.session_hasher(s).await?;
+        let (hasher, mut parts) = self.session_state(s).await?;
         let (body, state) = hashing(body, hasher);
         let len = match self.blobs.upload_append(&s.id, s.offset, body).await {
-            Ok(len) => len,
+            Ok(appended) => {
+                parts.extend(appended.part);
+                appended.len
+            }
             Err(berth_blobstore::Error::UploadOffset { .. } | berth_blobstore::Error::NotFound) => {
                 return Err(Error::UploadNotFound);
             }
@@ -324,12 +338,12 @@ impl Core {
         if len != s.offset + counted {
             return Err(Error::Internal("upload length disagrees with bytes received".into()));
         }
-        match self.meta.advance_upload(&s.id, s.offset, len, &self.seal(&hasher)).await {
+        match self.meta.advance_upload(&s.id, s.offset, len, &self.seal(&hasher, &parts)).await {
             Ok(()) => {
                 if len > 0 {
                     self.local.sessions.received(&s.id);
                 }
-                Ok((len, hasher))
+                Ok((len, hasher, parts))
             }
             Err(berth_meta::Error::Conflict(berth_meta::Conflict::UploadMoved(_))) => {
                 Err(Error::UploadRangeInvalid { offset: s.offset })
@@ -378,16 +392,19 @@ impl Core {
                 }
             }
             last_chunk => {
-                let hasher = match last_chunk {
-                    Some((body, _)) => self.append_bytes(s, None, body).await?.1,
-                    None => self.session_hasher(s).await?,
+                let (hasher, parts) = match last_chunk {
+                    Some((body, _)) => {
+                        let (_, hasher, parts) = self.append_bytes(s, None, body).await?;
+                        (hasher, parts)
+                    }
+                    None => self.session_state(s).await?,
                 };
                 let actual = if hasher.algorithm() == digest.algorithm() {
                     hasher.finish()
                 } else {
                     // The session hashed with another algorithm: hash the stored bytes again.
                     let mut h = Hasher::new(digest.algorithm());
-                    let mut bytes = self.blobs.upload_read(id).await?;
+                    let mut bytes = self.blobs.upload_read(id, &parts).await?;
                     while let Some(chunk) = bytes.next().await {
                         h.update(&chunk.map_err(Error::Internal)?);
                     }
@@ -399,7 +416,7 @@ impl Core {
                     return Err(e);
                 }
                 let reserved = self.reserve(digest).await?;
-                (self.blobs.upload_commit(id, digest).await?, reserved)
+                (self.blobs.upload_commit(id, &parts, digest).await?, reserved)
             }
         };
         // `UploadNotFound` when completed concurrently by a retry of the same request: the blob

@@ -153,6 +153,18 @@ impl Hasher {
             Hasher::Sha512(h) => [&[2u8][..], h.serialize().as_slice()].concat(),
         }
     }
+    /// Restores a state made by [`Hasher::save`] at the start of `saved`, returning it and the
+    /// bytes after it; `None` if it is damaged.
+    #[must_use]
+    pub fn restore_prefix(saved: &[u8]) -> Option<(Self, &[u8])> {
+        let len = match saved.first()? {
+            1 => 1 + SerializedState::<sha2::Sha256>::default().len(),
+            2 => 1 + SerializedState::<sha2::Sha512>::default().len(),
+            _ => return None,
+        };
+        let (state, rest) = saved.split_at_checked(len)?;
+        Some((Self::restore(state)?, rest))
+    }
     /// Restores a state made by [`Hasher::save`]; `None` if it is damaged.
     #[must_use]
     pub fn restore(saved: &[u8]) -> Option<Self> {
