@@ -21,8 +21,8 @@ use berth_auth::{Credential, Verifier};
 use berth_ecr_model::ecr::{self, EcrOp, EcrRequest};
 use berth_ecr_model::{DecodeError, EpochSeconds};
 use berth_registry::{
-    Action, Caller, ImageId, ImageMiss, ImageRecord, LayerPart, Origin, PreviewQuery, Principal, Registry,
-    RepositoryListing, RepositoryRecord, RepositorySettings, TagStatus,
+    Action, Caller, DownloadLink, ImageId, ImageMiss, ImageRecord, LayerPart, Origin, PreviewQuery, Principal,
+    Registry, RepositoryListing, RepositoryRecord, RepositorySettings, TagStatus,
 };
 use berth_types::{AccountId, Digest, PageRequest, RepositoryKey, RepositoryName, Tag, TagMutability, UploadId};
 use http::{HeaderValue, header};
@@ -751,11 +751,13 @@ async fn get_download_url_for_layer(
     let reg = &*api.registry;
     let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
     let digest = layer_digest(&i.layer_digest)?;
-    let link = reg.blobs.download_link(caller, &repo, &digest).await?;
-    json(&ecr::GetDownloadUrlForLayerResponse {
-        download_url: Some(format!("{}://{}{}?{}", api.scheme(), api.host_of(&repo.registry), link.path, link.query)),
-        layer_digest: Some(digest.to_string()),
-    })
+    let url = match reg.blobs.download_link(caller, &repo, &digest).await? {
+        DownloadLink::Registry { path, query } => {
+            format!("{}://{}{path}?{query}", api.scheme(), api.host_of(&repo.registry))
+        }
+        DownloadLink::Store(url) => url,
+    };
+    json(&ecr::GetDownloadUrlForLayerResponse { download_url: Some(url), layer_digest: Some(digest.to_string()) })
 }
 
 async fn tag_resource(api: &EcrApi, caller: &Caller, i: ecr::TagResourceRequest) -> Result<Vec<u8>, EcrError> {

@@ -483,6 +483,12 @@ async fn handle(api: &OciApi, ep: OciEndpoint, req: Request) -> HandlerResult {
                     };
                     let read = reg.blobs.read(&who, &repo, &digest, range).await?;
                     let body = match (read.body, slot) {
+                        (BlobBody::Redirect(url), _) => {
+                            let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+                            insert(resp.headers_mut(), header::LOCATION, &url);
+                            insert(resp.headers_mut(), CONTENT_DIGEST, digest.as_str());
+                            return Ok(resp);
+                        }
                         (BlobBody::File { file, offset, len }, Some(slot)) => {
                             Body::from_stream(slot.body(file, offset, len))
                         }

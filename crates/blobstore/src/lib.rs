@@ -77,10 +77,12 @@ pub struct BlobRead {
 }
 
 /// The bytes of a read: a stream, or an open file and the part of it to send, which a front
-/// door can hand to the kernel (`sendfile`) instead of copying through user space.
+/// door can hand to the kernel (`sendfile`) instead of copying through user space, or a URL
+/// where the client fetches them itself (a presigned S3 URL; the client sends its `Range` there).
 pub enum BlobBody {
     Stream(ByteStream),
     File { file: std::fs::File, offset: u64, len: u64 },
+    Redirect(String),
 }
 
 impl BlobBody {
@@ -90,6 +92,9 @@ impl BlobBody {
         match self {
             BlobBody::Stream(s) => s,
             BlobBody::File { file, offset, len } => file_stream(file, offset, len),
+            BlobBody::Redirect(_) => futures_util::StreamExt::boxed(futures_util::stream::once(async {
+                Err::<Bytes, BoxError>("the blob is served from another URL".into())
+            })),
         }
     }
 }

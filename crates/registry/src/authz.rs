@@ -109,15 +109,29 @@ impl Authorizer {
         default_account: &AccountId,
         server_key: &berth_auth::TokenKey,
     ) -> Self {
+        Self::with_cache_ttl(allow_anonymous, region, default_account, server_key, IDENTITY_TTL)
+    }
+
+    /// As [`Authorizer::new`], trusting looked-up credentials, policies and repository
+    /// settings for `ttl`: a change made through another node applies here within it. Nodes
+    /// of a cluster use a short one (the server's `cluster_cache_ttl`); 0 caches nothing.
+    #[must_use]
+    pub fn with_cache_ttl(
+        allow_anonymous: bool,
+        region: &Region,
+        default_account: &AccountId,
+        server_key: &berth_auth::TokenKey,
+        ttl: std::time::Duration,
+    ) -> Self {
         Authorizer {
             allow_anonymous,
             region: region.clone(),
             default_account: default_account.clone(),
-            keys: Keys::new(SealKey::derive(server_key)),
+            keys: Keys::new(SealKey::derive(server_key), ttl),
             tokens: server_key.clone(),
-            identities: TtlCache::new(IDENTITY_TTL, 100_000),
-            repos: TtlCache::new(IDENTITY_TTL, 100_000),
-            registries: TtlCache::new(IDENTITY_TTL, 10_000),
+            identities: TtlCache::new(ttl, 100_000),
+            repos: TtlCache::new(ttl, 100_000),
+            registries: TtlCache::new(ttl, 10_000),
         }
     }
 

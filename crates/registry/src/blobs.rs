@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use berth_blobstore::{BlobRead, ByteRange};
+use berth_blobstore::{BlobBody, BlobRead, ByteRange};
 use berth_types::{Digest, RepositoryKey};
 
 use crate::authz::{Action, Caller, Target};
@@ -15,11 +15,16 @@ service! {
     Blobs
 }
 
-/// A signed link to a blob: its `/v2` path and the query that authorizes a GET of it.
+/// How long a presigned URL of the blob store, given in a redirect or as ECR's download URL,
+/// stays valid.
+const REDIRECT_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// A link to a blob: its `/v2` path and the signed query that authorizes a GET of it, or, when
+/// blobs are served by redirect, the blob store's own presigned URL (as ECR hands out S3 URLs).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownloadLink {
-    pub path: String,
-    pub query: String,
+pub enum DownloadLink {
+    Registry { path: String, query: String },
+    Store(String),
 }
 
 impl Core {
@@ -87,6 +92,11 @@ impl Blobs {
         self.authorize(caller, Action::GetDownloadUrlForLayer, Target::Repository(repo), &[]).await?;
         let size =
             self.meta.blob_in_repository(repo, digest).await?.ok_or_else(|| Error::BlobNotFound(digest.clone()))?;
+        if self.opts.redirect_blobs
+            && let Some(url) = self.blobs.presigned_url(digest, REDIRECT_TTL).await?
+        {
+            return Ok(BlobRead { size, range: None, body: BlobBody::Redirect(url) });
+        }
         match self.blobs.read(digest, range(size)?).await {
             Ok(r) if r.size == size => Ok(r),
             Ok(_) => Err(Core::damaged(digest, "of the wrong size")),
@@ -114,10 +124,15 @@ impl Blobs {
             }
             return Err(Error::BlobNotFound(digest.clone()));
         }
+        if self.opts.redirect_blobs
+            && let Some(url) = self.blobs.presigned_url(digest, REDIRECT_TTL).await?
+        {
+            return Ok(DownloadLink::Store(url));
+        }
         let path = format!("/v2/{}/blobs/{digest}", repo.name);
         let expires = SystemTime::now() + berth_auth::URL_TTL;
         let query = self.authz.tokens.sign_url(&path, p.account.as_str(), &p.arn, expires);
-        Ok(DownloadLink { path, query })
+        Ok(DownloadLink::Registry { path, query })
     }
 
     /// Removes a blob from a repository (its bytes go when nothing references them).

@@ -49,8 +49,8 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    pub(crate) fn new(seal: SealKey) -> Self {
-        Keys { seal, cache: TtlCache::new(IDENTITY_TTL, 100_000) }
+    pub(crate) fn new(seal: SealKey, ttl: Duration) -> Self {
+        Keys { seal, cache: TtlCache::new(ttl, 100_000) }
     }
 }
 

@@ -79,6 +79,9 @@ pub struct Options {
     pub upload_limits: UploadLimits,
     /// Request rates per account and ECR operation (see `throttle`); empty: none.
     pub throttle: throttle::Limits,
+    /// Blob GETs answer 307 to the blob store's presigned URL when it has them (S3), and ECR's
+    /// download URLs are those URLs.
+    pub redirect_blobs: bool,
 }
 
 impl Default for Options {
@@ -91,6 +94,7 @@ impl Default for Options {
             gc_grace_ms: 24 * 3600 * 1000,
             upload_limits: UploadLimits::default(),
             throttle: throttle::Limits::new(),
+            redirect_blobs: false,
         }
     }
 }

@@ -199,14 +199,18 @@ pub struct TlsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub kind: StorageKind,
-    /// The data directory: blobs, uploads, and (unless configured elsewhere) the metadata
-    /// database, the server key and the administrator's credentials file.
+    /// The data directory: blobs and uploads (with `kind = "fs"`) and, unless configured
+    /// elsewhere, the metadata database, the server key, the default account's id and the
+    /// administrator's credentials file. With `kind = "s3"` and PostgreSQL it holds only those
+    /// three identity files, which every node of a cluster must share.
     pub path: PathBuf,
+    /// The bucket, with `kind = "s3"`.
+    pub s3: S3Config,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { kind: StorageKind::Fs, path: PathBuf::from("./berth-data") }
+        StorageConfig { kind: StorageKind::Fs, path: PathBuf::from("./berth-data"), s3: S3Config::default() }
     }
 }
 
@@ -215,15 +219,62 @@ impl Default for StorageConfig {
 pub enum StorageKind {
     /// A local filesystem directory.
     Fs,
+    /// An S3-compatible object store.
+    S3,
+}
+
+/// An S3-compatible bucket. Credentials not given here come from the usual AWS variables
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) or the shared
+/// credentials file's profile (`AWS_PROFILE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    pub bucket: Option<String>,
+    /// Keys go under this prefix inside the bucket.
+    pub prefix: Option<String>,
+    /// `http(s)://host:port` of an S3-compatible server; AWS when unset.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted servers need.
+    pub path_style: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    /// Blob GETs answer 307 to a presigned URL of the bucket (and ECR's download URLs are
+    /// such URLs), as ECR does with S3: the bytes then do not pass through Berth.
+    pub redirect: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            bucket: None,
+            prefix: None,
+            endpoint: None,
+            region: "us-east-1".into(),
+            path_style: false,
+            access_key_id: None,
+            secret_access_key: None,
+            redirect: false,
+        }
+    }
 }
 
 /// Where the metadata (repositories, images, identities, policies) is kept.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
     /// `sqlite:///abs/path/meta.db` or `sqlite://relative/meta.db`; `sqlite://<storage.path>/meta.db`
-    /// when unset.
-    pub url: Option<String>,
+    /// when unset. Or `postgres://user:password@host:port/database` (PostgreSQL 15 or later),
+    /// which several nodes share. Never logged: it may hold a password.
+    pub url: Option<Secret>,
+    /// Connections each node keeps to PostgreSQL at most.
+    pub max_connections: usize,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig { url: None, max_connections: 16 }
+    }
 }
 
 /// Who may do what, and the keys that prove it.
@@ -464,11 +515,31 @@ impl Config {
             bail!("storage.path is empty");
         }
         if let Some(url) = &self.metadata.url {
-            match url.split_once("://") {
+            match url.expose().split_once("://") {
                 Some(("sqlite", path)) if !path.is_empty() => {}
-                Some(("sqlite", _)) => bail!("metadata.url {url:?}: name the database file, sqlite://PATH"),
-                _ => bail!("metadata.url {url:?}: this build supports sqlite://PATH only"),
+                Some(("sqlite", _)) => bail!("metadata.url: name the database file, sqlite://PATH"),
+                Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => {}
+                _ => bail!("metadata.url: give sqlite://PATH or postgres://user:password@host:port/database"),
             }
+        }
+        if self.metadata.max_connections == 0 {
+            bail!("metadata.max_connections must be above 0");
+        }
+        if self.storage.kind == StorageKind::S3 {
+            let s3 = &self.storage.s3;
+            if s3.bucket.as_deref().is_none_or(str::is_empty) {
+                bail!("storage.s3.bucket: name the bucket (BERTH_STORAGE__S3__BUCKET) when storage.kind is s3");
+            }
+            if let Some(e) = &s3.endpoint
+                && !(e.starts_with("http://") || e.starts_with("https://"))
+            {
+                bail!("storage.s3.endpoint {e:?}: give http(s)://host[:port]");
+            }
+            if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+                bail!("storage.s3.access_key_id and storage.s3.secret_access_key go together");
+            }
+        } else if self.storage.s3.redirect {
+            bail!("storage.s3.redirect needs storage.kind = \"s3\"");
         }
         let a = &self.auth;
         if let Some(id) = &a.default_account
@@ -500,10 +571,17 @@ impl Config {
         Some((id, secret))
     }
 
+    /// The PostgreSQL URL, when the metadata is kept there.
+    #[must_use]
+    pub fn postgres_url(&self) -> Option<&str> {
+        let url = self.metadata.url.as_ref()?.expose();
+        (url.starts_with("postgres://") || url.starts_with("postgresql://")).then_some(url)
+    }
+
     /// The metadata database file.
     #[must_use]
     pub fn sqlite_path(&self) -> PathBuf {
-        match self.metadata.url.as_deref().and_then(|u| u.strip_prefix("sqlite://")) {
+        match self.metadata.url.as_ref().and_then(|u| u.expose().strip_prefix("sqlite://")) {
             Some(path) => PathBuf::from(path),
             None => self.storage.path.join("meta.db"),
         }
@@ -890,7 +968,26 @@ mod tests {
         let unset = [("BERTH_ADMIN_ACCESS_KEY_ID", ""), ("BERTH_ADMIN_SECRET_ACCESS_KEY", "")];
         assert!(load(None, &unset, &Overrides::default()).unwrap().config.admin().is_none(), "both empty: unset");
         refused(&[("BERTH_SERVER__TLS__CERT", "/c.pem")], "server.tls.key");
-        refused(&[("BERTH_METADATA__URL", "postgres://db/berth")], "metadata.url");
+        refused(&[("BERTH_METADATA__URL", "mysql://db/berth")], "metadata.url");
+        let pg =
+            load(None, &[("BERTH_METADATA__URL", "postgres://u:hunter2@db/berth")], &Overrides::default()).unwrap();
+        assert_eq!(pg.config.postgres_url(), Some("postgres://u:hunter2@db/berth"));
+        assert!(!format!("{:?}", pg.config).contains("hunter2"), "the database password is never printed");
+        refused(&[("BERTH_STORAGE__KIND", "s3")], "storage.s3.bucket");
+        refused(&[("BERTH_STORAGE__S3__REDIRECT", "true")], "storage.s3.redirect");
+        let s3 = load(
+            None,
+            &[
+                ("BERTH_STORAGE__KIND", "s3"),
+                ("BERTH_STORAGE__S3__BUCKET", "b"),
+                ("BERTH_STORAGE__S3__ENDPOINT", "http://127.0.0.1:7480"),
+                ("BERTH_STORAGE__S3__PATH_STYLE", "true"),
+            ],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s3.config.storage.kind, StorageKind::S3);
+        assert!(s3.config.storage.s3.path_style);
         refused(&[("BERTH_SERVER__LOG", "info,[bad")], "server.log");
         refused(&[("BERTH_SERVER__REGION", "")], "server.region");
         let e = load(Some(&toml("[throttle]\nNoSuchOp = { rate = 1 }\n")), &[], &Overrides::default()).unwrap_err();

@@ -1,6 +1,7 @@
 //! `berth`: the composition root. The only place that names concrete backends.
 
 mod admin;
+mod backends;
 mod config;
 mod http;
 mod identity;
@@ -14,8 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_blobstore_fs::FsBlobStore;
-use berth_meta_sqlite::SqliteMeta;
 use berth_registry::{Authorizer, Options, Registry};
 use clap::{Parser, Subcommand};
 
@@ -89,9 +88,9 @@ fn main() -> anyhow::Result<()> {
                 std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
                 let account = identity::account(data, cfg.auth.default_account.as_deref())?;
                 let token_key = identity::token_key(&cfg.token_key_file())?;
-                let (registry, meta) = open(&cfg, &account, &token_key).await?;
+                let (registry, stores) = open(&cfg, &account, &token_key).await?;
                 let result = admin::run(&registry, &account, command).await;
-                meta.close().await;
+                stores.close().await;
                 result
             })
         }
@@ -103,17 +102,17 @@ async fn open(
     cfg: &Config,
     account: &str,
     server_key: &berth_auth::TokenKey,
-) -> anyhow::Result<(Arc<Registry>, Arc<SqliteMeta>)> {
+) -> anyhow::Result<(Arc<Registry>, backends::Backends)> {
     let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let blobs = FsBlobStore::open(&cfg.storage.path).context("opening blob store")?;
     let account = berth_types::AccountId::parse(account).context("the default account")?;
-    let meta = SqliteMeta::open(&cfg.sqlite_path(), &account).await.context("opening metadata database")?;
-    let meta = Arc::new(meta);
+    let stores = backends::Backends::open(cfg, &account).await?;
     let opts = Options {
         create_on_push: cfg.registry.create_on_push,
         max_manifest_bytes: cfg.registry.max_manifest_bytes,
         upload_expiry_ms: ms(cfg.uploads.expiry_secs),
-        manifest_cache_entries: cfg.registry.manifest_cache_entries,
+        // Another node's stale entry could serve a tag that has moved: no manifest cache when
+        // nodes share the metadata.
+        manifest_cache_entries: if stores.shared { 0 } else { cfg.registry.manifest_cache_entries },
         gc_grace_ms: ms(cfg.gc.grace_secs),
         upload_limits: berth_registry::UploadLimits {
             per_principal: cfg.uploads.sessions_per_principal,
@@ -121,12 +120,17 @@ async fn open(
             empty_expiry_ms: ms(cfg.uploads.empty_expiry_secs),
         },
         throttle: throttle::limits(&cfg.throttle).map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
+        redirect_blobs: cfg.storage.s3.redirect,
     };
     let region = berth_types::Region::parse(&cfg.server.region).context("server.region")?;
-    let authz = Authorizer::new(cfg.auth.anonymous, &region, &account, server_key);
-    let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), authz, opts));
+    let authz = if stores.shared {
+        Authorizer::with_cache_ttl(cfg.auth.anonymous, &region, &account, server_key, backends::CLUSTER_CACHE_TTL)
+    } else {
+        Authorizer::new(cfg.auth.anonymous, &region, &account, server_key)
+    };
+    let registry = Arc::new(Registry::new(Arc::clone(&stores.blobs), Arc::clone(&stores.meta), authz, opts));
     registry.identity.bootstrap(None).await.context("recording the default account")?;
-    Ok((registry, meta))
+    Ok((registry, stores))
 }
 
 async fn serve(loaded: Loaded) -> anyhow::Result<()> {
@@ -148,7 +152,7 @@ async fn serve(loaded: Loaded) -> anyhow::Result<()> {
     let data = &cfg.storage.path;
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let identity = identity::load(data, cfg.auth.default_account.as_deref(), cfg.admin(), &cfg.token_key_file())?;
-    let (registry, meta) = open(&cfg, &identity.account, &identity.token_key).await?;
+    let (registry, stores) = open(&cfg, &identity.account, &identity.token_key).await?;
     let (id, secret) = &identity.admin;
     registry.identity.bootstrap(Some((id, secret.expose()))).await.context("recording the administrator")?;
 
@@ -170,7 +174,7 @@ async fn serve(loaded: Loaded) -> anyhow::Result<()> {
     let listen = cfg.server.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    let workers = workers::start(&registry, &cfg, tls_reloader);
+    let workers = workers::start(&registry, &stores, &cfg, tls_reloader);
     let ecr = berth_api_ecr::EcrApi {
         registry: Arc::clone(&registry),
         region: cfg.server.region.clone(),
@@ -206,7 +210,7 @@ async fn serve(loaded: Loaded) -> anyhow::Result<()> {
     // In-flight requests are done: stop the workers (a step in flight finishes, and pull times
     // buffered since the last flush are written), then close the store.
     workers.stop().await;
-    meta.close().await;
+    stores.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -6,12 +6,67 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use berth_meta::MetaStore;
 use berth_registry::Registry;
 use berth_workers::jobs::{FlushPulls, Gc, Lifecycle, Reclaim, Scrub, SweepUploads};
-use berth_workers::{First, LocalLease, Manager, Periodic, Schedule};
+use berth_workers::{First, Lease, LocalLease, Manager, Periodic, Schedule};
 
+use crate::backends::Backends;
 use crate::config::Config;
 use crate::tls;
+
+/// How long a lease on cluster-wide work lasts unless renewed: a node that dies in the middle
+/// of a step holds its work up for at most this long.
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// Leases kept in the shared metadata, so that one node of a cluster at a time runs each
+/// cluster-wide worker. A lease is renewed every third of its life while its step runs.
+struct SharedLease {
+    meta: Arc<dyn MetaStore>,
+    /// This node, for as long as it runs.
+    holder: String,
+    renewing: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+#[async_trait]
+impl Lease for SharedLease {
+    async fn acquire(&self, worker: &str) -> anyhow::Result<bool> {
+        let ttl = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
+        if !self.meta.acquire_lease(worker, &self.holder, ttl).await? {
+            return Ok(false);
+        }
+        let (meta, holder, name) = (Arc::clone(&self.meta), self.holder.clone(), worker.to_owned());
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_TTL / 3).await;
+                match meta.acquire_lease(&name, &holder, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(worker = %name, "lease was taken over while a step ran"),
+                    Err(e) => tracing::warn!(worker = %name, error = %e, "cannot renew lease"),
+                }
+            }
+        });
+        if let Some(old) =
+            self.renewing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(worker.to_owned(), renew)
+        {
+            old.abort();
+        }
+        Ok(true)
+    }
+
+    async fn release(&self, worker: &str) {
+        if let Some(r) = self.renewing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(worker) {
+            r.abort();
+        }
+        if let Err(e) = self.meta.release_lease(worker, &self.holder).await {
+            tracing::warn!(worker, error = %e, "cannot release lease; it expires by itself");
+        }
+    }
+}
 
 /// Pause between GC runs when its interval is 0 ("continuously").
 const CONTINUOUS_PAUSE: Duration = Duration::from_millis(10);
@@ -37,9 +92,18 @@ const RECLAIM_EVERY: Duration = Duration::from_secs(10);
 /// - `reclaim`: every 10 s, giving the metadata store's free pages back, 16 MiB a call for at
 ///   most 2 s;
 /// - `tls-reload`: every 2 s when TLS is on.
-pub(crate) fn start(registry: &Arc<Registry>, cfg: &Config, tls: Option<tls::Reloader>) -> Manager {
+pub(crate) fn start(registry: &Arc<Registry>, stores: &Backends, cfg: &Config, tls: Option<tls::Reloader>) -> Manager {
     let secs = |n: u64| Duration::from_secs(n.max(1));
-    let mut m = Manager::start(Arc::new(LocalLease), Some(status_file(&cfg.storage.path)));
+    let lease: Arc<dyn Lease> = if stores.shared {
+        Arc::new(SharedLease {
+            meta: Arc::clone(&stores.meta),
+            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+            renewing: Mutex::default(),
+        })
+    } else {
+        Arc::new(LocalLease)
+    };
+    let mut m = Manager::start(lease, Some(status_file(&cfg.storage.path)));
     let gc_every = match cfg.gc.interval_secs {
         0 => CONTINUOUS_PAUSE,
         n => Duration::from_secs(n),

@@ -1,0 +1,55 @@
+//! The stores the configuration names, opened and checked at start: the embedded pair (a data
+//! directory and SQLite) or the scale-out pair (S3-compatible storage and PostgreSQL), or a mix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_blobstore::BlobStore;
+use berth_blobstore_fs::FsBlobStore;
+use berth_meta::MetaStore;
+use berth_meta_sqlite::SqliteMeta;
+use berth_types::AccountId;
+
+use crate::config::{Config, StorageKind};
+
+/// How long a node trusts identities, policies and repository settings it looked up, when
+/// several nodes share the metadata: a change made through one node applies on all within it.
+pub const CLUSTER_CACHE_TTL: Duration = Duration::from_millis(500);
+
+/// The open stores.
+pub struct Backends {
+    pub blobs: Arc<dyn BlobStore>,
+    pub meta: Arc<dyn MetaStore>,
+    /// Whether other nodes may share the metadata (PostgreSQL): node-local caches of what they
+    /// may change are then off or short.
+    pub shared: bool,
+    sqlite: Option<Arc<SqliteMeta>>,
+}
+
+impl Backends {
+    /// Opens and checks the configured stores. Each failure is one line saying what is wrong.
+    ///
+    /// # Errors
+    /// A store that cannot be reached or used.
+    pub async fn open(cfg: &Config, account: &AccountId) -> anyhow::Result<Self> {
+        let blobs: Arc<dyn BlobStore> = match cfg.storage.kind {
+            StorageKind::Fs => Arc::new(FsBlobStore::open(&cfg.storage.path).context("opening blob store")?),
+            StorageKind::S3 => anyhow::bail!("storage.kind = \"s3\" is not in this build"),
+        };
+        blobs.check().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(_url) = cfg.postgres_url() {
+            anyhow::bail!("PostgreSQL metadata is not in this build");
+        }
+        let sqlite =
+            Arc::new(SqliteMeta::open(&cfg.sqlite_path(), account).await.context("opening metadata database")?);
+        Ok(Backends { blobs, meta: sqlite.clone(), shared: false, sqlite: Some(sqlite) })
+    }
+
+    /// Closes the metadata store (SQLite checkpoints its log).
+    pub async fn close(&self) {
+        if let Some(s) = &self.sqlite {
+            s.close().await;
+        }
+    }
+}
