@@ -14,18 +14,18 @@ use crate::authz::{Action, Authorizer, Caller, Target};
 use crate::error::{Error, Result};
 use crate::{Options, cache, gc, sessions, throttle};
 
-/// State held in this process only. Each piece says what a cluster of nodes must do instead
-/// (the scale-out work replaces or shares it):
+/// State held in this process only. Each piece says what a cluster of nodes (sharing
+/// PostgreSQL and S3) does instead; the server sets the options that choose it:
 ///
 /// | piece | what it holds | several nodes |
 /// |---|---|---|
-/// | `manifests` | resolved manifests, 5 s at most | off, or invalidated by a notification |
-/// | `pulls` | pull times not yet written | none needed: each node flushes its own |
-/// | `gc` | the run lock and digests being stored | a lease on the collector; in-flight digests are reservations in metadata |
-/// | `sessions` | which request holds an upload, limits per owner | a lease per session and counts in metadata |
-/// | `throttle` | token buckets per account | per node (rates are per node), or a shared counter |
-/// | `epoch` | this process's mark on saved hash states | per node, as now |
-/// | `authz` caches | identities, repositories, registry policies, 5 s | as now (bounded staleness) |
+/// | `manifests` | resolved manifests, 5 s at most | off (`manifest_cache_entries = 0`) |
+/// | `pulls` | pull times not yet written | each node flushes its own; the store keeps the latest |
+/// | `gc` | the run lock and digests being stored | a lease on the `gc` worker; other nodes' uploads are reservations in metadata, protected by the grace |
+/// | `sessions` | which request holds an upload, limits per owner | per node; across nodes the parts named by the blob store and the conditional `advance_upload` decide, and limits are per node |
+/// | `throttle` | token buckets per account | per node (rates are per node) |
+/// | `epoch` | this process's mark on saved hash states | unused for stores that name parts (their bytes are whole before being named) |
+/// | `authz` caches | identities, repositories, registry policies | 0.5 s instead of 5 s |
 pub(crate) struct NodeLocal {
     pub(crate) manifests: cache::ManifestCache,
     /// Pulls since the last flush, by image: the latest time each (ECR's
