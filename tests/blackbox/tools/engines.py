@@ -500,8 +500,9 @@ def start_engines(log=print) -> Engines:
     return Engines(pg, s3, owned=True)
 
 
-def _serve(env_file: Path) -> int:
-    """Start both, write the env file, wait for SIGTERM/SIGINT, stop both."""
+def _serve(env_file: Path, pid_file: Path | None) -> int:
+    """Start both, write the env file (and the engines' process ids, for a caller that has to
+    SIGKILL us), wait for SIGTERM/SIGINT, stop both."""
     stop = {"now": False}
 
     def on_signal(_sig, _frame):
@@ -511,6 +512,9 @@ def _serve(env_file: Path) -> int:
     signal.signal(signal.SIGINT, on_signal)
     engines = start_engines(log=lambda m: print(m, flush=True))
     try:
+        if pid_file is not None:
+            pids = [p.pid for p in engines.s3.procs] + ([engines.pg.proc.pid] if engines.pg.proc else [])
+            pid_file.write_text("".join(f"{p}\n" for p in pids))
         tmp = env_file.with_name(env_file.name + ".tmp")
         tmp.write_text("".join(f"export {k}={v}\n" for k, v in engines.env().items()))
         tmp.rename(env_file)
@@ -528,9 +532,10 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="start PostgreSQL and Ceph RGW, write the env file, stop them on SIGTERM")
     s.add_argument("--env-file", type=Path, required=True)
+    s.add_argument("--pid-file", type=Path, help="where to write the engines' process ids")
     args = ap.parse_args(argv)
     if args.cmd == "serve":
-        return _serve(args.env_file)
+        return _serve(args.env_file, args.pid_file)
     return 2
 
 
