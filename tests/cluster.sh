@@ -16,7 +16,20 @@ export BERTH_BIN="${BERTH_BIN:-$target/debug/berth}"
 
 work="$(mktemp -d /tmp/berth-engines.XXXXXX)"
 engines=""
+tests=""
+# Ends a child we started: `sig`, then up to `secs` seconds, then SIGKILL.
+end() {
+  local pid=$1 sig=$2 secs=$3
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
+  # pytest first: on SIGTERM (taken as Ctrl-C in cluster runs, see conftest) it tears its
+  # fixtures down, which stops the clusters it started.
+  [[ -z "$tests" ]] || end "$tests" TERM 60
   if [[ -n "$engines" ]] && kill -0 "$engines" 2>/dev/null; then
     kill -TERM "$engines" 2>/dev/null || true
     for ((i = 0; i < 600; i++)); do kill -0 "$engines" 2>/dev/null || break; sleep 0.1; done
@@ -26,8 +39,11 @@ cleanup() {
     fi
     wait "$engines" 2>/dev/null || true
   fi
-  [[ -s "$work/engines.log" ]] && sed 's/^/cluster.sh: /' "$work/engines.log" >&2
+  local log=""
+  [[ -s "$work/engines.log" ]] && log="$(sed 's/^/cluster.sh: /' "$work/engines.log")"
   rm -rf "$work"
+  trap '' PIPE  # stderr may be a closed pipe by now (`... | head`): the cleanup is done anyway
+  [[ -z "$log" ]] || printf '%s\n' "$log" >&2 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -49,4 +65,7 @@ if (($#)); then
 else
   suites=(conformance clients crash server ecr hostile)
 fi
-(cd tests/blackbox && python3 -m pytest -q "${suites[@]}")
+# In the background, so that a signal to this script is handled at once (cleanup above).
+(cd tests/blackbox && exec python3 -m pytest -q "${suites[@]}") &
+tests=$!
+wait "$tests"

@@ -293,6 +293,13 @@ def resolve_target(config) -> tuple[str, str]:
 
 def pytest_configure(config):
     config._berth_target = resolve_target(config)
+    from tools import cluster  # noqa: PLC0415
+    if cluster.is_cluster() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # SIGTERM (tests/cluster.sh ending the run) as Ctrl-C: fixtures tear down, so the
+        # clusters' nodes and proxies stop, and so do the engines this session started.
+        def interrupt(_sig, _frame):
+            raise KeyboardInterrupt("SIGTERM")
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def pytest_unconfigure(config):

@@ -251,7 +251,7 @@ class HAProxy:
         cfg.write_text(self.config())
         with open(self.log_path, "ab") as fh:
             self.proc = subprocess.Popen([binary, "-db", "-f", str(cfg)], stdout=fh, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL)
         host = self.bind_host.strip("[]")
         deadline = time.monotonic() + timeout
         while True:
@@ -382,10 +382,17 @@ class ClusterProcess:
         """SIGTERM to every node at once, then wait (SIGKILL after ``grace``); then the proxy.
         The first non-zero exit code of the nodes, else 0."""
         try:
-            for n in self.nodes:
+            for n in self.nodes:  # all at once, one signal each
                 if n.proc.poll() is None:
                     n.proc.send_signal(signal.SIGTERM)
-            codes = [n.stop(grace) for n in self.nodes]
+            deadline = time.monotonic() + grace
+            codes = []
+            for n in self.nodes:
+                try:
+                    codes.append(n.proc.wait(timeout=max(0.0, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    n.proc.kill()
+                    codes.append(n.proc.wait(timeout=10))
         finally:
             self._done()
         return next((c for c in codes if c != 0), 0)
