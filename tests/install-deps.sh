@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the black-box tests and the benchmark drive Berth with: real clients
 # (docker, podman, skopeo, buildah), CNCF distribution (docker-registry) as the reference
-# registry, and pytest. Debian, as root.
+# registry, and pytest; for the scale-out runs (tests/cluster.sh), PostgreSQL, a one-node Ceph
+# (mon, OSD, radosgw) for S3, and haproxy in front of the nodes. Debian, as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in docker.io podman skopeo buildah docker-registry uidmap; do
+for p in docker.io podman skopeo buildah docker-registry uidmap postgresql haproxy radosgw ceph-mon ceph-osd; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

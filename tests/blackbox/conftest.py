@@ -18,6 +18,12 @@ to start, kill -9 and restart Berth on the same data dir::
 
     from conftest import spawn_berth
     p = spawn_berth(data_dir); ...; p.kill9(); p = spawn_berth(data_dir)
+
+Backend (env ``BERTH_TEST_BACKEND``): ``embedded`` (default) runs one ``berth serve`` on the data
+dir's SQLite and files. ``cluster`` makes every ``spawn_berth`` (and so the ``registry``
+fixture) start three nodes on PostgreSQL + S3 (Ceph radosgw) behind a round-robin HAProxy;
+see ``tools/cluster.py``. Tests that cannot apply to a cluster carry
+``@pytest.mark.embedded_only(reason)`` and are skipped there.
 """
 
 from __future__ import annotations
@@ -113,7 +119,21 @@ class BerthProcess:
 
 def spawn_berth(data_dir, extra_args=(), *, bin_path=None, timeout: float = 20.0,
                 log_path=None, env=None, anonymous: bool = True,
-                listen: str = "127.0.0.1:0") -> BerthProcess:
+                listen: str = "127.0.0.1:0"):
+    """Start Berth on ``data_dir``: one ``berth serve`` (``spawn_berth_node``), or with
+    ``BERTH_TEST_BACKEND=cluster`` a cluster of nodes behind a proxy, returned as a
+    ``tools.cluster.ClusterProcess`` with the same interface (``url`` is the proxy's)."""
+    from tools import cluster  # noqa: PLC0415
+    if cluster.is_cluster():
+        return cluster.spawn_cluster(spawn_berth_node, data_dir, extra_args, bin_path=bin_path, timeout=timeout,
+                                     log_path=log_path, env=env, anonymous=anonymous, listen=listen)
+    return spawn_berth_node(data_dir, extra_args, bin_path=bin_path, timeout=timeout, log_path=log_path,
+                            env=env, anonymous=anonymous, listen=listen)
+
+
+def spawn_berth_node(data_dir, extra_args=(), *, bin_path=None, timeout: float = 20.0,
+                     log_path=None, env=None, anonymous: bool = True,
+                     listen: str = "127.0.0.1:0") -> BerthProcess:
     """Start ``berth serve`` on 127.0.0.1:0 with ``--data data_dir`` and, unless
     ``anonymous`` is false, ``--anonymous``.
 
@@ -273,11 +293,27 @@ def resolve_target(config) -> tuple[str, str]:
 
 def pytest_configure(config):
     config._berth_target = resolve_target(config)
+    from tools import cluster  # noqa: PLC0415
+    if cluster.is_cluster() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # SIGTERM (tests/cluster.sh ending the run) as Ctrl-C: fixtures tear down, so the
+        # clusters' nodes and proxies stop, and so do the engines this session started.
+        def interrupt(_sig, _frame):
+            raise KeyboardInterrupt("SIGTERM")
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def pytest_unconfigure(config):
+    from tools import cluster  # noqa: PLC0415
+    cluster.stop_engines()  # those this session started, if any
 
 
 def pytest_report_header(config):
+    from tools import cluster  # noqa: PLC0415
     target, flavor = config._berth_target
     extra = f" REGISTRY_URL={os.environ.get('REGISTRY_URL')}" if target == "url" else ""
+    if target == "berth" and cluster.is_cluster():
+        store = "PostgreSQL + S3" if cluster.uses_engines() else "embedded store (harness check)"
+        extra += f"; backend: cluster of {cluster.node_count()} nodes on {store} behind haproxy"
     return f"registry target: {target} (expectations: {flavor}){extra}"
 
 
@@ -291,9 +327,18 @@ def pytest_collection_modifyitems(config, items):
       spec is silent, Berth's documented choice).
 
     xfails are strict: if the implementation starts behaving, the run says so.
+
+    * ``@pytest.mark.embedded_only("reason")``: skipped with ``BERTH_TEST_BACKEND=cluster``.
     """
-    _, flavor = config._berth_target
+    from tools import cluster  # noqa: PLC0415
+    target, flavor = config._berth_target
+    in_cluster = target == "berth" and cluster.is_cluster()
     for item in items:
+        mark = item.get_closest_marker("embedded_only")
+        if in_cluster and mark is not None:
+            reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"embedded backend only: {reason}"))
+            continue
         if flavor == "distribution" and item.get_closest_marker("spec_1_1"):
             item.add_marker(pytest.mark.xfail(
                 reason="distribution 2.8 does not implement distribution-spec v1.1 "
@@ -406,6 +451,19 @@ def expect_error(registry):
 
 
 @pytest.fixture(autouse=True)
+def _cluster_resources():
+    """Cluster backend: the databases and buckets of the data dirs a test made (and whose
+    clusters are stopped) are dropped after it; Ceph's memstore keeps every object in RAM."""
+    from tools import cluster  # noqa: PLC0415
+    if not cluster.is_cluster():
+        yield
+        return
+    before = cluster.resources_in_use()
+    yield
+    cluster.release(cluster.resources_in_use() - before)
+
+
+@pytest.fixture(autouse=True)
 def _registry_alive(request):
     """After each test that used the registry, fail loudly if a spawned server died."""
     yield
@@ -418,5 +476,12 @@ def _registry_alive(request):
                     f"{_tail(proc.log_path)}", pytrace=False)
 
 
-__all__ = ["spawn_berth", "BerthProcess", "spawn_distribution", "DistributionProcess",
-           "free_port", "Registry"]
+def direct_node(proc, i: int = 0):
+    """``proc`` itself for one ``berth serve``; for a cluster, the same cluster seen through
+    node ``i``'s own address (``url``, ``pid``). For tests of one server's transport (timeouts,
+    connection caps, memory), which a proxy in front would answer in the server's place."""
+    return proc.direct(i) if hasattr(proc, "direct") else proc
+
+
+__all__ = ["spawn_berth", "spawn_berth_node", "BerthProcess", "spawn_distribution", "DistributionProcess",
+           "free_port", "Registry", "direct_node"]

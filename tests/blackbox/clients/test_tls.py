@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from conftest import spawn_berth
+from tools.berth import backend_env
 from tools.containers import Podman, Skopeo
 from tools.images import layer_files, layer_tar, oci_layout_ref, write_oci_layout
 from tools.proc import run
@@ -231,7 +232,7 @@ def test_secure_transport_follows_the_connection(tmp_path, pki, hosts_entry):
     binary = os.environ.get("BERTH_BIN") or str(Path(__file__).resolve().parents[3] / "target/debug/berth")
 
     def admin(*args):
-        return run([binary, "admin", "--data", str(data), *args], env=env, timeout=30).stdout
+        return run([binary, "admin", "--data", str(data), *args], env=backend_env(data, env), timeout=30).stdout
 
     allow = tmp_path / "allow.json"
     allow.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{

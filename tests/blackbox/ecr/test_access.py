@@ -31,7 +31,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ecr.oci import wait_for
-from tools.berth import berth_binary, secured_env
+from tools import store
+from tools.berth import backend_env, berth_binary, secured_env
 from tools.containers import Podman
 from conftest import spawn_berth
 from tools.dockerd import DockerDaemon, DockerUnavailable
@@ -131,7 +132,7 @@ def server_env(domain: str | None = None) -> dict[str, str]:
 
 def admin(data: Path, *args: str, env: dict[str, str] | None = None) -> str:
     r = subprocess.run([berth_binary(), "admin", "--data", str(data), *args], capture_output=True, text=True,
-                       timeout=60, env=env or server_env())
+                       timeout=60, env=backend_env(data, env or server_env()))
     assert r.returncode == 0, f"berth admin {' '.join(args)}: {r.stderr}"
     return r.stdout
 
@@ -760,9 +761,9 @@ def test_principal_account_condition_grants_another_account(world):
 
 
 def test_secret_access_keys_are_not_stored_in_plaintext(world):
-    files = [p for p in world.data.rglob("*") if p.is_file() and p.name != "credentials"]
-    assert any(p.name == "meta.db" for p in files)
-    blobs = {p: p.read_bytes() for p in files}
+    # The data dir's files and, on a cluster, a dump of its PostgreSQL database.
+    blobs = {p: b for p, b in store.metadata_at_rest(world.data).items() if Path(p).name != "credentials"}
+    assert any(Path(p).name == "meta.db" or p.startswith("pg_dump:") for p in blobs)
     secrets = [u.secret for u in world.users.values()] + [ADMIN_SECRET]
     for secret in secrets:
         for form in {secret.encode(), base64.b64encode(secret.encode()), secret.encode().hex().encode()}:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from conftest import spawn_berth
 from ecr.oci import push_image as push, wait_for
+from tools.berth import backend_env
 
 KEY, SECRET = "AKIABERTHLIFECYCLE01", "berth-lifecycle-secret"
 
@@ -38,7 +39,7 @@ def client(berth):
 def admin(data, *args) -> dict:
     binary = os.environ.get("BERTH_BIN") or str(
         __import__("pathlib").Path(__file__).resolve().parents[3] / "target" / "debug" / "berth")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+    env = backend_env(data, {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")})
     r = subprocess.run([binary, "admin", "--data", str(data), *args], capture_output=True, text=True, timeout=60,
                        env=env)
     assert r.returncode == 0, r.stderr

@@ -33,7 +33,7 @@ import pytest
 import requests
 
 from conftest import spawn_berth
-from tools.berth import berth_binary, secured_env
+from tools.berth import backend_env, berth_binary, secured_env
 from tools.containers import docker_push_digest
 from tools.dockerd import DockerDaemon, DockerUnavailable
 from tools.etchosts import loopback_names, writable
@@ -58,7 +58,7 @@ def server_env(domain: str) -> dict[str, str]:
 
 def admin(data: Path, env: dict[str, str], *args: str) -> str:
     r = subprocess.run([berth_binary(), "admin", "--data", str(data), *args], capture_output=True, text=True,
-                       timeout=60, env=env)
+                       timeout=60, env=backend_env(data, env))
     assert r.returncode == 0, f"berth admin {' '.join(args)}: {r.stderr}"
     return r.stdout
 

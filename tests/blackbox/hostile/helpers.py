@@ -28,7 +28,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from tools.berth import berth_binary, secured_env
+from tools import store
+from tools.berth import backend_env, berth_binary, secured_env
 from tools.registry_api import assert_loopback
 
 ADMIN_KEY, ADMIN_SECRET = "AKIABERTHHELD0000001", "berth-held-admin-secret"
@@ -112,7 +113,7 @@ def server_env(domain: str | None = None) -> dict[str, str]:
 
 def admin(data: Path, *args: str) -> str:
     r = subprocess.run([berth_binary(), "admin", "--data", str(data), *args], capture_output=True,
-                       text=True, timeout=60, env=server_env())
+                       text=True, timeout=60, env=backend_env(data, server_env()))
     assert r.returncode == 0, f"berth admin {' '.join(args)}: {r.stderr}"
     return r.stdout
 
@@ -225,7 +226,9 @@ def push(world: World, repo: str, tag: str, seed: str, token: str) -> tuple[str,
 
 def data_files(data: Path) -> dict[str, tuple[int, str]]:
     """Every regular file under the data dir: relative path -> (size, sha256 of the bytes).
-    SQLite's files change on every write, so they are listed by name only."""
+    SQLite's files change on every write, so they are listed by name only. On a cluster the
+    blobs and uploads are objects of its S3 bucket: they are listed too, under the same names
+    (``blobs/...``, ``uploads/...``)."""
     out = {}
     for p in sorted(data.rglob("*")):
         if p.is_file():
@@ -234,6 +237,11 @@ def data_files(data: Path) -> dict[str, tuple[int, str]]:
                 out[rel] = (0, "")
             else:
                 out[rel] = (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+    s = store.of(data)
+    if isinstance(s, store.S3Store):
+        for key in s.keys():
+            body = s.read(key)
+            out[key] = (len(body), hashlib.sha256(body).hexdigest())
     return out
 
 

@@ -1,7 +1,8 @@
 """Hostile clients at the transport (issue 9): sockets that say nothing, heads dribbled a byte at
 a time, huge heads, too many connections from one address, and ECR bodies that are too big,
 too many, or too slow. Each test starts its own berth with short limits, talks raw sockets on
-loopback, and bounds every wait."""
+loopback, and bounds every wait. With BERTH_TEST_BACKEND=cluster they talk to one node of the
+cluster directly."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import spawn_berth
+from conftest import direct_node, spawn_berth
 
 KEY, SECRET = "AKIATRANSPORTTEST001", "transport-test-secret-key-0000000000000"
 
@@ -35,7 +36,9 @@ def _env(**extra) -> dict:
 
 
 def _start(tmp_path: Path, name: str = "data", bin_path=None, **extra):
-    return spawn_berth(tmp_path / name, env=_env(**extra), bin_path=bin_path, anonymous=False)
+    # On a cluster: node 1's own socket. These are tests of one server's transport, which a
+    # proxy in front would handle in its place.
+    return direct_node(spawn_berth(tmp_path / name, env=_env(**extra), bin_path=bin_path, anonymous=False))
 
 
 def _hostport(url: str) -> tuple[str, int]:

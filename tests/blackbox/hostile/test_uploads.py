@@ -15,7 +15,6 @@ failing disk) would, against the real binary:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -35,20 +34,17 @@ from botocore.exceptions import ClientError
 from conftest import spawn_berth
 from hostile.helpers import (ACCOUNT_B, TIMEOUT, World, admin, berth_binary, default_account, new_user,
                              oci_error, server_env, sha256)
-from tools import rawhttp
+from tools import rawhttp, store
+from tools.berth import backend_env
 
 ROUNDS = int(os.environ.get("BERTH_POISON_ROUNDS", "20"))
 DOMAIN = "uploads.berth.test"  # server.registry_domain of the worlds with credentials
 
 
 def blob_files_hash_to_names(data: Path) -> list[str]:
-    """Blob files under the data dir whose bytes do not hash to their name."""
-    bad = []
-    for alg in ("sha256",):
-        for p in (data / "blobs" / alg).rglob("*"):
-            if p.is_file() and hashlib.sha256(p.read_bytes()).hexdigest() != p.name:
-                bad.append(str(p))
-    return bad
+    """Stored blobs (files under the data dir, or a cluster's S3 objects) whose bytes do not
+    hash to their name."""
+    return store.blobs_not_hashing_to_names(data)
 
 
 @pytest.fixture
@@ -324,7 +320,7 @@ def blob_path(data: Path, digest: str) -> Path:
 
 def verify(data: Path) -> tuple[int, dict]:
     r = subprocess.run([berth_binary(), "admin", "--data", str(data), "verify"], capture_output=True, text=True,
-                       timeout=120, env=server_env())
+                       timeout=120, env=backend_env(data, server_env()))
     return r.returncode, json.loads(r.stdout)
 
 
@@ -334,19 +330,18 @@ def test_damaged_bytes_are_never_served_and_a_push_repairs_them(anon, damage):
     data = os.urandom(3 * 1024 * 1024 + 17)
     d = sha256(data)
     chunked_push(base, repo, data)
-    p = blob_path(anon.data_dir, d)
+    at_rest, key = store.of(anon.data_dir), store.blob_key(d)  # a file, or a cluster's S3 object
     if damage == "flip":
-        raw = bytearray(p.read_bytes())
+        raw = bytearray(at_rest.read(key))
         raw[len(raw) // 2] ^= 0x55
-        p.write_bytes(bytes(raw))
+        at_rest.write(key, bytes(raw))
         # Same size: only reading it back finds it. verify moves it aside and says so.
         code, report = verify(anon.data_dir)
         assert code == 1 and report["Damaged"] == [d], report
     elif damage == "truncate":
-        with open(p, "r+b") as f:
-            f.truncate(1000)
+        at_rest.write(key, at_rest.read(key)[:1000])
     else:
-        p.unlink()
+        at_rest.delete(key)
     head = requests.head(f"{base}/v2/{repo}/blobs/{d}", timeout=TIMEOUT)
     assert head.status_code == 404, head.status_code
     get = requests.get(f"{base}/v2/{repo}/blobs/{d}", timeout=TIMEOUT)
@@ -364,6 +359,7 @@ def test_damaged_bytes_are_never_served_and_a_push_repairs_them(anon, damage):
     assert code == 0 and report["Damaged"] == [] and report["Missing"] == [], report
 
 
+@pytest.mark.embedded_only("fills a tmpfs under the data dir; a cluster's blobs are in S3")
 def test_full_disk_answers_storage_full_and_recovers(tmp_path):
     """Berth on a 48 MiB tmpfs: pushes until the disk is full get a clear storage-full error
     (507, OCI shape), never a 500; every acknowledged blob stays intact; once space is freed,

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from conftest import spawn_berth
+from tools.berth import backend_env
 
 BERTH_BIN = Path(os.environ.get("BERTH_BIN") or Path(__file__).resolve().parents[3] / "target" / "debug" / "berth")
 KEY = "AKIACONFIGTEST000001"
@@ -40,7 +41,7 @@ def clean_env(**extra: str) -> dict:
 
 def admin(data: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BERTH_BIN), "admin", "--data", str(data), *args], capture_output=True, text=True,
-                          timeout=60, env=clean_env())
+                          timeout=60, env=backend_env(data, clean_env()))
 
 
 def test_nested_keys_file_secrets_and_workers(tmp_path):

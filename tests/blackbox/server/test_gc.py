@@ -1,5 +1,6 @@
 """Online garbage collection in the real binary: a deleted image's own blob leaves the disk
-after the grace period, blobs shared with a kept image stay, and pulls keep working.
+(or, on a cluster, the S3 bucket) after the grace period, blobs shared with a kept image stay,
+and pulls keep working.
 
 Berth-only (it starts its own server with a short grace and interval); skipped for other
 targets.
@@ -20,6 +21,8 @@ from conformance.ociclient import MT_OCI_LAYER as MT_LAYER
 from conformance.ociclient import (MT_OCI_MANIFEST, OciClient, descriptor, digest_of, image_config,
                                    oci_image_manifest, random_bytes, verify_digest)
 from conftest import spawn_berth
+from tools import store
+from tools.berth import backend_env
 
 GRACE_SECS = 2
 
@@ -30,9 +33,9 @@ def _berth_only(request):
         pytest.skip("garbage-collection tests start berth themselves")
 
 
-def blob_path(data_dir: Path, digest: str) -> Path:
-    alg, hexd = digest.split(":", 1)
-    return data_dir / "blobs" / alg / hexd[:2] / hexd
+def stored(data_dir: Path, digest: str) -> bool:
+    """Whether the blob's bytes are at rest (a file in the data dir, or an object in S3)."""
+    return store.of(data_dir).exists(store.blob_key(digest))
 
 
 def pull(oci: OciClient, repo: str, tag: str) -> None:
@@ -47,7 +50,7 @@ def pull(oci: OciClient, repo: str, tag: str) -> None:
 
 def storage(data: Path) -> dict:
     binary = os.environ.get("BERTH_BIN") or str(Path(__file__).resolve().parents[3] / "target" / "debug" / "berth")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+    env = backend_env(data, {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")})
     r = subprocess.run([binary, "admin", "--data", str(data), "storage"], capture_output=True, text=True,
                        timeout=60, env=env)
     assert r.returncode == 0, r.stderr
@@ -75,19 +78,19 @@ def test_deleted_image_blobs_leave_the_disk_after_the_grace_shared_ones_stay(tmp
         deleted_at = time.monotonic()
         r = oci.delete_manifest(repo, digest_of(doomed))
         assert r.status_code == 202, r.text
-        if not blob_path(data, digest_of(unique)).exists():
+        if not stored(data, digest_of(unique)):
             assert time.monotonic() - deleted_at >= GRACE_SECS, "collected before the grace had passed"
 
         # Bounded wait for the collector (runs every second), pulling the kept image meanwhile.
         deadline = time.monotonic() + 60
-        while blob_path(data, digest_of(unique)).exists():
+        while stored(data, digest_of(unique)):
             assert time.monotonic() < deadline, "the deleted image's blob was never collected"
             pull(oci, repo, "kept")
             time.sleep(0.2)
         assert time.monotonic() - deleted_at >= GRACE_SECS
 
         for blob in (config, shared):
-            assert blob_path(data, digest_of(blob)).exists()
+            assert stored(data, digest_of(blob))
         assert oci.get_blob(repo, digest_of(unique)).status_code == 404
         pull(oci, repo, "kept")
         # `berth admin storage` shows what the repository holds now.

@@ -1,6 +1,7 @@
 """The berth process itself: secure default, graceful shutdown, restart on the same data.
 
-Berth-only (it starts and signals its own processes); skipped for other targets.
+Berth-only (it starts and signals its own processes); skipped for other targets. With
+BERTH_TEST_BACKEND=cluster each process is one node on the cluster's PostgreSQL and S3.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tools.berth import backend_env
+
 HERE = Path(__file__).resolve().parent
 BERTH_BIN = Path(os.environ.get("BERTH_BIN") or HERE.parent.parent.parent / "target" / "debug" / "berth")
 READY = re.compile(r"^berth: listening on (http://\S+)\s*$")
@@ -33,7 +36,7 @@ def start(data: Path, *extra: str, env: dict | None = None) -> tuple[subprocess.
     t0 = time.monotonic()
     proc = subprocess.Popen([str(BERTH_BIN), "serve", "--listen", "127.0.0.1:0", "--data", str(data), *extra],
                             stdout=subprocess.PIPE, stderr=open(data.parent / f"{data.name}.log", "ab"),
-                            stdin=subprocess.DEVNULL, text=True, env=env)
+                            stdin=subprocess.DEVNULL, text=True, env=backend_env(data, env))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         line = proc.stdout.readline()

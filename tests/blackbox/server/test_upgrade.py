@@ -49,6 +49,11 @@ MANIFEST_ACCEPT = ", ".join([
     "application/vnd.docker.distribution.manifest.list.v2+json"])
 
 
+# The fixture is a data dir of the previous release: its metadata is a SQLite file, its blobs
+# files. A cluster would start on an empty PostgreSQL database and bucket instead.
+pytestmark = pytest.mark.embedded_only("the previous release's data dir is SQLite and files")
+
+
 @pytest.fixture(autouse=True)
 def _berth_only(request):
     if (request.config.getoption("--target") or "berth") != "berth" or os.environ.get("REGISTRY_URL"):

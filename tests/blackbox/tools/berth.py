@@ -20,3 +20,15 @@ def secured_env(admin_key: str, admin_secret: str, domain: str | None = None) ->
     if domain:
         env["BERTH_SERVER__REGISTRY_DOMAIN"] = domain
     return env
+
+
+def backend_env(data_dir, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a berth process (`berth admin --data data_dir`, or a `berth serve`
+    a test starts itself): `env` (default: ours), plus, with BERTH_TEST_BACKEND=cluster, the
+    settings that put it on that data dir's database and bucket (the ones its cluster's nodes
+    use; see tools/cluster.py)."""
+    from tools import cluster  # noqa: PLC0415
+    base = dict(os.environ if env is None else env)
+    if not cluster.is_cluster():
+        return base
+    return cluster.node_env(data_dir, base)
