@@ -143,8 +143,13 @@ impl Conn {
         let activity = Arc::new(Activity::new());
         match tls {
             None => {
+                let spare = spare_handle(stream);
+                let Some((stream, spare)) = spare else { return };
                 let (io, slot) = SendfileIo::new(stream);
                 self.serve(Watched { io, activity: Arc::clone(&activity) }, Some(slot), activity).await;
+                if let Some(spare) = spare {
+                    linger(spare).await;
+                }
             }
             Some(acceptor) => {
                 // The handshake counts against the header timeout: a silent TLS client is a
@@ -206,6 +211,42 @@ impl Conn {
             log_end(r);
         }
     }
+}
+
+/// The longest a closed connection's unread input is drained, and the most bytes read so.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 8 * 1024 * 1024;
+
+/// The stream and a second handle on its socket, which keeps the socket open after the
+/// connection's own handle is dropped (see [`linger`]).
+fn spare_handle(stream: TcpStream) -> Option<(TcpStream, Option<std::net::TcpStream>)> {
+    let std = stream.into_std().ok()?;
+    let spare = std.try_clone().ok();
+    Some((TcpStream::from_std(std).ok()?, spare))
+}
+
+/// Drains what the client still sends after the connection ended, briefly, before the socket
+/// is closed. A refusal sent before the request's body was read (a chunk for a busy upload, no
+/// credentials) ends the connection with that body unread; closing a socket with unread input
+/// makes the kernel send a reset, which can destroy the answer on its way, and a proxy in front
+/// (HAProxy, a cloud load balancer) then reports no answer at all. The answer was written and
+/// the sending side shut down first, so the client has it; this only lets the socket close
+/// cleanly (RFC 9112 §9.6, "lingering close").
+async fn linger(spare: std::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = TcpStream::from_std(spare) else { return };
+    let _ = s.shutdown().await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(LINGER, async {
+        while seen < LINGER_BYTES {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen += n,
+            }
+        }
+    })
+    .await;
 }
 
 fn log_end(r: Result<(), Box<dyn std::error::Error + Send + Sync>>) {

@@ -36,6 +36,10 @@ DescribeRepositories = { rate = 5, burst = 1 }
 """
 
 
+pytestmark = pytest.mark.embedded_only(
+    "rates are per node (README, Request rates): three nodes admit three times the configured rate")
+
+
 @pytest.fixture(scope="module")
 def berth(tmp_path_factory):
     base = tmp_path_factory.mktemp("throttle")

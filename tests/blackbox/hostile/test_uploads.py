@@ -237,6 +237,7 @@ def test_concurrent_ecr_layer_parts_cannot_poison(world):
     assert blob_files_hash_to_names(world.data) == []
 
 
+@pytest.mark.embedded_only("upload-session limits are counted per node (README, uploads.sessions_per_*)")
 @pytest.mark.parametrize("world", [{"upload_sessions_per_principal": 50, "upload_sessions_per_account": 80,
                                     "upload_empty_expiry_secs": 2}], indirect=True)
 def test_session_flood_is_limited_per_principal_and_account(world):
