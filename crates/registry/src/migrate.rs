@@ -303,7 +303,8 @@ impl Run<'_> {
         }
         if let Some(at) = from.lifecycle_evaluated_at(key).await? {
             self.evaluated.insert(key.clone(), at);
-            if to.lifecycle_evaluated_at(key).await? != Some(at) {
+            // A later evaluation is the destination's own (its server ran meanwhile).
+            if to.lifecycle_evaluated_at(key).await?.is_none_or(|t| t < at) {
                 to.record_lifecycle_run(key, at, &[]).await?;
                 wrote = true;
             }
