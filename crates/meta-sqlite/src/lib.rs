@@ -1148,7 +1148,37 @@ impl MaintenanceMeta for SqliteMeta {
             })
             .await
     }
+
+    async fn restore_pushed_at(&self, repo: &RepositoryKey, digest: &Digest, pushed_at_ms: i64) -> Result<bool> {
+        let (repo, digest) = (repo.clone(), digest.clone());
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(RESTORE_PUSHED_AT_SQL)
+                    .and_then(|mut s| {
+                        s.execute(params![pushed_at_ms, repo.registry.as_str(), repo.name.as_str(), digest.as_str()])
+                    })
+                    .map(|n| n > 0)
+                    .map_err(backend)
+            })
+            .await
+    }
+
+    async fn restore_repository_created_at(&self, repo: &RepositoryKey, created_at_ms: i64) -> Result<bool> {
+        let repo = repo.clone();
+        self.writer
+            .write(move |c| {
+                c.prepare_cached("UPDATE repositories SET created_at = ?1 WHERE registry = ?2 AND name = ?3")
+                    .and_then(|mut s| s.execute(params![created_at_ms, repo.registry.as_str(), repo.name.as_str()]))
+                    .map(|n| n > 0)
+                    .map_err(backend)
+            })
+            .await
+    }
 }
+
+/// Sets an image's push time (the manifest's `created_at`).
+const RESTORE_PUSHED_AT_SQL: &str = "UPDATE manifests SET created_at = ?1
+    WHERE repository_id = (SELECT id FROM repositories WHERE registry = ?2 AND name = ?3) AND digest = ?4";
 
 /// One process serves a data directory, so every lease is its own.
 #[async_trait]

@@ -196,6 +196,7 @@ fn point_queries_search_an_index() {
              WHERE repository_id = (SELECT id FROM repositories WHERE registry = ?1 AND name = ?2) AND digest = ?4",
         ),
         ("access key", "SELECT id FROM access_keys WHERE id = ?1"),
+        ("restore a push time", super::RESTORE_PUSHED_AT_SQL),
     ];
     for (what, sql) in points {
         let plan = query_plan(&conn, sql);

@@ -229,12 +229,20 @@ pub trait ImageMeta: Send + Sync {
     ) -> Result<Vec<Referrer>>;
 }
 
-/// Upkeep of the store itself, called by a background worker.
+/// Upkeep of the store itself: reclaiming space (a background worker), and carrying over the
+/// times another store recorded when its records are copied here (`berth admin migrate`).
 #[async_trait]
 pub trait MaintenanceMeta: Send + Sync {
     /// Gives up to `max_pages` free pages of the store back to the filesystem; returns how many
     /// it gave. A store with nothing to give (or no way to) returns 0.
     async fn reclaim(&self, max_pages: u32) -> Result<u64>;
+    /// Sets when an image was pushed (`ImageRecord::pushed_at`, which lifecycle rules and
+    /// listings read) to `pushed_at_ms`, the time the store it was copied from recorded;
+    /// `false` if the repository holds no such image.
+    async fn restore_pushed_at(&self, repo: &RepositoryKey, digest: &Digest, pushed_at_ms: i64) -> Result<bool>;
+    /// Sets when a repository was created (`RepositoryRecord::created_at`) to `created_at_ms`,
+    /// likewise; `false` if there is no such repository.
+    async fn restore_repository_created_at(&self, repo: &RepositoryKey, created_at_ms: i64) -> Result<bool>;
 }
 
 /// Leases on background work shared by the nodes of a cluster: one node at a time runs a

@@ -344,6 +344,7 @@ pub async fn run(store: &dyn MetaStore) {
     pulls(store).await;
     registries(store).await;
     previews(store).await;
+    restored_times(store).await;
 }
 
 async fn pulls(store: &dyn MetaStore) {
@@ -357,6 +358,30 @@ async fn pulls(store: &dyn MetaStore) {
     store.record_pulls(&[(r.clone(), m.digest.clone(), 1000)]).await.unwrap();
     let image = store.get_image(&r, &m.digest).await.unwrap().unwrap();
     assert_eq!(image.last_pulled_at, Some(2000), "the latest time is kept");
+}
+
+/// Times another store recorded, carried over when records are copied (`berth admin migrate`).
+async fn restored_times(store: &dyn MetaStore) {
+    let r = repo("restored/app");
+    let twin = repo_in(OTHER_REGISTRY, "restored/app");
+    let gone = repo("restored/none");
+    for k in [&r, &twin] {
+        store.create_repository(k).await.unwrap();
+        store.put_manifest(&manifest(k, "restored", vec![], Some("v1")), CreateRepo::No).await.unwrap();
+    }
+    let m = digest("restored");
+    assert!(store.restore_pushed_at(&r, &m, 1234).await.unwrap());
+    assert_eq!(store.get_image(&r, &m).await.unwrap().unwrap().pushed_at, 1234);
+    assert_ne!(store.get_image(&twin, &m).await.unwrap().unwrap().pushed_at, 1234, "another registry's image");
+    let listed = store.list_images(&r, crate::TagStatus::Any, &page(None, None)).await.unwrap();
+    assert_eq!(listed.items[0].pushed_at, 1234);
+    assert!(!store.restore_pushed_at(&r, &digest("absent"), 1).await.unwrap());
+    assert!(!store.restore_pushed_at(&gone, &m, 1).await.unwrap());
+
+    assert!(store.restore_repository_created_at(&r, 99).await.unwrap());
+    assert_eq!(store.get_repository(&r).await.unwrap().unwrap().created_at, 99);
+    assert_ne!(store.get_repository(&twin).await.unwrap().unwrap().created_at, 99);
+    assert!(!store.restore_repository_created_at(&gone, 1).await.unwrap());
 }
 
 /// Each account has its own registry: the same name in two registries is two repositories,

@@ -84,7 +84,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use berth_meta::{Collected, LinkTarget, Reservation, StorageUsage};
+use berth_meta::{Collected, LinkTarget, MetaStore, Reservation, StorageUsage};
 use berth_types::{Digest, now_ms};
 use futures_util::StreamExt;
 
@@ -98,6 +98,18 @@ const BATCH: usize = 256;
 /// deleted (tombstones last as long as deleting one batch of files).
 const RESERVE_ATTEMPTS: u32 = 500;
 const RESERVE_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Reserves `digest` in the metadata before its bytes are put in place, waiting while they are
+/// being deleted; returns the token for `link_reserved`.
+pub(crate) async fn reserve_token(meta: &dyn MetaStore, digest: &Digest) -> Result<i64> {
+    for _ in 0..RESERVE_ATTEMPTS {
+        match meta.reserve_blob(digest, now_ms()).await? {
+            Reservation::Granted(token) => return Ok(token),
+            Reservation::Collecting => tokio::time::sleep(RESERVE_RETRY).await,
+        }
+    }
+    Err(Error::Internal(format!("blob {digest} is being garbage-collected; try again").into()))
+}
 
 /// What one garbage-collection run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -289,16 +301,8 @@ impl Core {
     pub(crate) async fn reserve(&self, digest: &Digest) -> Result<Reserved<'_>> {
         *self.local.gc.storing().entry(digest.clone()).or_insert(0) += 1;
         let mut held = Reserved { token: 0, digest: digest.clone(), state: &self.local.gc };
-        for _ in 0..RESERVE_ATTEMPTS {
-            match self.meta.reserve_blob(digest, now_ms()).await? {
-                Reservation::Granted(token) => {
-                    held.token = token;
-                    return Ok(held);
-                }
-                Reservation::Collecting => tokio::time::sleep(RESERVE_RETRY).await,
-            }
-        }
-        Err(Error::Internal(format!("blob {digest} is being garbage-collected; try again").into()))
+        held.token = reserve_token(self.meta.as_ref(), digest).await?;
+        Ok(held)
     }
 
     /// Records a blob whose bytes were put in place under `reserved`.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use berth_blobstore::ByteStream;
 use berth_meta::{ManifestRecord, NewManifest, PutOutcome, Referrer};
-use berth_types::{Algorithm, Digest, Page, PageRequest, ParsedManifest, Reference, RepositoryKey, Tag, now_ms};
+use berth_types::{
+    Algorithm, Digest, ManifestError, Page, PageRequest, ParsedManifest, Reference, RepositoryKey, Tag, now_ms,
+};
 use bytes::Bytes;
 
 use crate::authz::{Action, Caller, Target};
@@ -56,6 +58,31 @@ impl ImageId {
             ImageId::Both(d, t) => format!("{t}@{d}"),
         }
     }
+}
+
+/// A manifest as the metadata store keeps it, parsed once here for a push and for a copy
+/// (`migrate`) alike: the blobs and child manifests it references, its subject, artifact type
+/// and annotations. `digest` must already be checked against `payload`.
+pub(crate) fn new_manifest(
+    repo: &RepositoryKey,
+    digest: Digest,
+    content_type: Option<&str>,
+    payload: Vec<u8>,
+    tag: Option<Tag>,
+) -> std::result::Result<NewManifest, ManifestError> {
+    let parsed = ParsedManifest::parse(content_type, &payload)?;
+    Ok(NewManifest {
+        repository: repo.clone(),
+        digest,
+        media_type: parsed.media_type,
+        payload,
+        artifact_type: parsed.artifact_type,
+        subject: parsed.subject,
+        annotations: parsed.annotations.map(|a| serde_json::Value::Object(a).to_string()),
+        blobs: parsed.blobs,
+        children: parsed.children,
+        tag,
+    })
 }
 
 impl Core {
@@ -130,26 +157,13 @@ impl Core {
             }
             Reference::Tag(t) => (Digest::of(Algorithm::Sha256, &payload), Some(t.clone())),
         };
-        let parsed =
-            ParsedManifest::parse(content_type, &payload).map_err(|e| Error::ManifestInvalid(e.to_string()))?;
-        let media_type = parsed.media_type.clone();
-        let m = NewManifest {
-            repository: repo.clone(),
-            digest: digest.clone(),
-            media_type: parsed.media_type,
-            payload: payload.to_vec(),
-            artifact_type: parsed.artifact_type,
-            subject: parsed.subject.clone(),
-            annotations: parsed.annotations.map(|a| serde_json::Value::Object(a).to_string()),
-            blobs: parsed.blobs,
-            children: parsed.children,
-            tag,
-        };
+        let m = new_manifest(repo, digest.clone(), content_type, payload.to_vec(), tag)
+            .map_err(|e| Error::ManifestInvalid(e.to_string()))?;
         self.create_on_push(caller, repo).await?;
         match self.meta.put_manifest(&m, crate::core::NO_CREATE).await? {
             PutOutcome::Stored => {
                 self.local.manifests.invalidate(repo);
-                Ok((PutManifest { digest, subject: parsed.subject }, media_type))
+                Ok((PutManifest { digest, subject: m.subject }, m.media_type))
             }
             PutOutcome::MissingReferences(missing) => Err(Error::ManifestBlobUnknown(missing)),
             PutOutcome::TagImmutable { .. } => Err(Error::TagImmutable {

@@ -20,6 +20,7 @@ pub mod identity;
 mod images;
 pub mod lifecycle;
 mod maintenance;
+pub mod migrate;
 mod paging;
 mod policies;
 mod repositories;

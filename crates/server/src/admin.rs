@@ -117,6 +117,23 @@ pub enum AdminCommand {
     /// run): each one's state (idle, running, failed, waiting-for-lease, stopped), last run,
     /// last outcome, and counts of runs and errors.
     Workers,
+    /// Copy an embedded data directory (filesystem blobs and SQLite) into the stores this
+    /// configuration names (PostgreSQL and S3, or another data directory), verifying every blob
+    /// and manifest on the way. Resumable: after an interruption, run it again; a run over a
+    /// complete copy changes nothing. The destination gets the source's server key and default
+    /// account (refused when it has others). Stop the server on the source first. Progress goes
+    /// to stderr and a JSON summary to stdout; exits with status 1 when anything was not copied.
+    Migrate {
+        /// The data directory to copy.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// The source's default account [default: from <FROM>/account-id]
+        #[arg(long)]
+        from_account: Option<String>,
+        /// The source's server key [default: <FROM>/token.key]
+        #[arg(long)]
+        from_token_key: Option<std::path::PathBuf>,
+    },
     /// What lifecycle policies expired, newest first.
     LifecycleHistory {
         #[arg(long)]
@@ -279,6 +296,7 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
             print(&expirations(&expired))
         }
         AdminCommand::Workers => anyhow::bail!("`workers` reads the status file and needs no registry"),
+        AdminCommand::Migrate { .. } => anyhow::bail!("`migrate` opens the stores itself"),
         AdminCommand::LifecycleHistory { repository: name, account, limit } => {
             let repo = repository(&acct(&account), name.as_deref())?;
             print(&expirations(&registry.lifecycle.history(repo.as_ref(), limit).await?))

@@ -5,6 +5,7 @@ mod backends;
 mod config;
 mod http;
 mod identity;
+mod migrate;
 mod throttle;
 mod tls;
 mod workers;
@@ -54,11 +55,11 @@ enum Command {
     /// database) a registry uses. Works whether or not the server runs; a running server sees
     /// changes within seconds.
     Admin {
-        /// Data directory [default: ./berth-data].
-        #[arg(long)]
+        /// Data directory [default: ./berth-data]. May follow the subcommand.
+        #[arg(long, global = true)]
         data: Option<PathBuf>,
-        /// TOML configuration file.
-        #[arg(long)]
+        /// TOML configuration file. May follow the subcommand.
+        #[arg(long, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: admin::AdminCommand,
@@ -83,6 +84,16 @@ fn main() -> anyhow::Result<()> {
             let data = &cfg.storage.path;
             if let admin::AdminCommand::Workers = command {
                 return admin::workers(&workers::status_file(data));
+            }
+            if let admin::AdminCommand::Migrate { from, from_account, from_token_key } = &command {
+                // Before anything below makes the destination's identity files: they must be
+                // the source's.
+                return tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(migrate::run(
+                    &cfg,
+                    from,
+                    from_account.as_deref(),
+                    from_token_key.as_deref(),
+                ));
             }
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
                 std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
