@@ -9,6 +9,7 @@
 //! start when the server reports a serialization failure or a deadlock; reads that one
 //! statement answers run alone at READ COMMITTED.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use berth_meta::{Error, Result};
@@ -16,7 +17,7 @@ use deadpool_postgres::{ClientWrapper, Object};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::error::{db, is_retryable, pool};
+use crate::error::{self, is_retryable, pool};
 
 /// The connection type commands are given.
 pub(crate) type Client = ClientWrapper;
@@ -52,14 +53,29 @@ impl Conn {
     }
 }
 
-/// Runs `f` with a pooled connection, within `deadline` in all (waiting for the connection
+/// The pool with the bounds every command keeps.
+pub(crate) struct Db {
+    pub(crate) pool: deadpool_postgres::Pool,
+    /// The longest one command may take, waiting for a connection and retries included.
+    pub(crate) deadline: Duration,
+    /// Transactions run again after a serialization failure or a deadlock, since opening.
+    pub(crate) retries: AtomicU64,
+}
+
+impl Db {
+    async fn conn(&self) -> Result<Conn> {
+        Ok(Conn { object: Some(self.pool.get().await.map_err(pool)?), clean: false })
+    }
+}
+
+/// Runs `f` with a pooled connection, within the deadline in all (waiting for the connection
 /// included).
-pub(crate) async fn read<T, F>(pool: &deadpool_postgres::Pool, deadline: Duration, f: F) -> Result<T>
+pub(crate) async fn read<T, F>(db: &Db, f: F) -> Result<T>
 where
     F: AsyncFnOnce(&Client) -> Result<T>,
 {
-    bounded(deadline, async {
-        let mut conn = Conn { object: Some(pool.get().await.map_err(self::pool)?), clean: false };
+    bounded(db.deadline, async {
+        let mut conn = db.conn().await?;
         let result = f(conn.client()).await;
         conn.clean = true;
         result
@@ -78,17 +94,12 @@ pub(crate) enum Isolation {
 /// start (a fresh copy of `f`) when the server could not serialize it with concurrent
 /// transactions or chose it as a deadlock victim. Nothing of an attempt that fails, or of one
 /// that `f` answers with an error, is committed.
-pub(crate) async fn write<T, F>(
-    pool: &deadpool_postgres::Pool,
-    deadline: Duration,
-    isolation: Isolation,
-    f: F,
-) -> Result<T>
+pub(crate) async fn write<T, F>(db: &Db, isolation: Isolation, f: F) -> Result<T>
 where
     F: AsyncFnOnce(&Client) -> Result<T> + Clone,
 {
-    bounded(deadline, async {
-        let mut conn = Conn { object: Some(pool.get().await.map_err(self::pool)?), clean: false };
+    bounded(db.deadline, async {
+        let mut conn = db.conn().await?;
         let mut attempt = 1;
         loop {
             conn.clean = false;
@@ -98,9 +109,9 @@ where
                 Isolation::ReadCommitted => "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
             })
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
             let result = match f.clone()(c).await {
-                Ok(value) => c.batch_execute("COMMIT").await.map(|()| value).map_err(db),
+                Ok(value) => c.batch_execute("COMMIT").await.map(|()| value).map_err(error::db),
                 Err(e) => {
                     // A failed statement already aborted the transaction; ROLLBACK ends it
                     // either way. A connection that cannot even roll back is dropped (dirty).
@@ -114,6 +125,7 @@ where
             match result {
                 Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "metadata transaction retried");
+                    db.retries.fetch_add(1, Ordering::Relaxed);
                     backoff(attempt).await;
                     attempt += 1;
                 }
@@ -142,24 +154,24 @@ async fn bounded<T>(deadline: Duration, f: impl Future<Output = Result<T>>) -> R
 
 /// Every row of a statement (prepared once per connection).
 pub(crate) async fn rows(c: &Client, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-    let stmt = c.prepare_cached(sql).await.map_err(db)?;
-    c.query(&stmt, params).await.map_err(db)
+    let stmt = c.prepare_cached(sql).await.map_err(error::db)?;
+    c.query(&stmt, params).await.map_err(error::db)
 }
 
 /// The row of a statement that returns at most one.
 pub(crate) async fn row(c: &Client, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-    let stmt = c.prepare_cached(sql).await.map_err(db)?;
-    c.query_opt(&stmt, params).await.map_err(db)
+    let stmt = c.prepare_cached(sql).await.map_err(error::db)?;
+    c.query_opt(&stmt, params).await.map_err(error::db)
 }
 
 /// The row of a statement that returns exactly one.
 pub(crate) async fn one(c: &Client, sql: &str, params: Params<'_>) -> Result<Row> {
-    let stmt = c.prepare_cached(sql).await.map_err(db)?;
-    c.query_one(&stmt, params).await.map_err(db)
+    let stmt = c.prepare_cached(sql).await.map_err(error::db)?;
+    c.query_one(&stmt, params).await.map_err(error::db)
 }
 
 /// Runs a statement; how many rows it changed.
 pub(crate) async fn exec(c: &Client, sql: &str, params: Params<'_>) -> Result<u64> {
-    let stmt = c.prepare_cached(sql).await.map_err(db)?;
-    c.execute(&stmt, params).await.map_err(db)
+    let stmt = c.prepare_cached(sql).await.map_err(error::db)?;
+    c.execute(&stmt, params).await.map_err(error::db)
 }

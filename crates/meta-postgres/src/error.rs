@@ -31,14 +31,31 @@ fn code(e: &tokio_postgres::Error) -> Option<&SqlState> {
     e.code()
 }
 
+/// A database error whose message says what happened (`tokio_postgres::Error` alone says only
+/// "db error" for whatever the server answered).
+#[derive(Debug)]
+pub(crate) struct PgError(tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(&self.0))
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Whether the server gave up on the transaction because it could not be serialized with
 /// concurrent ones (40001) or was chosen as a deadlock victim (40P01): running it again from the
 /// start is correct and may succeed.
 pub(crate) fn is_retryable(e: &Error) -> bool {
     let Error::Unavailable(source) = e else { return false };
     source
-        .downcast_ref::<tokio_postgres::Error>()
-        .and_then(code)
+        .downcast_ref::<PgError>()
+        .and_then(|e| code(&e.0))
         .is_some_and(|c| *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
 }
 
@@ -74,8 +91,8 @@ pub(crate) fn db(e: tokio_postgres::Error) -> Error {
             Error::Conflict(Conflict::Other(why))
         }
         Some(c) if *c == SqlState::DISK_FULL => Error::StorageFull(describe(&e)),
-        _ if transient(&e) => Error::Unavailable(Box::new(e)),
-        _ => Error::Backend(Box::new(e)),
+        _ if transient(&e) => Error::Unavailable(Box::new(PgError(e))),
+        _ => Error::Backend(Box::new(PgError(e))),
     }
 }
 
@@ -90,9 +107,10 @@ pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
             Error::Backend(e) => Error::Unavailable(e),
             other => other,
         },
-        PoolError::Timeout(kind) => {
-            Error::Unavailable(format!("no database connection within the pool's timeout ({kind:?})").into())
+        PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+            Error::Unavailable("every database connection stayed busy for the pool's wait timeout".into())
         }
+        PoolError::Timeout(_) => Error::Unavailable("connecting to the database timed out".into()),
         PoolError::Closed => Error::Unavailable("the metadata store is closed".into()),
         other => Error::Unavailable(other.to_string().into()),
     }

@@ -52,6 +52,7 @@ mod identity;
 mod migrate;
 mod preview;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -102,13 +103,12 @@ impl Default for PgOptions {
 
 /// The metadata store on one PostgreSQL database, shared by every node of a cluster.
 pub struct PgMeta {
-    pool: Pool,
-    deadline: Duration,
+    db: db::Db,
 }
 
 impl std::fmt::Debug for PgMeta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgMeta").field("pool", &self.pool.status()).finish_non_exhaustive()
+        f.debug_struct("PgMeta").field("pool", &self.db.pool.status()).finish_non_exhaustive()
     }
 }
 
@@ -173,28 +173,35 @@ impl PgMeta {
             .recycle_timeout(Some(opts.connect_timeout))
             .build()
             .map_err(|e| OpenError::Database { address, reason: e.to_string() })?;
-        Ok(PgMeta { pool, deadline: opts.operation_timeout })
+        Ok(PgMeta { db: db::Db { pool, deadline: opts.operation_timeout, retries: AtomicU64::new(0) } })
     }
 
     /// Closes every connection; commands after this answer `Unavailable`.
     pub fn close(&self) {
-        self.pool.close();
+        self.db.pool.close();
+    }
+
+    /// How many write transactions were run again since opening, after the server could not
+    /// serialize them with concurrent ones (or chose them as a deadlock victim): a measure of
+    /// write contention between nodes.
+    pub fn retried_transactions(&self) -> u64 {
+        self.db.retries.load(Ordering::Relaxed)
     }
 
     /// Runs reads (each statement alone, at READ COMMITTED).
     async fn read<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T>) -> Result<T> {
-        db::read(&self.pool, self.deadline, f).await
+        db::read(&self.db, f).await
     }
 
     /// Runs a write transaction at SERIALIZABLE, retried on serialization failures.
     async fn write<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T> + Clone) -> Result<T> {
-        db::write(&self.pool, self.deadline, db::Isolation::Serializable, f).await
+        db::write(&self.db, db::Isolation::Serializable, f).await
     }
 
     /// Runs a write transaction at READ COMMITTED, retried on deadlocks (see the crate
     /// documentation for which writes may).
     async fn write_read_committed<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T> + Clone) -> Result<T> {
-        db::write(&self.pool, self.deadline, db::Isolation::ReadCommitted, f).await
+        db::write(&self.db, db::Isolation::ReadCommitted, f).await
     }
 }
 

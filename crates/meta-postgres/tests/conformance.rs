@@ -90,6 +90,7 @@ async fn an_unreachable_server_is_named() {
     let err = PgMeta::open("postgres://berth@127.0.0.1:1/berth", &default_account(), options()).await.unwrap_err();
     assert!(matches!(err, OpenError::Unreachable { .. }), "{err:?}");
     let line = err.to_string();
+    eprintln!("{line}");
     assert!(line.starts_with("PostgreSQL at 127.0.0.1:1 is unreachable: "), "{line}");
     assert!(line.contains("os error"), "the OS error is given: {line}");
     assert!(!line.contains('\n'));
@@ -107,6 +108,7 @@ async fn a_missing_database_or_role_is_named() {
     let url = common::with_database(&server, "berth_no_such_database");
     let err = PgMeta::open(&url, &default_account(), options()).await.unwrap_err();
     assert!(matches!(err, OpenError::NoDatabase { .. }), "{err:?}");
+    eprintln!("{err}");
     assert!(err.to_string().contains("has no database \"berth_no_such_database\""), "{err}");
 
     let (scheme, rest) = server.split_once("://").unwrap();
@@ -114,5 +116,6 @@ async fn a_missing_database_or_role_is_named() {
     let url = format!("{scheme}://berth_no_such_role@{host}");
     let err = PgMeta::open(&url, &default_account(), options()).await.unwrap_err();
     assert!(matches!(err, OpenError::AuthenticationFailed { .. }), "{err:?}");
+    eprintln!("{err}");
     assert!(err.to_string().contains("authentication failed"), "{err}");
 }
