@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use berth_meta::{Error, Result};
 use deadpool_postgres::{ClientWrapper, Object};
+use futures_util::future::join;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -90,39 +91,94 @@ pub(crate) enum Isolation {
     ReadCommitted,
 }
 
+/// A queue that retried writes of one repository wait in, one at a time, before their
+/// transaction starts: a session advisory lock on the repository, taken before `START
+/// TRANSACTION` and given back after its end.
+///
+/// It is not what makes the writes correct (serializable isolation is, and would be without
+/// it). It keeps concurrent writes to one repository from colliding again and again: two
+/// serializable transactions that each read, then write, the same index pages abort one
+/// another, and under many writers one could lose every retry. A first attempt runs without
+/// the queue (no extra round trip, full concurrency); an attempt after a serialization failure
+/// queues, so it takes its snapshot after the writers ahead of it committed. The lock is taken
+/// while the connection holds no other lock, so it cannot be part of a deadlock; a connection
+/// that dies or is dropped midway releases it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Queue(i32);
+
+/// The advisory lock class of repository queues ("be" in ASCII; the migrations' lock uses the
+/// one-key space, which does not overlap the two-key one).
+const QUEUE_CLASS: i32 = 0x6265;
+
+impl Queue {
+    /// The queue of a repository (names hashed with FNV-1a; two that collide share a queue,
+    /// which costs only concurrency).
+    pub(crate) fn repository(key: &berth_types::RepositoryKey) -> Queue {
+        let mut h: u32 = 0x811c_9dc5;
+        for b in key.registry.as_str().bytes().chain([b'/']).chain(key.name.as_str().bytes()) {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        Queue(i32::from_ne_bytes(h.to_ne_bytes()))
+    }
+}
+
 /// Runs `f` in a transaction on a pooled connection and commits it, running it again from the
 /// start (a fresh copy of `f`) when the server could not serialize it with concurrent
 /// transactions or chose it as a deadlock victim. Nothing of an attempt that fails, or of one
-/// that `f` answers with an error, is committed.
-pub(crate) async fn write<T, F>(db: &Db, isolation: Isolation, f: F) -> Result<T>
+/// that `f` answers with an error, is committed. With a queue, a retry waits its turn in it
+/// first.
+pub(crate) async fn write<T, F>(db: &Db, isolation: Isolation, queue: Option<Queue>, f: F) -> Result<T>
 where
     F: AsyncFnOnce(&Client) -> Result<T> + Clone,
 {
+    let begin = match isolation {
+        Isolation::Serializable => "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        Isolation::ReadCommitted => "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    };
+    let (lock, unlock) = match queue {
+        Some(Queue(id)) => (
+            Some(format!("SELECT pg_advisory_lock({QUEUE_CLASS}, {id})")),
+            Some(format!("SELECT pg_advisory_unlock({QUEUE_CLASS}, {id})")),
+        ),
+        None => (None, None),
+    };
     bounded(db.deadline, async {
         let mut conn = db.conn().await?;
         let mut attempt = 1;
         loop {
             conn.clean = false;
             let c = conn.client();
-            c.batch_execute(match isolation {
-                Isolation::Serializable => "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
-                Isolation::ReadCommitted => "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
-            })
-            .await
-            .map_err(error::db)?;
-            let result = match f.clone()(c).await {
-                Ok(value) => c.batch_execute("COMMIT").await.map(|()| value).map_err(error::db),
-                Err(e) => {
-                    // A failed statement already aborted the transaction; ROLLBACK ends it
-                    // either way. A connection that cannot even roll back is dropped (dirty).
-                    if c.batch_execute("ROLLBACK").await.is_err() {
-                        return Err(e);
-                    }
-                    Err(e)
+            // The lock and the start are sent together (one round trip); the server runs the
+            // start only once the lock is granted, so the snapshot comes after the queue.
+            let queued = if attempt > 1 { lock.as_ref() } else { None };
+            let begun = match queued {
+                Some(lock) => {
+                    let (locked, begun) = join(c.batch_execute(lock), c.batch_execute(begin)).await;
+                    locked.and(begun)
                 }
+                None => c.batch_execute(begin).await,
             };
+            let outcome = async {
+                begun.map_err(error::db)?;
+                let value = f.clone()(c).await?;
+                c.batch_execute("COMMIT").await.map_err(error::db)?;
+                Ok(value)
+            }
+            .await;
+            // A failed statement already aborted the transaction and a failed COMMIT ended it;
+            // ROLLBACK ends it in every case (a mere warning when none is open). A connection
+            // that cannot end its transaction or leave the queue is dropped, not pooled: closing
+            // it does both.
+            if outcome.is_err() && c.batch_execute("ROLLBACK").await.is_err() {
+                return outcome;
+            }
+            if let Some(unlock) = unlock.as_ref().filter(|_| queued.is_some())
+                && c.batch_execute(unlock).await.is_err()
+            {
+                return outcome;
+            }
             conn.clean = true;
-            match result {
+            match outcome {
                 Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "metadata transaction retried");
                     db.retries.fetch_add(1, Ordering::Relaxed);

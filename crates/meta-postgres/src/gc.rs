@@ -108,7 +108,11 @@ impl GcMeta for PgMeta {
     }
 
     async fn link_reserved(&self, target: &LinkTarget, digest: &Digest, size: u64, token: i64) -> Result<bool> {
-        self.write(async move |c: &Client| {
+        let queue = match target {
+            LinkTarget::Repository(repo, _) => Some(repo),
+            LinkTarget::Upload(_) => None,
+        };
+        let link = async move |c: &Client| {
             let d = digest.as_str();
             let state = one(
                 c,
@@ -132,8 +136,11 @@ impl GcMeta for PgMeta {
             }
             touch(c, d, now_ms()).await?;
             Ok(true)
-        })
-        .await
+        };
+        match queue {
+            Some(repo) => self.write_in(repo, link).await,
+            None => self.write(link).await,
+        }
     }
 
     async fn touch_blob(&self, digest: &Digest, now_ms: i64, fresh_after_ms: i64) -> Result<()> {

@@ -195,13 +195,19 @@ impl PgMeta {
 
     /// Runs a write transaction at SERIALIZABLE, retried on serialization failures.
     async fn write<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T> + Clone) -> Result<T> {
-        db::write(&self.db, db::Isolation::Serializable, f).await
+        db::write(&self.db, db::Isolation::Serializable, None, f).await
+    }
+
+    /// Runs a write transaction of one repository at SERIALIZABLE, retried on serialization
+    /// failures; a retry queues behind the repository's other retried writes (`db::Queue`).
+    async fn write_in<T>(&self, repo: &RepositoryKey, f: impl AsyncFnOnce(&Client) -> Result<T> + Clone) -> Result<T> {
+        db::write(&self.db, db::Isolation::Serializable, Some(db::Queue::repository(repo)), f).await
     }
 
     /// Runs a write transaction at READ COMMITTED, retried on deadlocks (see the crate
     /// documentation for which writes may).
     async fn write_read_committed<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T> + Clone) -> Result<T> {
-        db::write(&self.db, db::Isolation::ReadCommitted, f).await
+        db::write(&self.db, db::Isolation::ReadCommitted, None, f).await
     }
 }
 
@@ -572,7 +578,7 @@ impl BlobIndex for PgMeta {
     }
 
     async fn link_blob(&self, repo: &RepositoryKey, digest: &Digest, size: u64, create: CreateRepo) -> Result<()> {
-        self.write(async move |c: &Client| {
+        self.write_in(repo, async move |c: &Client| {
             let id = ensure_repo(c, repo, create).await?;
             link(c, id, digest, size).await
         })
@@ -589,7 +595,7 @@ impl BlobIndex for PgMeta {
         // (a) A mount copies a record that exists in this transaction's view; a collection
         // that removes it is serialized before (no record: `false`) or after (it sees the new
         // link, and the blob is unreferenced or referenced just as before).
-        self.write(async move |c: &Client| {
+        self.write_in(to, async move |c: &Client| {
             let Some(size) = blob_size(c, from, digest).await? else { return Ok(false) };
             let id = ensure_repo(c, to, create).await?;
             link(c, id, digest, size).await?;
@@ -650,7 +656,7 @@ impl UploadMeta for PgMeta {
     /// Every session is stored at once (SQLite keeps one without bytes in memory): the next
     /// request of its client may reach another node.
     async fn create_upload(&self, s: &UploadSession, create: CreateRepo) -> Result<()> {
-        self.write(async move |c: &Client| {
+        self.write_in(&s.repository, async move |c: &Client| {
             let repo = ensure_repo(c, &s.repository, create).await?;
             exec(
                 c,
@@ -736,11 +742,14 @@ impl UploadMeta for PgMeta {
 }
 
 /// What `put_manifest` checks before it writes, in one statement: the repository's id and tag
-/// mutability, the digest the tag names now, and the referenced blobs (`$4`) and child
+/// mutability, the digest the tag names now (read only when some tag may be immutable: a read
+/// of the tag's index page is what makes concurrent pushes to a repository conflict, and a
+/// mutable tag's old value decides nothing), and the referenced blobs (`$4`) and child
 /// manifests (`$5`) the repository does not hold, in the order given.
 const PUT_CHECK_SQL: &str = "
     SELECT r.id, r.tag_mutability, r.tag_mutability_exclusions,
-        (SELECT t.digest FROM tags t WHERE t.repository_id = r.id AND t.name = $3),
+        CASE WHEN r.tag_mutability <> 'MUTABLE' THEN
+            (SELECT t.digest FROM tags t WHERE t.repository_id = r.id AND t.name = $3) END,
         ARRAY(SELECT x.d FROM unnest($4::text[]) WITH ORDINALITY AS x(d, i)
               WHERE NOT EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository_id = r.id AND b.digest = x.d)
               ORDER BY x.i),
@@ -987,7 +996,7 @@ impl ImageMeta for PgMeta {
     }
 
     async fn put_manifest(&self, m: &NewManifest, create: CreateRepo) -> Result<PutOutcome> {
-        self.write(async move |c: &Client| put_manifest(c, m, create).await).await
+        self.write_in(&m.repository, async move |c: &Client| put_manifest(c, m, create).await).await
     }
 
     async fn resolve(&self, repo: &RepositoryKey, reference: &Reference) -> Result<Option<ManifestRecord>> {
@@ -1037,7 +1046,7 @@ impl ImageMeta for PgMeta {
         // (its tag goes with the manifest, ON DELETE CASCADE) or runs after and stores the
         // manifest again before naming it. The references' trigger touches the blobs they named
         // in this same transaction, so a collection serialized after sees the touch.
-        self.write(async move |c: &Client| {
+        self.write_in(repo, async move |c: &Client| {
             let n = exec(
                 c,
                 "DELETE FROM manifests WHERE digest = $1
@@ -1051,7 +1060,7 @@ impl ImageMeta for PgMeta {
     }
 
     async fn delete_tag(&self, repo: &RepositoryKey, tag: &Tag, drop_untagged: bool) -> Result<Option<Digest>> {
-        self.write(async move |c: &Client| {
+        self.write_in(repo, async move |c: &Client| {
             let deleted = row(
                 c,
                 "DELETE FROM tags WHERE name = $1
