@@ -173,3 +173,53 @@ pub(crate) fn address(config: &tokio_postgres::Config) -> String {
 pub(crate) fn database(config: &tokio_postgres::Config) -> String {
     config.get_dbname().or(config.get_user()).unwrap_or("postgres").to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_open_error_is_one_line_that_says_what_is_wrong() {
+        let address = "db.example:5432".to_owned();
+        let cases = [
+            (
+                OpenError::Unreachable { address: address.clone(), reason: "Connection refused (os error 111)".into() },
+                "PostgreSQL at db.example:5432 is unreachable: Connection refused (os error 111)",
+            ),
+            (
+                OpenError::AuthenticationFailed {
+                    address: address.clone(),
+                    user: "berth".into(),
+                    reason: "password authentication failed for user \"berth\" (28P01)".into(),
+                },
+                "PostgreSQL at db.example:5432 refused user \"berth\": authentication failed \
+                 (password authentication failed for user \"berth\" (28P01))",
+            ),
+            (
+                OpenError::NoDatabase { address: address.clone(), database: "berth".into() },
+                "PostgreSQL at db.example:5432 has no database \"berth\" (create it first: CREATE DATABASE berth)",
+            ),
+            (
+                OpenError::AccountMismatch { stored: "111122223333".into(), configured: "444455556666".into() },
+                "this database serves default account 111122223333, but this node is configured with 444455556666",
+            ),
+            (
+                OpenError::SchemaTooNew { found: 9, known: 1 },
+                "the database's schema is version 9, newer than this berth knows (1): upgrade berth",
+            ),
+        ];
+        for (err, line) in cases {
+            assert_eq!(err.to_string(), line);
+        }
+    }
+
+    #[test]
+    fn addresses_name_every_host_with_its_port() {
+        let config: tokio_postgres::Config = "postgres://u@a:1,b/db".parse().unwrap();
+        assert_eq!(address(&config), "a:1,b:5432");
+        let config: tokio_postgres::Config = "postgres://u@h/db".parse().unwrap();
+        assert_eq!((address(&config), database(&config)), ("h:5432".into(), "db".into()));
+        let config: tokio_postgres::Config = "host=/run/postgresql user=berth".parse().unwrap();
+        assert_eq!((address(&config), database(&config)), ("/run/postgresql/.s.PGSQL.5432".into(), "berth".into()));
+    }
+}

@@ -28,13 +28,30 @@
 //! at each write say which serial argument it relies on.
 //!
 //! Serializability covers only serializable transactions, so every write that takes part in a
-//! decision is one. Three writes run as single statements at READ COMMITTED instead, each
-//! argued where it is: `advance_upload` (a compare-and-swap on one row), `record_pulls` (a
-//! monotonic maximum) and the lease upserts. No serializable decision reads what they write,
-//! except the lease rows, which only the lease statements touch.
+//! decision is one. Three writes run at READ COMMITTED instead, each argued where it is:
+//! `advance_upload` (a compare-and-swap on one row, one statement), `record_pulls` (a
+//! monotonic maximum, one statement) and the lease upserts (one statement each). No
+//! serializable decision reads what they write, except the lease rows, which only the lease
+//! statements touch.
 //!
 //! Reads that one statement answers run alone at READ COMMITTED: one statement sees one
 //! snapshot, as a SQLite reader does.
+//!
+//! Serializable isolation aborts a transaction on a conflict it cannot rule out, and its locks
+//! on index pages see conflicts between writes of different rows of one page. Two things keep
+//! that rare where it would hurt. A push to a mutable tag does not read the tag (its old value
+//! decides nothing), so concurrent pushes to one repository read nothing the others write. And
+//! a write of a repository that is retried first queues behind the repository's other retries
+//! on an advisory lock taken before its transaction starts (`db::Queue`), so contending writers
+//! take turns instead of aborting each other again. Neither is needed for correctness.
+//!
+//! # Round trips
+//!
+//! Every statement is prepared once per connection. A push (`put_manifest`) is four round
+//! trips: start, one statement that checks the repository, the references and the tag, one
+//! statement that stores the manifest, its references (an `unnest` of arrays) and its tag,
+//! commit. `resolve_many` and `record_pulls` are one statement whatever the batch's size, and
+//! garbage collection checks and buries a whole batch of blobs in one statement.
 //!
 //! # Failures
 //!
@@ -44,6 +61,9 @@
 //! run exceeds `PgOptions::operation_timeout` (a server that stopped answering) gives up the
 //! same way and closes its connection. Unique violations are `Conflict`; what else fails is
 //! `Backend`. A transaction commits whole or not at all.
+//!
+//! Connections are made without TLS: run the database on a network the nodes trust, or behind a
+//! TLS-terminating proxy.
 
 mod db;
 mod error;
@@ -128,6 +148,12 @@ impl PgMeta {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
             OpenError::InvalidUrl(std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string))
         })?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(OpenError::InvalidUrl(
+                "sslmode=require: this berth connects without TLS (use a local network or a TLS-terminating proxy)"
+                    .into(),
+            ));
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.connect_timeout);
         }
@@ -190,6 +216,12 @@ impl PgMeta {
 
     /// Runs reads (each statement alone, at READ COMMITTED).
     async fn read<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T>) -> Result<T> {
+        db::read(&self.db, f).await
+    }
+
+    /// Runs a write that is one statement, alone, at READ COMMITTED: only those the crate
+    /// documentation lists, each argued where it is.
+    async fn single<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T>) -> Result<T> {
         db::read(&self.db, f).await
     }
 
@@ -693,7 +725,7 @@ impl UploadMeta for PgMeta {
         // existence check reads the statement's snapshot, in which the row existed if the
         // update could have matched it.
         let found = self
-            .read(async |c: &Client| {
+            .single(async |c: &Client| {
                 one(
                     c,
                     r#"WITH moved AS (
@@ -1173,7 +1205,7 @@ impl LeaseMeta for PgMeta {
         // holders racing for a free lease one inserts, and the other, waiting on its row,
         // finds it held and unexpired. Expiry is read on the database's clock.
         let taken = self
-            .read(async |c: &Client| {
+            .single(async |c: &Client| {
                 row(
                     c,
                     &format!(
@@ -1191,7 +1223,7 @@ impl LeaseMeta for PgMeta {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
-        self.read(async |c: &Client| {
+        self.single(async |c: &Client| {
             exec(c, "DELETE FROM leases WHERE name = $1 AND holder = $2", &[&name, &holder]).await.map(drop)
         })
         .await
