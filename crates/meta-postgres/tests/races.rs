@@ -371,9 +371,11 @@ async fn one_append_moves_an_upload() {
 }
 
 /// (g) Two holders take one lease at once: one gets it; the other gets it only once it expires
-/// (on the database's clock) or is released.
+/// (on the database's clock) or is released. Long leases where the test needs them held, so a
+/// slow machine cannot make one expire early; waits only longer than a short lease.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_holder_takes_a_lease() {
+    const HELD_MS: i64 = 10_000;
     let Some(db) = TestDb::create("one_holder_takes_a_lease").await else { return };
     let (one, two) = (db.open().await, db.open().await);
     let mut tally = Tally::default();
@@ -382,28 +384,32 @@ async fn one_holder_takes_a_lease() {
         let (a, b) = tokio::join!(
             async {
                 jitter(300).await;
-                one.acquire_lease(&name, "node-a", 300).await.unwrap()
+                one.acquire_lease(&name, "node-a", HELD_MS).await.unwrap()
             },
             async {
                 jitter(300).await;
-                two.acquire_lease(&name, "node-b", 300).await.unwrap()
+                two.acquire_lease(&name, "node-b", HELD_MS).await.unwrap()
             }
         );
         assert!(a ^ b, "round {i}: exactly one holder, got {a} and {b}");
         let (winner, loser, loser_name, winner_name) =
             if a { (&one, &two, "node-b", "node-a") } else { (&two, &one, "node-a", "node-b") };
         tally.add(if a { "a took it" } else { "b took it" });
-        assert!(winner.acquire_lease(&name, winner_name, 300).await.unwrap(), "the holder renews");
-        assert!(!loser.acquire_lease(&name, loser_name, 300).await.unwrap(), "held and unexpired");
+        assert!(winner.acquire_lease(&name, winner_name, HELD_MS).await.unwrap(), "the holder renews");
+        assert!(!loser.acquire_lease(&name, loser_name, HELD_MS).await.unwrap(), "held and unexpired");
         loser.release_lease(&name, loser_name).await.unwrap();
-        assert!(winner.acquire_lease(&name, winner_name, 300).await.unwrap(), "another's release is a no-op");
+        assert!(winner.acquire_lease(&name, winner_name, HELD_MS).await.unwrap(), "another's release is a no-op");
         if i % 2 == 0 {
-            tokio::time::sleep(Duration::from_millis(350)).await;
+            // The holder renews for a moment only, then stops (a dead node).
+            assert!(winner.acquire_lease(&name, winner_name, 100).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tally.add("taken over after expiry");
         } else {
             winner.release_lease(&name, winner_name).await.unwrap();
+            tally.add("taken over after release");
         }
-        assert!(loser.acquire_lease(&name, loser_name, 300).await.unwrap(), "round {i}: expired or released");
-        assert!(!winner.acquire_lease(&name, winner_name, 300).await.unwrap(), "round {i}: now the other's");
+        assert!(loser.acquire_lease(&name, loser_name, HELD_MS).await.unwrap(), "round {i}: expired or released");
+        assert!(!winner.acquire_lease(&name, winner_name, HELD_MS).await.unwrap(), "round {i}: now the other's");
     }
     tally.show("lease", &[&one, &two]);
     one.close();

@@ -137,7 +137,8 @@ async fn a_hung_server_is_unavailable_within_the_deadline() {
         let started = Instant::now();
         unavailable(store.create_repository(&key(name)).await);
         unavailable(store.repository_exists(&key(name)).await);
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        // Two commands of at most `operation_timeout` (2 s) each, with room for a slow machine.
+        assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
     }
     // Once the server answers again, so does the store: the stuck connections were dropped.
     proxy.frozen.store(false, Ordering::Relaxed);
@@ -172,11 +173,12 @@ async fn statement_and_pool_timeouts_are_unavailable() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let started = Instant::now();
     let why = unavailable(store.repository_exists(&key("locked/out")).await);
-    assert!(started.elapsed() < Duration::from_millis(500), "pool wait: {:?} {why}", started.elapsed());
+    assert!(why.contains("busy"), "{why}");
+    assert!(started.elapsed() < Duration::from_secs(3), "pool wait: {:?} {why}", started.elapsed());
     let (result, took) = blocked.await.unwrap();
     let why = unavailable(result);
     assert!(why.contains("statement timeout"), "{why}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
     tx.rollback().await.unwrap();
     assert!(!store.repository_exists(&key("locked/out")).await.unwrap(), "nothing was written");
     assert!(store.create_repository(&key("locked/out")).await.unwrap());
