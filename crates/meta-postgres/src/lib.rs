@@ -1191,6 +1191,35 @@ impl MaintenanceMeta for PgMeta {
     async fn reclaim(&self, _max_pages: u32) -> Result<u64> {
         Ok(0)
     }
+
+    // One statement each: an update of one row reads nothing else.
+    async fn restore_pushed_at(&self, repo: &RepositoryKey, digest: &Digest, pushed_at_ms: i64) -> Result<bool> {
+        self.write(async move |c: &Client| {
+            exec(
+                c,
+                "UPDATE manifests SET created_at = $1
+                 WHERE repository_id = (SELECT id FROM repositories WHERE registry = $2 AND name = $3)
+                   AND digest = $4",
+                &[&pushed_at_ms, &repo.registry.as_str(), &repo.name.as_str(), &digest.as_str()],
+            )
+            .await
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn restore_repository_created_at(&self, repo: &RepositoryKey, created_at_ms: i64) -> Result<bool> {
+        self.write(async move |c: &Client| {
+            exec(
+                c,
+                "UPDATE repositories SET created_at = $1 WHERE registry = $2 AND name = $3",
+                &[&created_at_ms, &repo.registry.as_str(), &repo.name.as_str()],
+            )
+            .await
+            .map(|n| n > 0)
+        })
+        .await
+    }
 }
 
 /// The database's clock in epoch milliseconds (the same for every node).

@@ -8,6 +8,7 @@ use anyhow::Context;
 use berth_blobstore::BlobStore;
 use berth_blobstore_fs::FsBlobStore;
 use berth_meta::MetaStore;
+use berth_meta_postgres::{PgMeta, PgOptions};
 use berth_meta_sqlite::SqliteMeta;
 use berth_types::AccountId;
 
@@ -25,6 +26,7 @@ pub struct Backends {
     /// may change are then off or short.
     pub shared: bool,
     sqlite: Option<Arc<SqliteMeta>>,
+    pg: Option<Arc<PgMeta>>,
 }
 
 impl Backends {
@@ -38,18 +40,26 @@ impl Backends {
             StorageKind::S3 => anyhow::bail!("storage.kind = \"s3\" is not in this build"),
         };
         blobs.check().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(_url) = cfg.postgres_url() {
-            anyhow::bail!("PostgreSQL metadata is not in this build");
+        if let Some(url) = cfg.postgres_url() {
+            let opts = PgOptions { max_connections: cfg.metadata.max_connections, ..PgOptions::default() };
+            // The error says in one line what is wrong (unreachable, refused, no database,
+            // another account's database); it never shows the URL's password.
+            let pg = PgMeta::open(url, account, opts).await.map_err(|e| anyhow::anyhow!("metadata.url: {e}"))?;
+            let pg = Arc::new(pg);
+            return Ok(Backends { blobs, meta: pg.clone(), shared: true, sqlite: None, pg: Some(pg) });
         }
         let sqlite =
             Arc::new(SqliteMeta::open(&cfg.sqlite_path(), account).await.context("opening metadata database")?);
-        Ok(Backends { blobs, meta: sqlite.clone(), shared: false, sqlite: Some(sqlite) })
+        Ok(Backends { blobs, meta: sqlite.clone(), shared: false, sqlite: Some(sqlite), pg: None })
     }
 
-    /// Closes the metadata store (SQLite checkpoints its log).
+    /// Closes the metadata store (SQLite checkpoints its log; PostgreSQL's pool is shut).
     pub async fn close(&self) {
         if let Some(s) = &self.sqlite {
             s.close().await;
+        }
+        if let Some(p) = &self.pg {
+            p.close();
         }
     }
 }

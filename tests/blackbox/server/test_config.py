@@ -114,7 +114,9 @@ def test_flat_keys_of_earlier_releases_still_work_with_a_warning(tmp_path):
     ("", {"BERTH_SERVER__REGISTRY_DOMAIN": "Registry.Example.com:5000"}, "server.registry_domain"),
     ("", {"BERTH_AUTH__DEFAULT_ACCOUNT": "12345"}, "auth.default_account"),
     ("", {"BERTH_AUTH__ADMIN_ACCESS_KEY_ID": "AKIAONLY"}, "auth.admin_secret_access_key"),
-    ("", {"BERTH_METADATA__URL": "postgres://db/berth"}, "metadata.url"),
+    ("", {"BERTH_METADATA__URL": "mysql://db/berth"}, "metadata.url"),
+    # A database that is not there: one line naming the key and what is wrong.
+    ("", {"BERTH_METADATA__URL": "postgres://berth@127.0.0.1:1/berth"}, "metadata.url: PostgreSQL at 127.0.0.1:1 is unreachable"),
     ("gc_grace_secs = 1\n[gc]\ngrace_secs = 2\n", {}, "gc.grace_secs"),
 ])
 def test_bad_configuration_is_refused_at_start_by_name(tmp_path, toml, env, needle):
