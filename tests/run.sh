@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The test command: every Rust test, then the black-box suites (OCI conformance, docker /
-# podman / skopeo, kill -9 crash tests) against the real berth binary, then a short smoke run
-# of the benchmark, then 10 s of fuzzing per parser (tests/fuzz.sh). `--install` first installs
-# the Debian and PyPI packages they need.
+# The test command: every Rust test (the PostgreSQL and S3 stores' against real engines), then
+# the black-box suites (OCI conformance, docker / podman / skopeo, kill -9 crash tests) against
+# the real berth binary, embedded and then as three nodes on PostgreSQL and Ceph radosgw, then a
+# short smoke run of the benchmark, then 10 s of fuzzing per parser (tests/fuzz.sh). `--install`
+# first installs the Debian and PyPI packages they need. PostgreSQL and Ceph are started once,
+# for the whole run (tests/with-engines.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--install" ]]; then
   bash tests/install-deps.sh
+fi
+if [[ -z "${BERTH_TEST_PG_URL:-}" || -z "${BERTH_TEST_S3_ENDPOINT:-}" ]]; then
+  exec bash tests/with-engines.sh bash tests/run.sh
 fi
 cargo fmt --all -- --check
 # Generated code must be what the generator makes from the pinned botocore model.
@@ -29,4 +34,5 @@ target="${CARGO_TARGET_DIR:-target}"
   --gets 100 --batch-rounds 2 --describe-pages 2 --previews 1 --settle-secs 0 | tail -22
 export BERTH_BIN="$target/debug/berth"
 (cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr hostile)
+bash tests/cluster.sh
 bash tests/fuzz.sh 10
