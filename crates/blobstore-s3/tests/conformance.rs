@@ -1,0 +1,335 @@
+//! The S3 blob store against a real S3 server, when one is configured:
+//! `TEST_S3_ENDPOINT`, `TEST_S3_BUCKET` (an existing bucket), `TEST_S3_ACCESS_KEY_ID`,
+//! `TEST_S3_SECRET_ACCESS_KEY`. Without them these tests print "skipped" and pass. Each test
+//! works below a fresh random prefix and removes what it stored.
+//!
+//! `TEST_S3_LARGE_MIB` sets the size of the large append (64 MiB by default); the test prints
+//! its throughput and the process's peak memory.
+
+use std::time::{Duration, Instant};
+
+use berth_blobstore::{BlobStore, ByteRange, ByteStream, Error};
+use berth_blobstore_s3::{S3BlobStore, S3Config};
+use berth_types::{Algorithm, Digest, Hasher, UploadId};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+struct Server {
+    endpoint: String,
+    bucket: String,
+    key: String,
+    secret: String,
+}
+
+fn server(test: &str) -> Option<Server> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (
+        var("TEST_S3_ENDPOINT"),
+        var("TEST_S3_BUCKET"),
+        var("TEST_S3_ACCESS_KEY_ID"),
+        var("TEST_S3_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(endpoint), Some(bucket), Some(key), Some(secret)) => Some(Server { endpoint, bucket, key, secret }),
+        _ => {
+            println!(
+                "{test}: skipped (TEST_S3_ENDPOINT, TEST_S3_BUCKET, TEST_S3_ACCESS_KEY_ID, TEST_S3_SECRET_ACCESS_KEY unset)"
+            );
+            None
+        }
+    }
+}
+
+impl Server {
+    fn config(&self) -> S3Config {
+        S3Config {
+            bucket: self.bucket.clone(),
+            prefix: Some(format!("berth-test/{}", uuid())),
+            endpoint: Some(self.endpoint.clone()),
+            path_style: true,
+            access_key_id: Some(self.key.clone()),
+            secret_access_key: Some(self.secret.clone()),
+            ..S3Config::default()
+        }
+    }
+
+    fn store(&self) -> S3BlobStore {
+        S3BlobStore::open(self.config()).expect("open store")
+    }
+}
+
+fn uuid() -> String {
+    UploadId::generate().to_string()
+}
+
+/// Removes the blobs a test left (uploads are removed by the tests themselves).
+async fn clean(store: &S3BlobStore) {
+    let blobs: Vec<Digest> = store.list().try_collect().await.unwrap();
+    for d in blobs {
+        store.delete(&d).await.unwrap();
+    }
+    for (id, _) in store.uploads().await.unwrap() {
+        store.upload_abort(&id).await.unwrap();
+    }
+}
+
+fn body(chunks: Vec<Vec<u8>>) -> ByteStream {
+    stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))).boxed()
+}
+
+async fn collect(s: ByteStream) -> Vec<u8> {
+    s.try_fold(Vec::new(), |mut out, c| async move {
+        out.extend_from_slice(&c);
+        Ok(out)
+    })
+    .await
+    .expect("read")
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8).collect()
+}
+
+#[tokio::test]
+async fn conformance() {
+    let Some(server) = server("conformance") else { return };
+    let store = server.store();
+    store.check().await.expect("check");
+    berth_blobstore::testsuite::run(&store).await;
+    clean(&store).await;
+}
+
+/// `len` bytes in 64 KiB chunks, made as they are asked for (slices of one 2 MiB block, at an
+/// offset that moves with each chunk), with a hasher fed the same bytes.
+fn generated(len: u64) -> (ByteStream, std::sync::Arc<std::sync::Mutex<Hasher>>) {
+    const CHUNK: u64 = 64 * 1024;
+    let block = Bytes::from(pattern(2 * 1024 * 1024, 7));
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(Hasher::new(Algorithm::Sha256)));
+    let h = std::sync::Arc::clone(&hasher);
+    let s = stream::unfold(0u64, move |sent| {
+        let (block, h) = (block.clone(), std::sync::Arc::clone(&h));
+        async move {
+            if sent >= len {
+                return None;
+            }
+            let n = CHUNK.min(len - sent);
+            let start = ((sent / CHUNK) * 4099 % (1024 * 1024)) as usize;
+            let chunk = block.slice(start..start + n as usize);
+            h.lock().unwrap().update(&chunk);
+            Some((Ok(chunk), sent + n))
+        }
+    });
+    (s.boxed(), hasher)
+}
+
+/// Peak resident memory of this process so far, in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+#[tokio::test]
+async fn large_append_streams_with_bounded_memory() {
+    let Some(server) = server("large_append_streams_with_bounded_memory") else { return };
+    let mib: u64 = std::env::var("TEST_S3_LARGE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let len = mib * 1024 * 1024;
+    let store = server.store();
+    let id = UploadId::generate();
+    let (body, hasher) = generated(len);
+
+    let started = Instant::now();
+    let appended = store.upload_append(&id, 0, body).await.unwrap();
+    let append_time = started.elapsed();
+    assert_eq!(appended.len, len);
+    let digest = std::mem::replace(&mut *hasher.lock().unwrap(), Hasher::new(Algorithm::Sha256)).finish();
+    let committing = Instant::now();
+    let parts = Vec::from_iter(appended.part);
+    assert_eq!(store.upload_commit(&id, &parts, &digest).await.unwrap(), len);
+    let commit_time = committing.elapsed();
+    let written = started.elapsed();
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(len));
+    assert!(store.uploads().await.unwrap().is_empty(), "commit removes the upload's parts");
+
+    let reading = Instant::now();
+    let r = store.read(&digest, None).await.unwrap();
+    assert_eq!(r.size, len);
+    let mut read_back = Hasher::new(Algorithm::Sha256);
+    let mut got = 0u64;
+    let mut s = r.body.into_stream();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.unwrap();
+        got += chunk.len() as u64;
+        read_back.update(&chunk);
+    }
+    let read_time = reading.elapsed();
+    assert_eq!(got, len);
+    assert_eq!(read_back.finish(), digest);
+    let peak = peak_rss_mib();
+    println!(
+        "large append: {mib} MiB appended in {append_time:.2?} + committed in {commit_time:.2?} = {:.0} MB/s; \
+         read in {read_time:.2?} = {:.0} MB/s; peak RSS {peak} MiB",
+        mb_per_s(len, written),
+        mb_per_s(len, read_time),
+    );
+    // Parts of 8 MiB, four in flight, one filling: about 40 MiB, whatever the size (tests of
+    // this file run in parallel in one process and hold a few tens of MiB of their own).
+    assert!(peak < 200, "peak RSS {peak} MiB after streaming {mib} MiB");
+    clean(&store).await;
+}
+
+#[tokio::test]
+async fn several_appends_commit_byte_exact() {
+    let Some(server) = server("several_appends_commit_byte_exact") else { return };
+    let store = server.store();
+    let sizes = [6 * 1024 * 1024, 1, 9 * 1024 * 1024];
+    let data = pattern(sizes.iter().sum(), 3);
+    let digest = Digest::of(Algorithm::Sha256, &data);
+    let id = UploadId::generate();
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for n in sizes {
+        let chunks = data[at..at + n].chunks(100_000).map(<[u8]>::to_vec).collect();
+        let appended = store.upload_append(&id, at as u64, body(chunks)).await.unwrap();
+        at += n;
+        assert_eq!(appended.len, at as u64);
+        parts.push(appended.part.expect("S3 names parts"));
+    }
+    assert_eq!(collect(store.upload_read(&id, &parts).await.unwrap()).await, data);
+
+    // Parts out of order, or one missing, do not line up: commit refuses them.
+    let swapped = vec![parts[1].clone(), parts[0].clone(), parts[2].clone()];
+    assert!(store.upload_commit(&id, &swapped, &digest).await.is_err());
+    let gap = vec![parts[0].clone(), parts[2].clone()];
+    assert!(store.upload_commit(&id, &gap, &digest).await.is_err());
+    let foreign = vec!["../../blobs/sha256/x".to_owned()];
+    assert!(matches!(store.upload_commit(&id, &foreign, &digest).await, Err(Error::Backend(_))));
+    assert!(store.stat(&digest).await.unwrap().is_none());
+
+    assert_eq!(store.upload_commit(&id, &parts, &digest).await.unwrap(), data.len() as u64);
+    assert_eq!(collect(store.read(&digest, None).await.unwrap().body.into_stream()).await, data);
+    assert!(store.uploads().await.unwrap().is_empty());
+    clean(&store).await;
+}
+
+#[tokio::test]
+async fn failed_large_body_leaves_no_part() {
+    let Some(server) = server("failed_large_body_leaves_no_part") else { return };
+    let store = server.store();
+    let id = UploadId::generate();
+    // More than a part (so a multipart upload is under way), then the client fails.
+    let chunks: Vec<Result<Bytes, berth_blobstore::BoxError>> = (0..20)
+        .map(|_| Ok(Bytes::from(vec![5u8; 1024 * 1024])))
+        .chain(std::iter::once(Err("client went away".into())))
+        .collect();
+    let failing = stream::iter(chunks).boxed();
+    assert!(matches!(store.upload_append(&id, 0, failing).await, Err(Error::Body(_))));
+    assert!(store.uploads().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn range_reads() {
+    let Some(server) = server("range_reads") else { return };
+    let store = server.store();
+    let data = pattern(100_000, 9);
+    let digest = Digest::of(Algorithm::Sha256, &data);
+    store.put_small(&digest, Bytes::from(data.clone())).await.unwrap();
+    let size = data.len() as u64;
+
+    for (start, end) in [(0, 0), (0, size - 1), (size - 1, size - 1), (1000, 99_998), (4096, 8191)] {
+        let r = store.read(&digest, Some(ByteRange { start, end })).await.unwrap();
+        assert_eq!(r.size, size);
+        assert_eq!(r.range, Some(ByteRange { start, end }));
+        let got = collect(r.body.into_stream()).await;
+        assert_eq!(got, data[start as usize..=end as usize], "{start}-{end}");
+    }
+    for (start, end) in [(0, size), (size - 1, size), (size, size), (size + 10, size + 20), (10, 5), (0, u64::MAX)] {
+        let r = store.read(&digest, Some(ByteRange { start, end })).await;
+        assert!(matches!(r, Err(Error::InvalidRange)), "{start}-{end}");
+    }
+    let missing = Digest::of(Algorithm::Sha256, b"missing");
+    assert!(matches!(store.read(&missing, Some(ByteRange { start: 0, end: 0 })).await, Err(Error::NotFound)));
+
+    let empty = Digest::of(Algorithm::Sha256, b"");
+    store.put_small(&empty, Bytes::new()).await.unwrap();
+    assert_eq!(store.read(&empty, None).await.unwrap().size, 0);
+    assert!(matches!(store.read(&empty, Some(ByteRange { start: 0, end: 0 })).await, Err(Error::InvalidRange)));
+    clean(&store).await;
+}
+
+#[tokio::test]
+async fn presigned_url_serves_the_blob() {
+    let Some(server) = server("presigned_url_serves_the_blob") else { return };
+    let store = server.store();
+    let data = pattern(70_000, 11);
+    let digest = Digest::of(Algorithm::Sha256, &data);
+    store.put_small(&digest, Bytes::from(data.clone())).await.unwrap();
+    let url = store.presigned_url(&digest, Duration::from_secs(300)).await.unwrap().expect("a URL");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let client = reqwest::Client::new();
+    let got = client.get(&url).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap(), data);
+    // The signature covers the key: another blob's key under the same signature is refused.
+    let other = url.replace(digest.hex(), Digest::of(Algorithm::Sha256, b"other").hex());
+    assert_eq!(client.get(&other).send().await.unwrap().status(), 403);
+    clean(&store).await;
+}
+
+#[tokio::test]
+async fn check_names_the_problem() {
+    let Some(server) = server("check_names_the_problem") else { return };
+    let endpoint = server.endpoint.trim_end_matches('/').to_owned();
+    server.store().check().await.unwrap();
+
+    let bucket = format!("berth-missing-{}", &uuid()[..8]);
+    let missing = S3BlobStore::open(S3Config { bucket: bucket.clone(), ..server.config() }).unwrap();
+    let e = missing.check().await.unwrap_err();
+    assert!(e.to_string().contains(&format!("S3 bucket '{bucket}' does not exist at {endpoint}")), "{e}");
+
+    let wrong_secret =
+        S3BlobStore::open(S3Config { secret_access_key: Some("wrong".into()), ..server.config() }).unwrap();
+    let e = wrong_secret.check().await.unwrap_err().to_string();
+    assert!(e.contains(&format!("S3 credentials were refused by {endpoint} (SignatureDoesNotMatch)")), "{e}");
+
+    let wrong_key = S3BlobStore::open(S3Config { access_key_id: Some("NOSUCHKEY".into()), ..server.config() }).unwrap();
+    let e = wrong_key.check().await.unwrap_err().to_string();
+    assert!(e.contains(&format!("S3 credentials were refused by {endpoint} (InvalidAccessKeyId)")), "{e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+}
+
+/// Needs no server: an endpoint where nothing listens.
+#[tokio::test]
+async fn closed_port_is_unavailable_within_bounded_time() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let store = S3BlobStore::open(S3Config {
+        bucket: "berth".into(),
+        endpoint: Some(endpoint.clone()),
+        path_style: true,
+        access_key_id: Some("k".into()),
+        secret_access_key: Some("s".into()),
+        ..S3Config::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let e = store.check().await.unwrap_err();
+    assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+    let line = e.to_string();
+    assert!(line.contains(&format!("cannot reach S3 at {endpoint}: ")), "{line}");
+    assert!(line.contains("refused"), "{line}");
+    let d = Digest::of(Algorithm::Sha256, b"x");
+    assert!(matches!(store.stat(&d).await, Err(Error::Unavailable(_))));
+    assert!(matches!(store.read(&d, None).await, Err(Error::Unavailable(_))));
+    let appended = store.upload_append(&UploadId::generate(), 0, body(vec![vec![1; 10]])).await;
+    assert!(matches!(appended, Err(Error::Unavailable(_))), "{appended:?}");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(60), "gave up after {elapsed:?}");
+    println!("closed port: four requests gave up in {elapsed:.2?}");
+}
