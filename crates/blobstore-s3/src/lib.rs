@@ -103,6 +103,8 @@ pub struct S3BlobStore {
     bucket: String,
     /// The endpoint as messages name it.
     endpoint: String,
+    /// Objects up to this size are copied server-side ([`COPY_LIMIT`] but in tests).
+    copy_limit: u64,
 }
 
 impl std::fmt::Debug for S3BlobStore {
@@ -183,7 +185,16 @@ impl S3BlobStore {
             }
         }
         let s3 = builder.with_client_options(client).build().map_err(backend)?;
-        Ok(S3BlobStore { s3: Arc::new(s3), prefix, bucket: cfg.bucket, endpoint })
+        Ok(S3BlobStore { s3: Arc::new(s3), prefix, bucket: cfg.bucket, endpoint, copy_limit: COPY_LIMIT })
+    }
+
+    /// Lowers the size above which copies stream through this process instead of using
+    /// CopyObject (5 GiB), so tests reach that path with small blobs.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_copy_limit(mut self, bytes: u64) -> Self {
+        self.copy_limit = bytes;
+        self
     }
 
     fn path(&self, rel: &str) -> Path {
@@ -258,7 +269,7 @@ impl S3BlobStore {
     /// Copies an object of `size` bytes: server-side up to S3's CopyObject limit, streamed
     /// through here above it.
     async fn copy(&self, from: &Path, to: &Path, size: u64) -> Result<()> {
-        if size <= COPY_LIMIT {
+        if size <= self.copy_limit {
             return self.s3.copy(from, to).await.map_err(errors::map);
         }
         let body = self.s3.get(from).await.map_err(errors::map)?.into_stream().map_err(errors::map);

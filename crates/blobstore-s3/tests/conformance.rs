@@ -3,9 +3,12 @@
 //! `TEST_S3_SECRET_ACCESS_KEY`. Without them these tests print "skipped" and pass. Each test
 //! works below a fresh random prefix and removes what it stored.
 //!
-//! `TEST_S3_LARGE_MIB` sets the size of the large append (64 MiB by default); the test prints
-//! its throughput and the process's peak memory.
+//! `TEST_S3_LARGE_MIB` sets the size of the large upload (64 MiB by default) and
+//! `TEST_S3_LARGE_APPENDS` the number of appends it is sent in (1 by default: committed by a
+//! server-side copy; more: their parts are streamed into the blob); the test prints its
+//! throughput and the process's peak memory.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_blobstore::{BlobStore, ByteRange, ByteStream, Error};
@@ -98,27 +101,28 @@ async fn conformance() {
     clean(&store).await;
 }
 
-/// `len` bytes in 64 KiB chunks, made as they are asked for (slices of one 2 MiB block, at an
-/// offset that moves with each chunk), with a hasher fed the same bytes.
-fn generated(len: u64) -> (ByteStream, std::sync::Arc<std::sync::Mutex<Hasher>>) {
-    const CHUNK: u64 = 64 * 1024;
+const CHUNK: u64 = 64 * 1024;
+
+/// Bytes `from..to` (`from` a multiple of 64 KiB) of a long generated blob, in 64 KiB chunks
+/// made as they are asked for (slices of one 2 MiB block, at an offset that moves with each
+/// chunk), fed to `hasher` as they go.
+fn generated(from: u64, to: u64, hasher: &Arc<Mutex<Hasher>>) -> ByteStream {
     let block = Bytes::from(pattern(2 * 1024 * 1024, 7));
-    let hasher = std::sync::Arc::new(std::sync::Mutex::new(Hasher::new(Algorithm::Sha256)));
-    let h = std::sync::Arc::clone(&hasher);
-    let s = stream::unfold(0u64, move |sent| {
-        let (block, h) = (block.clone(), std::sync::Arc::clone(&h));
+    let h = Arc::clone(hasher);
+    let s = stream::unfold(from, move |sent| {
+        let (block, h) = (block.clone(), Arc::clone(&h));
         async move {
-            if sent >= len {
+            if sent >= to {
                 return None;
             }
-            let n = CHUNK.min(len - sent);
+            let n = CHUNK.min(to - sent);
             let start = ((sent / CHUNK) * 4099 % (1024 * 1024)) as usize;
             let chunk = block.slice(start..start + n as usize);
             h.lock().unwrap().update(&chunk);
             Some((Ok(chunk), sent + n))
         }
     });
-    (s.boxed(), hasher)
+    s.boxed()
 }
 
 /// Peak resident memory of this process so far, in MiB.
@@ -138,19 +142,28 @@ fn mb_per_s(bytes: u64, d: Duration) -> f64 {
 #[tokio::test]
 async fn large_append_streams_with_bounded_memory() {
     let Some(server) = server("large_append_streams_with_bounded_memory") else { return };
-    let mib: u64 = std::env::var("TEST_S3_LARGE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let mib = env("TEST_S3_LARGE_MIB").unwrap_or(64);
+    let appends = env("TEST_S3_LARGE_APPENDS").unwrap_or(1).max(1);
     let len = mib * 1024 * 1024;
     let store = server.store();
     let id = UploadId::generate();
-    let (body, hasher) = generated(len);
+    let hasher = Arc::new(Mutex::new(Hasher::new(Algorithm::Sha256)));
 
     let started = Instant::now();
-    let appended = store.upload_append(&id, 0, body).await.unwrap();
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for i in 0..appends {
+        // Equal shares of whole chunks, the last taking the rest.
+        let to = if i + 1 == appends { len } else { (i + 1) * (len / appends / CHUNK) * CHUNK };
+        let appended = store.upload_append(&id, at, generated(at, to, &hasher)).await.unwrap();
+        at = appended.len;
+        parts.extend(appended.part);
+    }
     let append_time = started.elapsed();
-    assert_eq!(appended.len, len);
+    assert_eq!(at, len);
     let digest = std::mem::replace(&mut *hasher.lock().unwrap(), Hasher::new(Algorithm::Sha256)).finish();
     let committing = Instant::now();
-    let parts = Vec::from_iter(appended.part);
     assert_eq!(store.upload_commit(&id, &parts, &digest).await.unwrap(), len);
     let commit_time = committing.elapsed();
     let written = started.elapsed();
@@ -173,7 +186,7 @@ async fn large_append_streams_with_bounded_memory() {
     assert_eq!(read_back.finish(), digest);
     let peak = peak_rss_mib();
     println!(
-        "large append: {mib} MiB appended in {append_time:.2?} + committed in {commit_time:.2?} = {:.0} MB/s; \
+        "large upload: {mib} MiB in {appends} append(s) in {append_time:.2?} + commit {commit_time:.2?} = {:.0} MB/s; \
          read in {read_time:.2?} = {:.0} MB/s; peak RSS {peak} MiB",
         mb_per_s(len, written),
         mb_per_s(len, read_time),
@@ -231,6 +244,26 @@ async fn failed_large_body_leaves_no_part() {
     let failing = stream::iter(chunks).boxed();
     assert!(matches!(store.upload_append(&id, 0, failing).await, Err(Error::Body(_))));
     assert!(store.uploads().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn copies_above_the_copy_limit_stream_and_quarantine_moves_aside() {
+    let Some(server) = server("copies_above_the_copy_limit_stream_and_quarantine_moves_aside") else { return };
+    for limit in [u64::MAX, 1024 * 1024] {
+        let store = server.store().with_copy_limit(limit);
+        let data = pattern(3 * 1024 * 1024 + 17, 5);
+        let digest = Digest::of(Algorithm::Sha256, &data);
+        let id = UploadId::generate();
+        let chunks = data.chunks(256 * 1024).map(<[u8]>::to_vec).collect();
+        let parts = Vec::from_iter(store.upload_append(&id, 0, body(chunks)).await.unwrap().part);
+        assert_eq!(store.upload_commit(&id, &parts, &digest).await.unwrap(), data.len() as u64);
+        assert_eq!(collect(store.read(&digest, None).await.unwrap().body.into_stream()).await, data);
+
+        store.quarantine(&digest).await.unwrap();
+        assert!(store.stat(&digest).await.unwrap().is_none());
+        assert!(store.list().try_collect::<Vec<_>>().await.unwrap().is_empty());
+        store.quarantine(&digest).await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -332,4 +365,56 @@ async fn closed_port_is_unavailable_within_bounded_time() {
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(60), "gave up after {elapsed:?}");
     println!("closed port: four requests gave up in {elapsed:.2?}");
+}
+
+/// Needs no server: a stand-in that answers every request 503 SlowDown.
+#[tokio::test]
+async fn overloaded_server_is_unavailable_after_bounded_retries() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&answered);
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else { return };
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                // One answer per connection, whatever came: enough for a client that closes
+                // the connection after an error it did not read a body for.
+                let _ = conn.read(&mut buf).await;
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>slow</Message></Error>";
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let store = S3BlobStore::open(S3Config {
+        bucket: "berth".into(),
+        endpoint: Some(endpoint),
+        path_style: true,
+        access_key_id: Some("k".into()),
+        secret_access_key: Some("s".into()),
+        ..S3Config::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let d = Digest::of(Algorithm::Sha256, b"x");
+    let read = store.read(&d, None).await;
+    assert!(matches!(read, Err(Error::Unavailable(_))), "{:?}", read.err());
+    let put = store.put_small(&d, Bytes::from_static(b"x")).await;
+    assert!(matches!(put, Err(Error::Unavailable(_))), "{put:?}");
+    assert!(matches!(store.check().await, Err(Error::Unavailable(_))));
+    let elapsed = started.elapsed();
+    let answered = answered.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(answered >= 6, "retried: {answered} requests");
+    assert!(elapsed < Duration::from_secs(45), "gave up after {elapsed:?}");
+    println!("overloaded server: three calls, {answered} requests, gave up in {elapsed:.2?}");
+    server.abort();
 }
