@@ -81,6 +81,9 @@ const CHUNKS_QUEUED: usize = 16;
 /// The largest object a single CopyObject may copy.
 const COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 
+/// The longest a SigV4 presigned URL may be valid.
+const PRESIGN_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_RETRIES: usize = 5;
@@ -597,6 +600,9 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn presigned_url(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>> {
+        // SigV4 query signatures last from 1 s to 7 days (and no longer than a session
+        // token's credentials).
+        let ttl = ttl.clamp(Duration::from_secs(1), PRESIGN_MAX);
         let url = self.s3.signed_url(http::Method::GET, &self.blob_path(digest), ttl).await.map_err(errors::map)?;
         Ok(Some(url.to_string()))
     }

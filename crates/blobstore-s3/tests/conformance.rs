@@ -259,6 +259,11 @@ async fn several_appends_commit_byte_exact() {
     assert_eq!(store.upload_commit(&id, &parts, &digest).await.unwrap(), data.len() as u64);
     assert_eq!(collect(store.read(&digest, None).await.unwrap().body.into_stream()).await, data);
     assert!(store.uploads().await.unwrap().is_empty());
+
+    // No part at all is the empty blob.
+    let empty = Digest::of(Algorithm::Sha256, b"");
+    assert_eq!(store.upload_commit(&UploadId::generate(), &[], &empty).await.unwrap(), 0);
+    assert_eq!(store.stat(&empty).await.unwrap(), Some(0));
     clean(&store).await;
 }
 
@@ -344,6 +349,10 @@ async fn presigned_url_serves_the_blob() {
     let got = client.get(&url).send().await.unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap(), data);
+    // A TTL past SigV4's 7 days is cut to 7 days rather than making a URL S3 refuses.
+    let long = store.presigned_url(&digest, Duration::from_secs(30 * 24 * 3600)).await.unwrap().unwrap();
+    assert!(long.contains("X-Amz-Expires=604800"), "{long}");
+    assert_eq!(client.get(&long).send().await.unwrap().status(), 200);
     // The signature covers the key: another blob's key under the same signature is refused.
     let other = url.replace(digest.hex(), Digest::of(Algorithm::Sha256, b"other").hex());
     assert_eq!(client.get(&other).send().await.unwrap().status(), 403);
