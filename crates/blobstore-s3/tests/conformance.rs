@@ -16,6 +16,7 @@ use berth_blobstore_s3::{S3BlobStore, S3Config};
 use berth_types::{Algorithm, Digest, UploadId};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
+use object_store::{ObjectStore, ObjectStoreExt};
 
 struct Server {
     endpoint: String,
@@ -53,6 +54,19 @@ impl Server {
             secret_access_key: Some(self.secret.clone()),
             ..S3Config::default()
         }
+    }
+
+    /// A plain client of the bucket, to see what the store's API does not show.
+    fn raw(&self) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(&self.bucket)
+            .with_region("us-east-1")
+            .with_access_key_id(&self.key)
+            .with_secret_access_key(&self.secret)
+            .build()
+            .unwrap()
     }
 
     fn store(&self) -> S3BlobStore {
@@ -288,7 +302,9 @@ async fn copies_above_the_copy_limit_stream_and_quarantine_moves_aside() {
     let Some(server) = server("copies_above_the_copy_limit_stream_and_quarantine_moves_aside") else { return };
     let _serial = SERIAL.lock().await;
     for limit in [u64::MAX, 1024 * 1024] {
-        let store = server.store().with_copy_limit(limit);
+        let cfg = server.config();
+        let prefix = cfg.prefix.clone().unwrap();
+        let store = S3BlobStore::open(cfg).unwrap().with_copy_limit(limit);
         let data = pattern(3 * 1024 * 1024 + 17, 5);
         let digest = Digest::of(Algorithm::Sha256, &data);
         let id = UploadId::generate();
@@ -301,6 +317,15 @@ async fn copies_above_the_copy_limit_stream_and_quarantine_moves_aside() {
         assert!(store.stat(&digest).await.unwrap().is_none());
         assert!(store.list().try_collect::<Vec<_>>().await.unwrap().is_empty());
         store.quarantine(&digest).await.unwrap();
+
+        // The bytes are kept aside, under quarantine/, whole; then this test removes them.
+        let raw = server.raw();
+        let aside = object_store::path::Path::from(format!("{prefix}/quarantine"));
+        let kept: Vec<_> = raw.list(Some(&aside)).try_collect().await.unwrap();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept[0].location.as_ref().contains(digest.hex()), "{:?}", kept[0].location);
+        assert_eq!(raw.get(&kept[0].location).await.unwrap().bytes().await.unwrap(), data);
+        raw.delete(&kept[0].location).await.unwrap();
     }
 }
 
