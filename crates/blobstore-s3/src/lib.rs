@@ -1,6 +1,6 @@
 //! Blob store on any S3-compatible API (AWS S3, Ceph RGW, Garage, …), for the scale-out mode.
 //!
-//! Key layout: see [`layout`](crate::layout) (`blobs/<alg>/<2hex>/<hex>`, `uploads/<id>/<part>`,
+//! Key layout: see `src/layout.rs` (`blobs/<alg>/<2hex>/<hex>`, `uploads/<id>/<part>`,
 //! `quarantine/…`, all below the configured prefix).
 //!
 //! # Appends name parts
@@ -13,12 +13,14 @@
 //!
 //! # Streaming and memory
 //! An append reads its body into parts of 8 MiB (growing by 8 MiB every 1,000 parts, so a blob
-//! may reach S3's 10,000-part limit at about 430 GiB) with at most four parts in flight: about
-//! 40 MiB per append at most, whatever the body's size. A body shorter than one part is a
-//! single PutObject. If the body fails, or the append is dropped, the multipart upload is aborted
-//! and no part remains. Commit copies a single part server-side (CopyObject, up to S3's 5 GiB
-//! limit) and streams several parts, in order, into a new multipart upload at the blob's key.
-//! Reads are one GET each (ranged when asked), streamed.
+//! may reach S3's 10,000-part limit at about 430 GiB) with at most four parts in flight: at most
+//! five parts in memory per append, about 40 MiB for the first 8 GiB, whatever the body's size
+//! (measured: 41 MiB more at the peak for 256 MiB and for 1 GiB). A body shorter than one part
+//! is a single PutObject. If the body fails, or the append is dropped, the multipart upload is
+//! aborted and no part remains. Commit copies a single part server-side (CopyObject, up to S3's
+//! 5 GiB limit) and streams several parts, in order, into a new multipart upload at the blob's
+//! key, bounded the same way; either replaces an existing blob object. Reads are one GET each
+//! (ranged when asked), streamed.
 //!
 //! # Failures
 //! Connect timeout 5 s; no whole-request timeout (a long body must not be cut), but a read
@@ -37,10 +39,10 @@
 //! - It is lighter to build (the SDK adds about 85 s to a debug build on two cores) and shares
 //!   reqwest and rustls with the rest of the workspace.
 //! - What it lacks costs little here: the shared credentials file is read with `rust-ini`
-//!   ([`config`]); there is no UploadPartCopy, so a commit of several parts streams them
+//!   (`src/config.rs`); there is no UploadPartCopy, so a commit of several parts streams them
 //!   through this process (registry clients mostly push a blob in one request, which commits
 //!   as a server-side copy); the HTTP status and S3 error code of a failure are only in the
-//!   error's text ([`errors`]); and there is no ListMultipartUploads, so a multipart upload left
+//!   error's text (`src/errors.rs`); and there is no ListMultipartUploads, so a multipart upload left
 //!   by a crashed process is not seen by [`BlobStore::uploads`]: give the bucket a lifecycle
 //!   rule (AbortIncompleteMultipartUpload after a day).
 
