@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use berth_blobstore::BlobStore;
 use berth_blobstore_fs::FsBlobStore;
+use berth_blobstore_s3::{S3BlobStore, S3Config};
 use berth_meta::MetaStore;
 use berth_meta_postgres::{PgMeta, PgOptions};
 use berth_meta_sqlite::SqliteMeta;
@@ -17,6 +18,14 @@ use crate::config::{Config, StorageKind};
 /// How long a node trusts identities, policies and repository settings it looked up, when
 /// several nodes share the metadata: a change made through one node applies on all within it.
 pub const CLUSTER_CACHE_TTL: Duration = Duration::from_millis(500);
+
+/// A blob store error's own words, without the wrapper's ("storage backend failed: ").
+fn bare(e: &berth_blobstore::Error) -> String {
+    match e {
+        berth_blobstore::Error::Backend(inner) | berth_blobstore::Error::Unavailable(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
 
 /// The open stores.
 pub struct Backends {
@@ -37,9 +46,24 @@ impl Backends {
     pub async fn open(cfg: &Config, account: &AccountId) -> anyhow::Result<Self> {
         let blobs: Arc<dyn BlobStore> = match cfg.storage.kind {
             StorageKind::Fs => Arc::new(FsBlobStore::open(&cfg.storage.path).context("opening blob store")?),
-            StorageKind::S3 => anyhow::bail!("storage.kind = \"s3\" is not in this build"),
+            StorageKind::S3 => {
+                let c = &cfg.storage.s3;
+                let s3 = S3Config {
+                    bucket: c.bucket.clone().unwrap_or_default(),
+                    prefix: c.prefix.clone(),
+                    endpoint: c.endpoint.clone(),
+                    region: c.region.clone(),
+                    path_style: c.path_style,
+                    access_key_id: c.access_key_id.clone(),
+                    secret_access_key: c.secret_access_key.as_ref().map(|s| s.expose().to_owned()),
+                    session_token: None,
+                };
+                Arc::new(S3BlobStore::open(s3).map_err(|e| anyhow::anyhow!("storage.s3: {}", bare(&e)))?)
+            }
         };
-        blobs.check().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // One line saying what is wrong: the bucket missing, the credentials refused, the
+        // server out of reach.
+        blobs.check().await.map_err(|e| anyhow::anyhow!("storage: {}", bare(&e)))?;
         if let Some(url) = cfg.postgres_url() {
             let opts = PgOptions { max_connections: cfg.metadata.max_connections, ..PgOptions::default() };
             // The error says in one line what is wrong (unreachable, refused, no database,

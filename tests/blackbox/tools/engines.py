@@ -266,8 +266,8 @@ rgw_frontends = beast endpoint=127.0.0.1:{rgw_port}
 rgw_data = {d}/rgw
 # Deleted objects' tails go to RGW's garbage collector, 2 hours later by default; memstore
 # keeps them in RAM until then.
-rgw_gc_obj_min_wait = 30
-rgw_gc_processor_period = 60
+rgw_gc_obj_min_wait = 10
+rgw_gc_processor_period = 10
 """
 
 
