@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use crate::lease::Lease;
 use crate::worker::{Scope, Worker, WorkerState, WorkerStatus};
 
-/// How long a worker refused its lease waits before asking again.
-const LEASE_RETRY: Duration = Duration::from_secs(30);
+/// How long a worker refused its lease waits before asking again: a lease whose holder died
+/// (10 s unless renewed) is taken over at most this long after it expires.
+const LEASE_RETRY: Duration = Duration::from_secs(2);
 /// How long a worker whose step panicked pauses before it waits for work again.
 const PANIC_PAUSE: Duration = Duration::from_secs(10);
 /// How often the status file is rewritten, when something changed.

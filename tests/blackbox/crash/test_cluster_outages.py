@@ -309,7 +309,14 @@ def test_engine_away_for_seconds_gives_503s_then_recovers(tmp_path, engine):
                 if r.status_code == 200:
                     assert r.content == first["manifest"]
                     d = next(iter(first["blobs"]))
-                    b = requests.get(f"{base}/v2/{repo}/blobs/{d}", timeout=REQUEST_BOUND)
+                    try:
+                        b = requests.get(f"{base}/v2/{repo}/blobs/{d}", timeout=REQUEST_BOUND)
+                    except requests.exceptions.ChunkedEncodingError:
+                        # S3 went away after the answer had begun: the transfer is cut short
+                        # (the client sees fewer bytes than Content-Length), never wrong bytes.
+                        note(-2, time.monotonic() - t0)
+                        i += 1
+                        continue
                     if b.status_code == 200:
                         assert b.content == first["blobs"][d]
                     r = b
@@ -333,7 +340,8 @@ def test_engine_away_for_seconds_gives_503s_then_recovers(tmp_path, engine):
             t.join(timeout=REQUEST_BOUND * 3)
         print(f"\n{engine} away 4 s: statuses {statuses}, slowest request {slowest:.1f} s, "
               f"{len(acked)} pushes acknowledged")
-        assert set(statuses) <= {200, 201, 503}, statuses
+        # -2: a blob transfer cut short when S3 went away after it had begun.
+        assert set(statuses) <= {200, 201, 503, -2}, statuses
         assert statuses.get(503, 0) > 0, "the outage was not seen"
         assert slowest < REQUEST_BOUND
         # Recovered by itself: every node pushes and pulls again.

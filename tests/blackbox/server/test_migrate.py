@@ -33,8 +33,9 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import spawn_berth
-from tools.berth import berth_binary
+from conftest import spawn_berth, spawn_berth_node
+from tools import store
+from tools.berth import backend_env, berth_binary
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -78,9 +79,11 @@ def admin(data: Path, *args: str) -> str:
 
 
 def migrate(src: Path, dst: Path) -> subprocess.Popen:
+    # The source is always an embedded data directory; the destination is the stores the
+    # backend under test names for `dst` (PostgreSQL and S3 in a cluster run: moving up).
     return subprocess.Popen([berth_binary(), "admin", "migrate", "--from", str(src), "--data", str(dst)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            env=server_env())
+                            env=backend_env(dst, server_env()))
 
 
 def migrate_to_end(src: Path, dst: Path) -> tuple[int, dict | None, str]:
@@ -92,8 +95,9 @@ def migrate_to_end(src: Path, dst: Path) -> tuple[int, dict | None, str]:
 class Registry:
     """A running berth and its clients."""
 
-    def __init__(self, data: Path):
-        self.proc = spawn_berth(data, env=server_env(), anonymous=False)
+    def __init__(self, data: Path, embedded: bool = False):
+        spawn = spawn_berth_node if embedded else spawn_berth
+        self.proc = spawn(data, env=server_env(), anonymous=False)
         self.url = self.proc.url
         self.key, self.secret = credentials(data)
 
@@ -191,7 +195,7 @@ def moved(tmp_path_factory):
     and berth started on the destination."""
     work = tmp_path_factory.mktemp("migrate")
     src, dst = work / "src", work / "dst"
-    reg = Registry(src)
+    reg = Registry(src, embedded=True)
     ecr = reg.ecr()
     ecr.create_repository(repositoryName="team/app", imageScanningConfiguration={"scanOnPush": True},
                           tags=[{"Key": "team", "Value": "platform"}])
@@ -336,6 +340,6 @@ def test_a_damaged_source_blob_is_reported_and_not_copied(moved, tmp_path):
     items = {f["Item"]: f["Reason"] for f in summary["Failures"]}
     assert f"blob {layer}" in items and "not copied" in items[f"blob {layer}"], items
     assert any(i.startswith("image ") and "team/app@" in i for i in items), items
-    assert not (dst / "blobs" / "sha256" / hexd[:2] / hexd).exists(), "nothing stored under its digest"
+    assert not store.of(dst).exists(store.blob_key(layer)), "nothing stored under its digest"
     assert summary["Images"]["Copied"] == 7, summary
     assert "not copied" in err
