@@ -131,26 +131,47 @@ pub(crate) async fn write<T, F>(db: &Db, isolation: Isolation, queue: Option<Que
 where
     F: AsyncFnOnce(&Client) -> Result<T> + Clone,
 {
+    write_queued_by(db, isolation, async |_: &Client| Ok(queue), f).await
+}
+
+/// [`write`], with the queue found by `queue` on the write's connection (outside any
+/// transaction) before the first retry, and only if there is one: for a write whose repository
+/// is known only to the database (an upload's), so that its first attempt costs no extra round
+/// trip. A failure to find it means no queue.
+pub(crate) async fn write_queued_by<T, F, Q>(db: &Db, isolation: Isolation, queue: Q, f: F) -> Result<T>
+where
+    F: AsyncFnOnce(&Client) -> Result<T> + Clone,
+    Q: AsyncFnOnce(&Client) -> Result<Option<Queue>>,
+{
     let begin = match isolation {
         Isolation::Serializable => "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
         Isolation::ReadCommitted => "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
     };
-    let (lock, unlock) = match queue {
-        Some(Queue(id)) => (
-            Some(format!("SELECT pg_advisory_lock({QUEUE_CLASS}, {id})")),
-            Some(format!("SELECT pg_advisory_unlock({QUEUE_CLASS}, {id})")),
-        ),
-        None => (None, None),
-    };
     bounded(db.deadline, async {
         let mut conn = db.conn().await?;
         let mut attempt = 1;
+        let mut queue = Some(queue);
+        let mut statements: Option<(String, String)> = None;
         loop {
             conn.clean = false;
             let c = conn.client();
+            if attempt == 2
+                && let Some(find) = queue.take()
+            {
+                statements = find(c).await.ok().flatten().map(|Queue(id)| {
+                    (
+                        format!("SELECT pg_advisory_lock({QUEUE_CLASS}, {id})"),
+                        format!("SELECT pg_advisory_unlock({QUEUE_CLASS}, {id})"),
+                    )
+                });
+            }
+            let (lock, unlock) = match &statements {
+                Some((lock, unlock)) => (Some(lock), Some(unlock)),
+                None => (None, None),
+            };
             // The lock and the start are sent together (one round trip); the server runs the
             // start only once the lock is granted, so the snapshot comes after the queue.
-            let queued = if attempt > 1 { lock.as_ref() } else { None };
+            let queued = if attempt > 1 { lock } else { None };
             let begun = match queued {
                 Some(lock) => {
                     let (locked, begun) = join(c.batch_execute(lock), c.batch_execute(begin)).await;
@@ -172,7 +193,7 @@ where
             if outcome.is_err() && c.batch_execute("ROLLBACK").await.is_err() {
                 return outcome;
             }
-            if let Some(unlock) = unlock.as_ref().filter(|_| queued.is_some())
+            if let Some(unlock) = unlock.filter(|_| queued.is_some())
                 && c.batch_execute(unlock).await.is_err()
             {
                 return outcome;

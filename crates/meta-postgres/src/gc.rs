@@ -108,10 +108,6 @@ impl GcMeta for PgMeta {
     }
 
     async fn link_reserved(&self, target: &LinkTarget, digest: &Digest, size: u64, token: i64) -> Result<bool> {
-        let queue = match target {
-            LinkTarget::Repository(repo, _) => Some(repo),
-            LinkTarget::Upload(_) => None,
-        };
         let link = async move |c: &Client| {
             let d = digest.as_str();
             let state = one(
@@ -137,9 +133,12 @@ impl GcMeta for PgMeta {
             touch(c, d, now_ms()).await?;
             Ok(true)
         };
-        match queue {
-            Some(repo) => self.write_in(repo, link).await,
-            None => self.write(link).await,
+        // Retries queue behind the other retried writes of the repository the blob goes to
+        // (concurrent pushes of one repository's layers otherwise abort one another again and
+        // again on its index pages).
+        match target {
+            LinkTarget::Repository(repo, _) => self.write_in(repo, link).await,
+            LinkTarget::Upload(upload) => self.write_in_upload(upload, link).await,
         }
     }
 

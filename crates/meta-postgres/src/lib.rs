@@ -236,6 +236,22 @@ impl PgMeta {
         db::write(&self.db, db::Isolation::Serializable, Some(db::Queue::repository(repo)), f).await
     }
 
+    /// Runs a write transaction that completes an upload session at SERIALIZABLE, as
+    /// `write_in` on the session's repository: a retry queues behind the repository's other
+    /// retried writes, the repository being looked up only then.
+    async fn write_in_upload<T>(&self, id: &UploadId, f: impl AsyncFnOnce(&Client) -> Result<T> + Clone) -> Result<T> {
+        let queue = async |c: &Client| {
+            let found = row(
+                c,
+                "SELECT r.registry, r.name FROM uploads u JOIN repositories r ON r.id = u.repository_id WHERE u.id = $1",
+                &[&id.as_str()],
+            )
+            .await?;
+            found.map(|r| Ok(db::Queue::repository(&repository_key(get(&r, 0)?, get(&r, 1)?)?))).transpose()
+        };
+        db::write_queued_by(&self.db, db::Isolation::Serializable, queue, f).await
+    }
+
     /// Runs a write transaction at READ COMMITTED, retried on deadlocks (see the crate
     /// documentation for which writes may).
     async fn write_read_committed<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T> + Clone) -> Result<T> {
@@ -748,7 +764,7 @@ impl UploadMeta for PgMeta {
     }
 
     async fn complete_upload(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<()> {
-        self.write(async move |c: &Client| complete_upload(c, id, digest, size).await).await
+        self.write_in_upload(id, async move |c: &Client| complete_upload(c, id, digest, size).await).await
     }
 
     async fn delete_upload(&self, id: &UploadId) -> Result<bool> {
