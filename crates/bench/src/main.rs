@@ -5,6 +5,7 @@
 
 mod authz;
 mod growth;
+mod scaleout;
 mod tls;
 
 use std::io::{BufRead, BufReader};
@@ -92,6 +93,10 @@ enum Mode {
     Growth(growth::GrowthArgs),
     /// Only the ECR control-plane run, on `--berth` and, side by side, on `--baseline-bin`.
     Ecr(EcrArgs),
+    /// Scale-out on PostgreSQL and S3 (issue 11): one Berth node and three behind HAProxy on
+    /// the given engines, distribution on the same S3 server, embedded Berth, and a plain
+    /// boto3 client as the ceiling, side by side in one run.
+    Scaleout(scaleout::ScaleoutArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -510,7 +515,8 @@ struct Server {
     url: String,
     child: Child,
     binary: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The data directory, when this server owns it (the nodes of a cluster share one).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -539,11 +545,32 @@ impl Server {
         flags: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Server> {
-        let mut child = Command::new(bin)
+        let data = dir.path().to_owned();
+        Self::spawn_berth_at(bin, &data, Some(dir), name, flags, env)
+    }
+
+    /// Starts `berth serve` on the data directory `data` (owned by the server when `dir` is
+    /// given), as `spawn_berth`.
+    fn spawn_berth_at(
+        bin: &std::path::Path,
+        data: &std::path::Path,
+        dir: Option<tempfile::TempDir>,
+        name: &'static str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(bin);
+        // The harness's variables (tests/with-engines.sh) are no settings of a server.
+        for (k, _) in std::env::vars_os() {
+            if k.to_str().is_some_and(|k| k.starts_with("BERTH_TEST_")) {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(flags)
             .arg("--data")
-            .arg(dir.path())
+            .arg(data)
             .env("RUST_LOG", "warn")
             .env("BERTH_ADMIN_ACCESS_KEY_ID", BENCH_KEY)
             .env("BERTH_ADMIN_SECRET_ACCESS_KEY", BENCH_SECRET)
@@ -567,31 +594,49 @@ impl Server {
 
     async fn distribution(bin: &PathBuf) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir_in(".")?;
+        let storage = format!(
+            "storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n",
+            dir.path().join("data").display()
+        );
+        Self::distribution_with(bin, dir, &storage).await
+    }
+
+    /// Starts distribution on loopback with `storage` (the `storage:` section of its
+    /// configuration, YAML) and its configuration file in `dir`.
+    async fn distribution_with(bin: &PathBuf, dir: tempfile::TempDir, storage: &str) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let cfg = dir.path().join("config.yml");
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n{storage}http:\n  addr: 127.0.0.1:{port}\n"
             ),
         )?;
+        // Its log (errors only) goes to a file beside the configuration, shown if it fails.
+        let log = dir.path().join("registry.log");
         let child = Command::new(bin)
             .arg("serve")
             .arg(&cfg)
+            // A CA bundle in the environment makes its AWS SDK (S3 driver) panic at start
+            // ("HTTPClient's transport unsupported type"); loopback needs none.
+            .env_remove("AWS_CA_BUNDLE")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let url = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
+        // Dropped on failure, which ends the process.
+        let server = Server { name: "distribution", url, child, binary: bin.clone(), _dir: Some(dir) };
+        let client = reqwest::Client::builder().no_proxy().build()?;
         for _ in 0..200 {
-            if client.get(format!("{url}/v2/")).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(Server { name: "distribution", url, child, binary: bin.clone(), _dir: dir });
+            if client.get(format!("{}/v2/", server.url)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(server);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("distribution did not start")
+        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!("distribution did not start within 10 s:\n{}", tail.join("\n"))
     }
 
     fn status_kib(&self, field: &str) -> u64 {
@@ -633,6 +678,49 @@ fn resolve(base: &str, location: &str) -> String {
 
 fn with_param(url: &str, kv: &str) -> String {
     if url.contains('?') { format!("{url}&{kv}") } else { format!("{url}?{kv}") }
+}
+
+/// GET `path` from `host` (`addr:port`) over a raw HTTP/1.1 connection, reading a 200 answer's
+/// body into one reusable buffer: its length, or the `Location` of a redirect.
+async fn raw_get(host: &str, path: &str) -> anyhow::Result<Result<u64, String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut head = Vec::new();
+    let (len, mut got) = loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            bail!("connection closed in the response head");
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&head[..end]).into_owned();
+            let status = text.lines().next().unwrap_or("").to_owned();
+            let header = |name: &str| {
+                text.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                })
+            };
+            if ["307", "302", "303"].iter().any(|c| status.split(' ').nth(1) == Some(*c)) {
+                return Ok(Err(header("location").context("a redirect without Location")?));
+            }
+            if !status.to_ascii_lowercase().starts_with("http/1.1 200") {
+                bail!("GET {path}: {status}");
+            }
+            let len: u64 = header("content-length").and_then(|v| v.parse().ok()).context("no Content-Length")?;
+            break (len, (head.len() - end - 4) as u64);
+        }
+    };
+    while got < len {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            bail!("connection closed after {got} of {len} bytes");
+        }
+        got += n as u64;
+    }
+    Ok(Ok(got))
 }
 
 struct Client {
@@ -724,39 +812,28 @@ impl Client {
     /// Pulls a blob over a raw HTTP/1.1 connection into one reusable buffer, so the client
     /// costs as little as possible and the figure reflects the server.
     async fn pull_raw(&self, repo: &str, digest: &Digest) -> anyhow::Result<u64> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let host = self.base.trim_start_matches("http://");
-        let mut s = tokio::net::TcpStream::connect(host).await?;
-        s.write_all(format!("GET /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut head = Vec::new();
-        let (len, mut got) = loop {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                bail!("connection closed in the response head");
-            }
-            head.extend_from_slice(&buf[..n]);
-            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
-                if !text.starts_with("http/1.1 200") {
-                    bail!("GET blob: {}", text.lines().next().unwrap_or(""));
-                }
-                let len: u64 = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .context("no Content-Length")?;
-                break (len, (head.len() - end - 4) as u64);
-            }
-        };
-        while got < len {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                bail!("connection closed after {got} of {len} bytes");
-            }
-            got += n as u64;
+        match raw_get(host, &format!("/v2/{repo}/blobs/{digest}")).await? {
+            Ok(n) => Ok(n),
+            Err(location) => bail!("GET blob: redirected to {location}"),
         }
-        Ok(got)
+    }
+
+    /// As `pull_raw`, following one redirect (to a presigned URL of the bucket) as a client does.
+    async fn pull_raw_following(&self, repo: &str, digest: &Digest) -> anyhow::Result<u64> {
+        let host = self.base.trim_start_matches("http://");
+        match raw_get(host, &format!("/v2/{repo}/blobs/{digest}")).await? {
+            Ok(n) => Ok(n),
+            Err(location) => {
+                let url = resolve(&self.base, &location);
+                let rest = url.strip_prefix("http://").with_context(|| format!("redirected to {url}"))?;
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                match raw_get(host, if path.is_empty() { "/" } else { path }).await? {
+                    Ok(n) => Ok(n),
+                    Err(again) => bail!("GET blob: redirected twice, to {again}"),
+                }
+            }
+        }
     }
 
     async fn put_manifest(&self, repo: &str, reference: &str, body: Bytes) -> anyhow::Result<()> {
@@ -1069,6 +1146,7 @@ async fn main() -> anyhow::Result<()> {
     match &args.mode {
         Some(Mode::Growth(g)) => return growth::run(g).await,
         Some(Mode::Ecr(e)) => return ecr_only(e).await,
+        Some(Mode::Scaleout(s)) => return scaleout::run(s).await,
         None => {}
     }
     if args.authz_gets > 0 {
