@@ -4,7 +4,7 @@
 //! domain error in one place (`Missing::Repository` is `RepositoryNotFound`, `Missing::Upload`
 //! is `UploadNotFound`, ...) instead of catching `NotFound` call by call.
 
-use berth_types::{RepositoryKey, UploadId};
+use berth_types::{Digest, RepositoryKey, UploadId};
 
 use crate::BoxError;
 
@@ -16,6 +16,8 @@ pub enum Missing {
     Repository(RepositoryKey),
     /// No upload session has this id.
     Upload(UploadId),
+    /// The repository holds no image of this digest.
+    Image(RepositoryKey, Digest),
     /// The repository has no lifecycle-policy preview.
     Preview(RepositoryKey),
     /// No account has this id.
@@ -29,6 +31,7 @@ impl std::fmt::Display for Missing {
         match self {
             Missing::Repository(k) => write!(f, "repository {k}"),
             Missing::Upload(id) => write!(f, "upload {id}"),
+            Missing::Image(k, d) => write!(f, "image {d} in {k}"),
             Missing::Preview(k) => write!(f, "lifecycle preview of {k}"),
             Missing::Account(a) => write!(f, "account {a}"),
             Missing::User { account, name } => write!(f, "user {name} of account {account}"),

@@ -12,6 +12,7 @@ mod error;
 mod gc;
 mod identity;
 mod preview;
+mod scan;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
@@ -20,6 +21,10 @@ pub use error::{Conflict, Error, Missing, Result};
 pub use gc::{Collected, GcMeta, LinkTarget, RepositoryUsage, Reservation, StorageUsage};
 pub use identity::{AccessKeyRecord, AccountRecord, IdentityMeta, PolicyMeta, RepositoryPolicyKind, UserRecord};
 pub use preview::{PreviewMeta, PreviewPage, PreviewRow, PreviewSummary};
+pub use scan::{
+    Job, JobQueue, NewJob, ScanKind, ScanMeta, ScanRequest, ScanRequested, ScanResult, ScanStatus, ScanSummary,
+    VulnDbGeneration,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -268,6 +273,8 @@ pub trait MetaStore:
     + PreviewMeta
     + MaintenanceMeta
     + LeaseMeta
+    + ScanMeta
+    + JobQueue
 {
 }
 impl<T> MetaStore for T where
@@ -281,5 +288,7 @@ impl<T> MetaStore for T where
         + PreviewMeta
         + MaintenanceMeta
         + LeaseMeta
+        + ScanMeta
+        + JobQueue
 {
 }

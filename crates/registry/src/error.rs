@@ -144,6 +144,9 @@ impl From<berth_meta::Error> for Error {
             berth_meta::Error::NotFound(missing) => match missing {
                 Missing::Repository(key) => Error::RepositoryNotFound(key),
                 Missing::Upload(_) => Error::UploadNotFound,
+                Missing::Image(repository, digest) => {
+                    Error::ImageNotFound { repository, reference: digest.to_string() }
+                }
                 Missing::Preview(key) => Error::policy_not_found(PolicyKindName::LifecyclePreview, &key),
                 Missing::Account(a) => Error::EntityNotFound(format!("account {a}")),
                 Missing::User { account, name } => {
