@@ -109,7 +109,9 @@ impl From<Error> for EcrError {
             | Error::ManifestTooLarge(_)
             | Error::SizeInvalid(_)
             | Error::BodyFailed(_) => "InvalidParameterException",
-            Error::Unsupported(_) => "ValidationException",
+            Error::Unsupported(_) | Error::Validation(_) => "ValidationException",
+            Error::ScanNotFound { .. } => "ScanNotFoundException",
+            Error::UnsupportedImageType(_) => "UnsupportedImageTypeException",
             Error::InvalidParameter(_) | Error::EntityNotFound(_) | Error::EntityAlreadyExists(_) => {
                 "InvalidParameterException"
             }

@@ -7,6 +7,7 @@
 
 mod error;
 pub mod intake;
+mod scanning;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -419,6 +420,17 @@ async fn dispatch(api: &EcrApi, caller: &Caller, request: EcrRequest) -> Result<
         EcrRequest::DeleteLifecyclePolicy(i) => delete_lifecycle_policy(api, caller, i).await,
         EcrRequest::StartLifecyclePolicyPreview(i) => start_lifecycle_policy_preview(api, caller, i).await,
         EcrRequest::GetLifecyclePolicyPreview(i) => get_lifecycle_policy_preview(api, caller, i).await,
+        EcrRequest::StartImageScan(i) => scanning::start_image_scan(api, caller, i).await,
+        EcrRequest::DescribeImageScanFindings(i) => scanning::describe_image_scan_findings(api, caller, i).await,
+        EcrRequest::PutRegistryScanningConfiguration(i) => {
+            scanning::put_registry_scanning_configuration(api, caller, i).await
+        }
+        EcrRequest::GetRegistryScanningConfiguration(i) => {
+            scanning::get_registry_scanning_configuration(api, caller, i).await
+        }
+        EcrRequest::BatchGetRepositoryScanningConfiguration(i) => {
+            scanning::batch_get_repository_scanning_configuration(api, caller, i).await
+        }
         other => Err(EcrError::new(
             "UnknownOperationException",
             format!("Berth does not implement {} yet", other.op().name()),
@@ -551,7 +563,20 @@ async fn describe_images(api: &EcrApi, caller: &Caller, i: ecr::DescribeImagesRe
             (page.items, page.next)
         }
     };
-    let details = images.iter().map(|im| image_detail(&repo, im)).collect();
+    let digests: Vec<Digest> = images.iter().map(|im| im.digest.clone()).collect();
+    let scans = reg.scanning.summaries(&repo, &digests).await?;
+    let details = images
+        .iter()
+        .zip(scans)
+        .map(|(im, scan)| {
+            let mut d = image_detail(&repo, im);
+            if let Some(s) = scan {
+                d.image_scan_status = Some(scanning::status(&s));
+                d.image_scan_findings_summary = scanning::summary(&s);
+            }
+            d
+        })
+        .collect();
     json(&ecr::DescribeImagesResponse { image_details: Some(details), next_token: next })
 }
 

@@ -125,6 +125,9 @@ impl From<Error> for OciError {
             Error::Unsupported(_) => plain(UNSUPPORTED),
             // Policy and identity administration is not reachable through /v2.
             Error::InvalidParameter(_)
+            | Error::Validation(_)
+            | Error::ScanNotFound { .. }
+            | Error::UnsupportedImageType(_)
             | Error::EntityNotFound(_)
             | Error::EntityAlreadyExists(_)
             | Error::PolicyNotFound { .. } => plain(DENIED),

@@ -53,6 +53,11 @@ actions! {
     DeleteLifecyclePolicy,
     StartLifecyclePolicyPreview,
     GetLifecyclePolicyPreview,
+    StartImageScan,
+    DescribeImageScanFindings,
+    PutRegistryScanningConfiguration,
+    GetRegistryScanningConfiguration,
+    BatchGetRepositoryScanningConfiguration,
 }
 
 impl fmt::Display for Action {

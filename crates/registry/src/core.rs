@@ -26,6 +26,7 @@ use crate::{Options, cache, gc, sessions, throttle};
 /// | `throttle` | token buckets per account | per node (rates are per node) |
 /// | `epoch` | this process's mark on saved hash states | unused for stores that name parts (their bytes are whole before being named) |
 /// | `authz` caches | identities, repositories, registry policies | 0.5 s instead of 5 s |
+/// | `scan` | the open vulnerability database, counters | each node opens the published generation itself |
 pub(crate) struct NodeLocal {
     pub(crate) manifests: cache::ManifestCache,
     /// Pulls since the last flush, by image: the latest time each (ECR's
@@ -38,6 +39,9 @@ pub(crate) struct NodeLocal {
     /// a session written before a restart (perhaps a crash that lost unsynced bytes) is checked
     /// against its bytes before it is trusted.
     pub(crate) epoch: [u8; 8],
+    /// The open vulnerability database and scan counters (each node fetches the published
+    /// database into its own cache directory).
+    pub(crate) scan: crate::scanning::ScanState,
 }
 
 /// The shared inner state of every service.
@@ -60,6 +64,7 @@ impl Core {
             sessions: sessions::Sessions::new(opts.upload_limits),
             throttle: throttle::Throttle::new(&opts.throttle),
             epoch,
+            scan: crate::scanning::ScanState::default(),
         };
         Core { blobs, meta, authz, opts, local }
     }

@@ -111,6 +111,15 @@ pub enum Error {
     /// time. Nothing of the request is half-written; the client may retry.
     #[error("the registry's storage is unavailable; retry shortly")]
     Unavailable,
+    /// The image was never scanned.
+    #[error("image scan does not exist for the image with digest {digest} in repository {}", .repository.name)]
+    ScanNotFound { repository: RepositoryKey, digest: Digest },
+    /// A scan asked of a manifest that is no container image (an artifact, or an unknown type).
+    #[error("{0}")]
+    UnsupportedImageType(String),
+    /// A request that breaks a rule of the operation (ECR's `ValidationException`).
+    #[error("{0}")]
+    Validation(String),
     #[error("internal error")]
     Internal(#[source] BoxError),
 }

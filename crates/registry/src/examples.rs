@@ -10,7 +10,7 @@ use berth_types::{AccountId, Algorithm, Digest, RepositoryKey, RepositoryName};
 use crate::{Action, Error, PolicyKindName};
 
 /// How many distinct shapes [`ordinal`] tells apart.
-const SHAPES: usize = 38;
+const SHAPES: usize = 41;
 
 /// A distinct number below [`SHAPES`] for each variant (and each kind of missing policy). The
 /// match has no `_` arm: a new variant must be given its number here.
@@ -54,6 +54,9 @@ fn ordinal(e: &Error) -> usize {
         Error::BlobDamaged(_) => 35,
         Error::Internal(_) => 36,
         Error::Unavailable => 37,
+        Error::ScanNotFound { .. } => 38,
+        Error::UnsupportedImageType(_) => 39,
+        Error::Validation(_) => 40,
     }
 }
 
@@ -123,6 +126,14 @@ pub fn every_error_example() -> Vec<(&'static str, Error)> {
         ("blob_damaged", Error::BlobDamaged(d.clone())),
         ("internal", Error::Internal("disk on fire".into())),
         ("unavailable", Error::Unavailable),
+        ("scan_not_found", Error::ScanNotFound { repository: repo.clone(), digest: d.clone() }),
+        (
+            "unsupported_image_type",
+            Error::UnsupportedImageType(
+                "The image of media type application/vnd.oci.artifact cannot be scanned".into(),
+            ),
+        ),
+        ("validation", Error::Validation("scan frequency CONTINUOUS_SCAN is not allowed with scan type BASIC".into())),
     ];
     let mut seen = [false; SHAPES];
     for (name, e) in &all {

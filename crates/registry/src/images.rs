@@ -131,7 +131,7 @@ impl Core {
     }
 
     /// The error for an image that was not found: the repository's, when it is missing too.
-    async fn image_missing(&self, repo: &RepositoryKey, reference: String) -> Error {
+    pub(crate) async fn image_missing(&self, repo: &RepositoryKey, reference: String) -> Error {
         match self.meta.repository_exists(repo).await {
             Ok(true) => Error::ImageNotFound { repository: repo.clone(), reference },
             Ok(false) => Error::RepositoryNotFound(repo.clone()),
@@ -163,6 +163,7 @@ impl Core {
         match self.meta.put_manifest(&m, crate::core::NO_CREATE).await? {
             PutOutcome::Stored => {
                 self.local.manifests.invalidate(repo);
+                self.scan_on_push(repo, &digest, &m.media_type, &m.payload).await;
                 Ok((PutManifest { digest, subject: m.subject }, m.media_type))
             }
             PutOutcome::MissingReferences(missing) => Err(Error::ManifestBlobUnknown(missing)),

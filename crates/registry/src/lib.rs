@@ -24,6 +24,7 @@ pub mod migrate;
 mod paging;
 mod policies;
 mod repositories;
+pub mod scanning;
 mod scrub;
 mod sessions;
 pub mod throttle;
@@ -59,6 +60,7 @@ pub use lifecycle::{Lifecycle, PreviewPage, PreviewQuery};
 pub use maintenance::Maintenance;
 pub use policies::Policies;
 pub use repositories::{Repositories, RepositoryListing};
+pub use scanning::Scanning;
 pub use scrub::ScrubReport;
 pub use sessions::UploadLimits;
 pub use throttle::Throttled;
@@ -83,6 +85,12 @@ pub struct Options {
     /// Blob GETs answer 307 to the blob store's presigned URL when it has them (S3), and ECR's
     /// download URLs are those URLs.
     pub redirect_blobs: bool,
+    /// Where this node keeps vulnerability database files (`None`: scanning cannot import or
+    /// match, and scans end FINDINGS_UNAVAILABLE).
+    pub scan_dir: Option<std::path::PathBuf>,
+    /// Enhanced scanning re-matches an image only while it was pushed or pulled within this
+    /// long (ECR's re-scan duration); older images become SCAN_ELIGIBILITY_EXPIRED.
+    pub rescan_ms: i64,
 }
 
 impl Default for Options {
@@ -96,6 +104,8 @@ impl Default for Options {
             upload_limits: UploadLimits::default(),
             throttle: throttle::Limits::new(),
             redirect_blobs: false,
+            scan_dir: None,
+            rescan_ms: 30 * 24 * 3600 * 1000,
         }
     }
 }
@@ -132,6 +142,7 @@ pub struct Registry {
     pub identity: Identity,
     pub tokens: Tokens,
     pub maintenance: Maintenance,
+    pub scanning: Scanning,
     core: Arc<Core>,
 }
 
@@ -156,6 +167,7 @@ impl Registry {
             identity: Identity(Arc::clone(&core)),
             tokens: Tokens(Arc::clone(&core)),
             maintenance: Maintenance(Arc::clone(&core)),
+            scanning: Scanning(Arc::clone(&core)),
             core,
         }
     }

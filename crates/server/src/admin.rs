@@ -144,6 +144,51 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// The vulnerability database scans match against.
+    Vulndb {
+        #[command(subcommand)]
+        command: VulndbCommand,
+    },
+    /// Scanning: this server's counters.
+    Scan {
+        #[command(subcommand)]
+        command: ScanCommand,
+    },
+    /// The software bill of materials (CycloneDX 1.5 JSON) of a scanned image: every package
+    /// the scan found, with the layer and file it came from.
+    Sbom {
+        #[arg(long)]
+        repository: String,
+        /// The image's manifest digest.
+        #[arg(long)]
+        digest: String,
+        /// The registry (account) of `--repository` [default: the registry's default account]
+        #[arg(long)]
+        account: Option<String>,
+        /// Only `cyclonedx` (CycloneDX 1.5 JSON).
+        #[arg(long, default_value = "cyclonedx")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VulndbCommand {
+    /// Imports OSV data (osv.dev `all.zip` dumps, directories of `*.json`, or single files),
+    /// replacing the data serving now as a whole once it is valid: a failed import changes
+    /// nothing. Every image under CONTINUOUS_SCAN is then matched again. Prints a JSON summary.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+    },
+    /// What is loaded (JSON).
+    Status,
+}
+
+#[derive(Subcommand)]
+pub enum ScanCommand {
+    /// The scan counters of the server running on this data directory (layers read from
+    /// storage, layers whose inventory was reused, scans, re-matches), as of its last scan.
+    Stats,
 }
 
 fn expirations(list: &[berth_registry::Expiration]) -> serde_json::Value {
@@ -179,6 +224,18 @@ fn read_document(source: &str) -> anyhow::Result<String> {
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
     }
+}
+
+/// `scan stats`: the counters file the server's scan worker keeps.
+pub fn scan_stats(file: &Path) -> anyhow::Result<()> {
+    let stats = match std::fs::read(file) {
+        Ok(b) => serde_json::from_slice::<serde_json::Value>(&b).context("reading the scan counters")?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            json!({ "layer_reads": 0, "layer_hits": 0, "scans": 0, "rematched": 0 })
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    print(&stats)
 }
 
 /// `workers`: the status file the server keeps, with whether its writer still runs.
@@ -295,6 +352,20 @@ pub async fn run(registry: &Registry, default_account: &str, command: AdminComma
             };
             print(&expirations(&expired))
         }
+        AdminCommand::Vulndb { command: VulndbCommand::Import { paths } } => {
+            let summary = registry.scanning.import_vulndb(paths).await?;
+            print(&serde_json::to_value(&summary)?)
+        }
+        AdminCommand::Vulndb { command: VulndbCommand::Status } => {
+            print(&serde_json::to_value(registry.scanning.vulndb_status().await?)?)
+        }
+        AdminCommand::Sbom { repository: name, digest, account, format } => {
+            anyhow::ensure!(format == "cyclonedx", "--format: only cyclonedx is supported");
+            let repo = repository(&acct(&account), Some(&name))?.ok_or_else(|| anyhow::anyhow!("--repository"))?;
+            let digest = berth_types::Digest::parse(&digest).map_err(|e| anyhow::anyhow!("--digest: {e}"))?;
+            print(&registry.scanning.sbom(&repo, &digest).await?)
+        }
+        AdminCommand::Scan { .. } => anyhow::bail!("`scan stats` reads the counters file and needs no registry"),
         AdminCommand::Workers => anyhow::bail!("`workers` reads the status file and needs no registry"),
         AdminCommand::Migrate { .. } => anyhow::bail!("`migrate` opens the stores itself"),
         AdminCommand::LifecycleHistory { repository: name, account, limit } => {

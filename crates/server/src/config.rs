@@ -127,6 +127,7 @@ pub struct Config {
     pub gc: GcConfig,
     pub lifecycle: LifecycleConfig,
     pub scrub: ScrubConfig,
+    pub scanning: ScanningConfig,
     /// Request rates per account and ECR operation, `[throttle] BatchGetImage = { rate = 2000,
     /// burst = 4000 }` (see `throttle.rs`); none by default.
     pub throttle: BTreeMap<String, ThrottleRate>,
@@ -403,6 +404,33 @@ pub struct ScrubConfig {
 impl Default for ScrubConfig {
     fn default() -> Self {
         ScrubConfig { interval_secs: 7 * 24 * 3600, bytes_per_sec: 32 * 1024 * 1024 }
+    }
+}
+
+/// Vulnerability scanning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanningConfig {
+    /// Where this node keeps vulnerability database files [default: `<storage.path>/vulndb`].
+    pub dir: Option<PathBuf>,
+    /// Enhanced scanning re-matches an image while it was pushed or pulled within this many
+    /// days (ECR's re-scan duration); older images become SCAN_ELIGIBILITY_EXPIRED.
+    pub rescan_days: u64,
+    /// How often an idle node looks for queued scans, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for ScanningConfig {
+    fn default() -> Self {
+        ScanningConfig { dir: None, rescan_days: 30, poll_ms: 500 }
+    }
+}
+
+impl ScanningConfig {
+    /// The directory of vulnerability database files.
+    #[must_use]
+    pub fn dir(&self, data: &Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data.join("vulndb"))
     }
 }
 

@@ -85,6 +85,9 @@ fn main() -> anyhow::Result<()> {
             if let admin::AdminCommand::Workers = command {
                 return admin::workers(&workers::status_file(data));
             }
+            if let admin::AdminCommand::Scan { command: admin::ScanCommand::Stats } = command {
+                return admin::scan_stats(&workers::scan_stats_file(data));
+            }
             if let admin::AdminCommand::Migrate { from, from_account, from_token_key } = &command {
                 // Before anything below makes the destination's identity files: they must be
                 // the source's.
@@ -132,6 +135,8 @@ async fn open(
         },
         throttle: throttle::limits(&cfg.throttle).map_err(|e| anyhow::anyhow!("configuration: {e}"))?,
         redirect_blobs: cfg.storage.s3.redirect,
+        scan_dir: Some(cfg.scanning.dir(&cfg.storage.path)),
+        rescan_ms: i64::try_from(cfg.scanning.rescan_days.saturating_mul(24 * 3600 * 1000)).unwrap_or(i64::MAX),
     };
     let region = berth_types::Region::parse(&cfg.server.region).context("server.region")?;
     let authz = if stores.shared {

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use berth_meta::MetaStore;
 use berth_registry::Registry;
-use berth_workers::jobs::{FlushPulls, Gc, Lifecycle, Reclaim, Scrub, SweepUploads};
+use berth_workers::jobs::{FlushPulls, Gc, Lifecycle, Reclaim, Scans, Scrub, SweepUploads};
 use berth_workers::{First, Lease, LocalLease, Manager, Periodic, Schedule};
 
 use crate::backends::Backends;
@@ -80,6 +80,11 @@ pub(crate) fn status_file(data: &Path) -> PathBuf {
     data.join("workers.json")
 }
 
+/// Where the scan worker writes this process's scan counters (`berth admin scan stats`).
+pub(crate) fn scan_stats_file(data: &Path) -> PathBuf {
+    data.join("scan-stats.json")
+}
+
 /// How often free metadata pages are given back.
 const RECLAIM_EVERY: Duration = Duration::from_secs(10);
 
@@ -91,7 +96,8 @@ const RECLAIM_EVERY: Duration = Duration::from_secs(10);
 /// - `scrub`: every `scrub.interval_secs` unless 0;
 /// - `reclaim`: every 10 s, giving the metadata store's free pages back, 16 MiB a call for at
 ///   most 2 s;
-/// - `tls-reload`: every 2 s when TLS is on.
+/// - `tls-reload`: every 2 s when TLS is on;
+/// - `scan`: every `scanning.poll_ms` on every node, running queued scans and re-matches.
 pub(crate) fn start(registry: &Arc<Registry>, stores: &Backends, cfg: &Config, tls: Option<tls::Reloader>) -> Manager {
     let secs = |n: u64| Duration::from_secs(n.max(1));
     let lease: Arc<dyn Lease> = if stores.shared {
@@ -108,6 +114,14 @@ pub(crate) fn start(registry: &Arc<Registry>, stores: &Backends, cfg: &Config, t
         0 => CONTINUOUS_PAUSE,
         n => Duration::from_secs(n),
     };
+    m.spawn(Periodic::new(
+        Scans {
+            registry: Arc::clone(registry),
+            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+            stats_file: Some(scan_stats_file(&cfg.storage.path)),
+        },
+        Schedule::every(Duration::from_millis(cfg.scanning.poll_ms.max(10)), First::AtStart),
+    ));
     m.spawn(Periodic::new(
         Gc(Arc::clone(registry)),
         Schedule::every(gc_every, First::AtStart).tranquility(GC_TRANQUILITY),

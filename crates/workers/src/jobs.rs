@@ -153,3 +153,58 @@ impl Job for Scrub {
         ])
     }
 }
+
+/// Runs queued scans and re-matches on this node, one job at a time until none is due, and
+/// writes this process's scan counters to `stats_file` after a step that ran any.
+pub struct Scans {
+    pub registry: Arc<Registry>,
+    /// This node, as the holder of its claims on jobs.
+    pub holder: String,
+    pub stats_file: Option<std::path::PathBuf>,
+}
+
+/// Jobs one step runs at most, so shutdown is not held up for long.
+const SCANS_PER_STEP: usize = 16;
+
+#[async_trait]
+impl Job for Scans {
+    fn name(&self) -> &'static str {
+        "scan"
+    }
+
+    fn scope(&self) -> Scope {
+        // Every node claims from the shared queue; claims keep two nodes off one job.
+        Scope::Node
+    }
+
+    async fn run(&self, stop: &CancellationToken) -> anyhow::Result<Counts> {
+        let mut ran = 0;
+        while ran < SCANS_PER_STEP && !stop.is_cancelled() {
+            let n = self.registry.scanning.run_jobs(&self.holder, 1).await?;
+            if n == 0 {
+                break;
+            }
+            ran += n;
+        }
+        if ran == 0 {
+            return Ok(Vec::new());
+        }
+        let s = self.registry.scanning.stats();
+        if let Some(path) = &self.stats_file {
+            let tmp = path.with_extension("tmp");
+            let written = serde_json::to_vec(&s)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| std::fs::write(&tmp, b).map_err(anyhow::Error::from))
+                .and_then(|()| std::fs::rename(&tmp, path).map_err(anyhow::Error::from));
+            if let Err(e) = written {
+                tracing::warn!(error = format!("{e:#}"), "cannot write the scan counters");
+            }
+        }
+        Ok(vec![
+            ("jobs", count(ran)),
+            ("layer_reads", s.layer_reads),
+            ("layer_hits", s.layer_hits),
+            ("rematched", s.rematched),
+        ])
+    }
+}
