@@ -91,6 +91,9 @@ pub struct Options {
     /// Enhanced scanning re-matches an image only while it was pushed or pulled within this
     /// long (ECR's re-scan duration); older images become SCAN_ELIGIBILITY_EXPIRED.
     pub rescan_ms: i64,
+    /// How long a node's claim on a scan job lasts unless renewed (it is renewed every third of
+    /// that while the scan runs): a node that dies mid-scan holds the scan up this long.
+    pub scan_lease_ms: i64,
 }
 
 impl Default for Options {
@@ -106,6 +109,7 @@ impl Default for Options {
             redirect_blobs: false,
             scan_dir: None,
             rescan_ms: 30 * 24 * 3600 * 1000,
+            scan_lease_ms: 30_000,
         }
     }
 }

@@ -418,11 +418,14 @@ pub struct ScanningConfig {
     pub rescan_days: u64,
     /// How often an idle node looks for queued scans, in milliseconds.
     pub poll_ms: u64,
+    /// How long a node's claim on a scan lasts unless renewed, in milliseconds: after a crash,
+    /// the scan it was running is taken up again this long after.
+    pub lease_ms: u64,
 }
 
 impl Default for ScanningConfig {
     fn default() -> Self {
-        ScanningConfig { dir: None, rescan_days: 30, poll_ms: 500 }
+        ScanningConfig { dir: None, rescan_days: 30, poll_ms: 500, lease_ms: 30_000 }
     }
 }
 

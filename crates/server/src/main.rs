@@ -137,6 +137,7 @@ async fn open(
         redirect_blobs: cfg.storage.s3.redirect,
         scan_dir: Some(cfg.scanning.dir(&cfg.storage.path)),
         rescan_ms: i64::try_from(cfg.scanning.rescan_days.saturating_mul(24 * 3600 * 1000)).unwrap_or(i64::MAX),
+        scan_lease_ms: i64::try_from(cfg.scanning.lease_ms.max(100)).unwrap_or(i64::MAX),
     };
     let region = berth_types::Region::parse(&cfg.server.region).context("server.region")?;
     let authz = if stores.shared {

@@ -19,8 +19,6 @@ use super::{REMATCH_JOB, SCAN_JOB, Scanning};
 use crate::core::Core;
 use crate::{Error, Result};
 
-/// How long a claim on a job lasts; it is renewed while the job runs.
-const JOB_LEASE_MS: i64 = 60_000;
 /// Attempts before a scan that keeps failing is recorded FAILED.
 const MAX_ATTEMPTS: u32 = 5;
 /// An index waits this long between looks at its images' scans, at most `INDEX_WAITS` times.
@@ -135,7 +133,7 @@ impl Scanning {
     /// # Errors
     /// Storage failures while claiming; a job's own failure is retried later, not returned.
     pub async fn run_jobs(&self, holder: &str, limit: usize) -> Result<usize> {
-        let jobs = self.meta.claim_jobs(&[SCAN_JOB, REMATCH_JOB], holder, JOB_LEASE_MS, limit).await?;
+        let jobs = self.meta.claim_jobs(&[SCAN_JOB, REMATCH_JOB], holder, self.opts.scan_lease_ms, limit).await?;
         let n = jobs.len();
         for job in jobs {
             self.run_job(holder, job).await;
@@ -164,11 +162,12 @@ impl Scanning {
         };
         // The claim is renewed while the job runs, so a long scan is not taken over.
         let renew = async {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis((JOB_LEASE_MS / 3) as u64));
+            let lease = self.opts.scan_lease_ms.max(30);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(u64::try_from(lease / 3).unwrap_or(10)));
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = self.meta.renew_job(job.id, holder, JOB_LEASE_MS).await {
+                if let Err(e) = self.meta.renew_job(job.id, holder, lease).await {
                     tracing::warn!(job = job.id, error = %e, "could not renew a job's claim");
                 }
             }
@@ -225,6 +224,7 @@ impl Scanning {
             return Ok(Outcome::Done);
         };
         let started = std::time::Instant::now();
+        let is_image = manifest_kind(&record.media_type, &record.payload) == ManifestKind::Image;
         let (verdict, inventory, facts) = match manifest_kind(&record.media_type, &record.payload) {
             ManifestKind::Image => self.scan_image(&repo, &record.payload, summary.kind).await?,
             ManifestKind::Index => match self.scan_index(&repo, &record.payload, &summary, job).await? {
@@ -237,7 +237,14 @@ impl Scanning {
                 None,
             ),
         };
+        let complete = verdict.status == ScanStatus::Complete;
+        let sbom_source = inventory.as_deref().filter(|_| complete && is_image).and_then(|b| serde_json::from_slice::<StoredInventory>(b).ok());
         self.record(&repo, &digest, &summary, Some(summary.requested_at), verdict, inventory, facts).await?;
+        if let Some(stored) = sbom_source
+            && let Err(e) = self.attach_sbom(&repo, &digest, &record.media_type, record.payload.len(), &stored).await
+        {
+            tracing::warn!(repository = %repo, %digest, error = %e, "could not attach the SBOM");
+        }
         self.local.scan.scans_done.fetch_add(1, Ordering::Relaxed);
         tracing::info!(repository = %repo, %digest, elapsed_ms = started.elapsed().as_millis() as u64, "scan finished");
         Ok(Outcome::Done)

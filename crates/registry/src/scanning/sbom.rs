@@ -140,3 +140,63 @@ fn purl(p: &ImagePackage, os_id: Option<&str>, distro: Option<&str>) -> String {
         PackageManager::Gemspec => format!("pkg:gem/{}@{version}", enc(&pk.name)),
     }
 }
+
+/// The OCI empty descriptor's content (`application/vnd.oci.empty.v1+json`).
+const EMPTY_JSON: &[u8] = b"{}";
+
+impl crate::core::Core {
+    /// Attaches the image's SBOM as an OCI artifact whose subject is the image, so
+    /// `GET /v2/<name>/referrers/<digest>` finds it. Once per image: an image that already has
+    /// one keeps it (its packages do not change).
+    pub(crate) async fn attach_sbom(
+        &self,
+        repo: &RepositoryKey,
+        digest: &Digest,
+        image_media_type: &str,
+        image_size: usize,
+        stored: &StoredInventory,
+    ) -> Result<()> {
+        use berth_meta::{CreateRepo, LinkTarget, PutOutcome};
+        use berth_types::Algorithm;
+        if !self.meta.referrers(repo, digest, Some(CYCLONEDX_MEDIA_TYPE)).await?.is_empty() {
+            return Ok(());
+        }
+        let now = berth_types::now_ms();
+        let doc = serde_json::to_vec(&document(repo, digest, stored, now)).map_err(|e| Error::Internal(e.into()))?;
+        let mut blobs = Vec::new();
+        for bytes in [EMPTY_JSON.to_vec(), doc] {
+            let d = Digest::of(Algorithm::Sha256, &bytes);
+            let len = bytes.len() as u64;
+            let reserved = self.reserve(&d).await?;
+            self.blobs.put_small(&d, bytes::Bytes::from(bytes)).await?;
+            self.record_reserved(&LinkTarget::Repository(repo.clone(), CreateRepo::No), &d, len, reserved).await?;
+            blobs.push((d, len));
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": CYCLONEDX_MEDIA_TYPE,
+            "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": blobs[0].0.as_str(), "size": blobs[0].1 },
+            "layers": [ { "mediaType": CYCLONEDX_MEDIA_TYPE, "digest": blobs[1].0.as_str(), "size": blobs[1].1 } ],
+            "subject": { "mediaType": image_media_type, "digest": digest.as_str(), "size": image_size },
+            "annotations": { "org.opencontainers.image.created": rfc3339(now), "dev.berth.sbom.generator": "berth" },
+        });
+        let payload = serde_json::to_vec(&manifest).map_err(|e| Error::Internal(e.into()))?;
+        let manifest_digest = Digest::of(Algorithm::Sha256, &payload);
+        let m = crate::images::new_manifest(
+            repo,
+            manifest_digest,
+            Some("application/vnd.oci.image.manifest.v1+json"),
+            payload,
+            None,
+        )
+        .map_err(|e| Error::Internal(e.to_string().into()))?;
+        match self.meta.put_manifest(&m, CreateRepo::No).await? {
+            PutOutcome::Stored => {
+                self.local.manifests.invalidate(repo);
+                Ok(())
+            }
+            other => Err(Error::Internal(format!("storing the SBOM of {digest} failed: {other:?}").into())),
+        }
+    }
+}
