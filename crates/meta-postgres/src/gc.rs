@@ -203,7 +203,8 @@ impl GcMeta for PgMeta {
             .read(async |c: &Client| {
                 rows(
                     c,
-                    "SELECT d FROM unnest($1::text[]) AS d WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE digest = d)",
+                    "SELECT d FROM unnest($1::text[]) AS d WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE digest = d)
+                     AND NOT EXISTS (SELECT 1 FROM vulndb_generations WHERE digest = d)",
                     &[&all],
                 )
                 .await
@@ -217,13 +218,19 @@ impl GcMeta for PgMeta {
             .write(async move |c: &Client| {
                 let state = rows(
                     c,
-                    "SELECT x.d, EXISTS (SELECT 1 FROM blobs WHERE digest = x.d),
+                    "SELECT x.d, EXISTS (SELECT 1 FROM blobs WHERE digest = x.d)
+                                 OR EXISTS (SELECT 1 FROM vulndb_generations WHERE digest = x.d),
                             EXISTS (SELECT 1 FROM gc_tombstones WHERE digest = x.d),
                             (SELECT touched_at FROM gc_touches WHERE digest = x.d)
                      FROM unnest($1::text[]) WITH ORDINALITY AS x(d, i) ORDER BY x.i",
                     &[&unrecorded],
                 )
                 .await?;
+                // A recorded vulnerability-data generation (the current or the previous one) is a
+                // file no repository links, kept while recorded: never an orphan. A publish
+                // racing this transaction is serialized with it (it writes the rows read here);
+                // one serialized after it places bytes reserved beforehand, whose touch mark
+                // keeps them through the grace period.
                 let (mut first_seen, mut taken) = (Vec::new(), Vec::new());
                 for r in &state {
                     let (d, recorded, buried, touched): (String, bool, bool, Option<i64>) =

@@ -28,11 +28,14 @@
 //! at each write say which serial argument it relies on.
 //!
 //! Serializability covers only serializable transactions, so every write that takes part in a
-//! decision is one. Three writes run at READ COMMITTED instead, each argued where it is:
+//! decision is one. A few writes run at READ COMMITTED instead, each argued where it is:
 //! `advance_upload` (a compare-and-swap on one row, one statement), `record_pulls` (a
-//! monotonic maximum, one statement) and the lease upserts (one statement each). No
+//! monotonic maximum, one statement), the lease upserts (one statement each), and the job
+//! queue's claims, renewals, retries and finishes (`jobs.rs`: one row lock each). No
 //! serializable decision reads what they write, except the lease rows, which only the lease
-//! statements touch.
+//! statements touch, and the job rows, which a serializable enqueue reads only under a row
+//! lock (`FOR UPDATE`), so it decides on their newest version or fails to serialize and runs
+//! again.
 //!
 //! Reads that one statement answers run alone at READ COMMITTED: one statement sees one
 //! snapshot, as a SQLite reader does.
@@ -69,8 +72,10 @@ mod db;
 mod error;
 mod gc;
 mod identity;
+mod jobs;
 mod migrate;
 mod preview;
+mod scan;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

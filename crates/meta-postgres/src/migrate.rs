@@ -19,7 +19,10 @@ use crate::error::{OpenError, describe};
 const MIGRATION_LOCK: i64 = 0x6265_7274_686d_6967;
 
 /// Migrations by version, in order. Never edit one that has been released: add another.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "schema", include_str!("../migrations/0001_schema.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/0001_schema.sql")),
+    (2, "scan", include_str!("../migrations/0002_scan.sql")),
+];
 
 /// The newest schema this build knows.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -29,7 +29,7 @@ async fn conformance() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1], "each migration recorded once");
+    assert_eq!(versions, [1, 2], "each migration recorded once");
     store.close();
 }
 
@@ -41,6 +41,22 @@ async fn gc_conformance() {
     store.close();
     let store = db.open().await;
     assert!(berth_meta::GcMeta::tombstones(&store, 10).await.unwrap().is_empty());
+    store.close();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_conformance() {
+    let Some(db) = TestDb::create("scan_conformance").await else { return };
+    let store = db.open().await;
+    berth_meta::testsuite::run_scan(&store).await;
+    store.close();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_conformance() {
+    let Some(db) = TestDb::create("job_conformance").await else { return };
+    let store = db.open().await;
+    berth_meta::testsuite::run_jobs(&store).await;
     store.close();
 }
 
@@ -62,7 +78,7 @@ async fn concurrent_opens_migrate_once() {
     assert!(stores[2].repository_exists(&key).await.unwrap());
     let client = db.client().await;
     let n: i64 = client.query_one("SELECT count(*) FROM berth_schema_migrations", &[]).await.unwrap().get(0);
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
     for s in &stores {
         s.close();
     }

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use berth_meta::{
-    BlobIndex, Conflict, CreateRepo, Error, GcMeta, ImageMeta, LeaseMeta, LinkTarget, MetaStore, NewManifest,
-    PutOutcome, RepoMeta, RepositorySettings, Reservation, UploadMeta, UploadSession,
+    BlobIndex, Conflict, CreateRepo, Error, GcMeta, ImageMeta, JobQueue, LeaseMeta, LinkTarget, MetaStore, NewJob,
+    NewManifest, PutOutcome, RepoMeta, RepositorySettings, Reservation, ScanKind, ScanMeta, ScanRequest, ScanRequested,
+    UploadMeta, UploadSession,
 };
 use berth_meta_postgres::PgMeta;
 use berth_types::{
@@ -525,4 +526,186 @@ async fn concurrent_blob_pushes_through_uploads_all_succeed() {
         }
     }
     assert_consistent(&db).await;
+}
+
+fn new_job(kind: &str, key: &str) -> NewJob {
+    NewJob { kind: kind.into(), key: key.into(), payload: key.as_bytes().to_vec(), delay_ms: 0 }
+}
+
+/// (j1) Three nodes claim from one queue at once, in small batches: every job is claimed by
+/// exactly one of them, and each finishes only its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_claimers_never_share_a_job() {
+    let Some(db) = TestDb::create("concurrent_claimers_never_share_a_job").await else { return };
+    let nodes = [db.open().await, db.open().await, db.open().await];
+    let mut tally = Tally::default();
+    for round in 0..ROUNDS {
+        let keys: Vec<String> = (0..20).map(|i| format!("r{round}-j{i}")).collect();
+        for k in &keys {
+            assert!(nodes[0].enqueue(&new_job("race", k)).await.unwrap());
+        }
+        let claimer = async |node: &PgMeta, holder: &'static str| {
+            let mut mine = Vec::new();
+            loop {
+                jitter(300).await;
+                let got = node.claim_jobs(&["race"], holder, 60_000, 3).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                for j in got {
+                    assert_eq!(j.attempts, 1, "claimed once");
+                    mine.push(j);
+                }
+            }
+        };
+        let (a, b, c) = tokio::join!(claimer(&nodes[0], "a"), claimer(&nodes[1], "b"), claimer(&nodes[2], "c"));
+        let mut claimed: Vec<String> = a.iter().chain(&b).chain(&c).map(|j| j.key.clone()).collect();
+        claimed.sort();
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(claimed, want, "round {round}: every job claimed exactly once");
+        for (node, holder, jobs) in [(&nodes[0], "a", &a), (&nodes[1], "b", &b), (&nodes[2], "c", &c)] {
+            tally.add(if jobs.is_empty() { "a claimer got none" } else { "a claimer got some" });
+            for j in jobs {
+                let other = if holder == "a" { "b" } else { "a" };
+                assert!(!node.finish_job(j.id, other).await.unwrap(), "not {other}'s");
+                assert!(node.finish_job(j.id, holder).await.unwrap());
+            }
+        }
+        assert_eq!(nodes[0].queued_jobs("race").await.unwrap(), 0);
+    }
+    tally.show("claimers", &[&nodes[0], &nodes[1], &nodes[2]]);
+    for n in &nodes {
+        n.close();
+    }
+}
+
+/// (j2) A job is queued again on one node while its holder finishes it on another: the request
+/// is never lost (either it marked the running job to run again, or it queued a new one after
+/// the finish), and the job waits exactly once afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enqueue_racing_a_finish_is_not_lost() {
+    let Some(db) = TestDb::create("an_enqueue_racing_a_finish_is_not_lost").await else { return };
+    let (worker, client) = (db.open().await, db.open().await);
+    let mut tally = Tally::default();
+    for i in 0..ROUNDS {
+        let job = new_job("again", &format!("k{i}"));
+        assert!(worker.enqueue(&job).await.unwrap());
+        let held = worker.claim_jobs(&["again"], "w", 60_000, 10).await.unwrap();
+        assert_eq!(held.len(), 1);
+        let (finished, queued) = tokio::join!(
+            async {
+                jitter(1_000).await;
+                worker.finish_job(held[0].id, "w").await.unwrap()
+            },
+            async {
+                jitter(1_000).await;
+                client.enqueue(&job).await.unwrap()
+            }
+        );
+        assert!(finished);
+        assert!(queued, "round {i}: the job was running or gone, so the request is new work");
+        let next = worker.claim_jobs(&["again"], "w", 60_000, 10).await.unwrap();
+        assert_eq!(next.len(), 1, "round {i}: the request waits once");
+        tally.add(if next[0].id == held[0].id { "ran again" } else { "queued anew" });
+        assert!(worker.finish_job(next[0].id, "w").await.unwrap());
+        assert_eq!(worker.queued_jobs("again").await.unwrap(), 0, "round {i}");
+    }
+    tally.show("enqueue vs finish", &[&worker, &client]);
+    worker.close();
+    client.close();
+}
+
+/// (s1) Two nodes ask for a basic scan of one image at once, with the one-a-day limit: exactly
+/// one starts (and queues the job), the other is refused with the started one on record.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_of_two_scan_requests_starts() {
+    let Some(db) = TestDb::create("one_of_two_scan_requests_starts").await else { return };
+    let (one, two) = (db.open().await, db.open().await);
+    let r = repo("race/scan");
+    one.create_repository(&r).await.unwrap();
+    let mut tally = Tally::default();
+    for i in 0..ROUNDS {
+        let m = manifest(&r, &format!("scan race image {i}"), vec![], Some(&format!("t{i}")));
+        one.put_manifest(&m, CreateRepo::No).await.unwrap();
+        let request = |now: i64| ScanRequest {
+            repository: r.clone(),
+            digest: m.digest.clone(),
+            kind: ScanKind::Basic,
+            now_ms: now,
+            min_interval_ms: Some(86_400_000),
+            job: new_job("scan", &format!("{r}@{}", m.digest)),
+        };
+        let (a, b) = tokio::join!(
+            async {
+                jitter(500).await;
+                one.request_scan(&request(1_000)).await.unwrap()
+            },
+            async {
+                jitter(500).await;
+                two.request_scan(&request(1_001)).await.unwrap()
+            }
+        );
+        let on_record = one.scan_summaries(&r, std::slice::from_ref(&m.digest)).await.unwrap().remove(0).unwrap();
+        match (a, b) {
+            (ScanRequested::Started(s), ScanRequested::TooSoon(t)) => {
+                assert_eq!((&s, &t, &on_record), (&s, &s, &s), "round {i}");
+                tally.add("first started");
+            }
+            (ScanRequested::TooSoon(t), ScanRequested::Started(s)) => {
+                assert_eq!((&t, &on_record), (&s, &s), "round {i}");
+                tally.add("second started");
+            }
+            other => panic!("round {i}: exactly one request must start, got {other:?}"),
+        }
+        assert_eq!(one.queued_jobs("scan").await.unwrap(), u64::try_from(i + 1).unwrap(), "one job per image");
+    }
+    tally.show("scan requests", &[&one, &two]);
+    one.close();
+    two.close();
+}
+
+/// (s2) A scan is asked for on one node while another deletes the image: never a scan record
+/// without its image.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scan_request_racing_a_deletion_leaves_no_record() {
+    let Some(db) = TestDb::create("a_scan_request_racing_a_deletion").await else { return };
+    let (one, two) = (db.open().await, db.open().await);
+    let r = repo("race/scandelete");
+    one.create_repository(&r).await.unwrap();
+    let mut tally = Tally::default();
+    for i in 0..ROUNDS {
+        let m = manifest(&r, &format!("scan delete image {i}"), vec![], None);
+        one.put_manifest(&m, CreateRepo::No).await.unwrap();
+        let req = ScanRequest {
+            repository: r.clone(),
+            digest: m.digest.clone(),
+            kind: ScanKind::Enhanced,
+            now_ms: 1,
+            min_interval_ms: None,
+            job: new_job("scan", &format!("{i}")),
+        };
+        let (asked, deleted) = tokio::join!(
+            async {
+                jitter(500).await;
+                one.request_scan(&req).await
+            },
+            async {
+                jitter(500).await;
+                two.delete_manifest(&r, &m.digest).await.unwrap()
+            }
+        );
+        assert!(deleted);
+        match asked {
+            Ok(ScanRequested::Started(_)) => tally.add("request first"),
+            Err(berth_meta::Error::NotFound(_)) => tally.add("deletion first"),
+            other => panic!("round {i}: {other:?}"),
+        }
+        let c = db.client().await;
+        let left: i64 = c.query_one("SELECT count(*) FROM image_scans", &[]).await.unwrap().get(0);
+        assert_eq!(left, 0, "round {i}: a scan record outlived its image");
+    }
+    tally.show("scan request vs deletion", &[&one, &two]);
+    one.close();
+    two.close();
 }

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use berth_meta::{Error, Missing};
 
+use crate::scan::is_generation;
 use crate::{SqliteMeta, backend, corrupt, ensure_repo, link, repository_key, to_u64, upload_repository};
 
 /// Creates the garbage-collection tables and trigger if they are missing.
@@ -93,7 +94,8 @@ fn touch(c: &Connection, digest: &str, now: i64) -> Result<Option<i64>> {
     .map_err(backend)
 }
 
-/// Replaces a digest's records and touch mark with a tombstone.
+/// Replaces a digest's records and touch mark with a tombstone. The layer inventories of the
+/// digest go with its `blobs` row (ON DELETE CASCADE, `schema7.sql`).
 fn bury(c: &Connection, digest: &str, now: i64) -> Result<()> {
     for sql in [
         "DELETE FROM repository_blobs WHERE digest = ?1",
@@ -212,7 +214,7 @@ impl GcMeta for SqliteMeta {
             .read(move |c| {
                 let mut out = Vec::new();
                 for d in all {
-                    if !has_record(c, d.as_str())? {
+                    if !has_record(c, d.as_str())? && !is_generation(c, d.as_str())? {
                         out.push(d);
                     }
                 }
@@ -227,7 +229,12 @@ impl GcMeta for SqliteMeta {
                 let mut taken = Vec::new();
                 for d in unrecorded {
                     let s = d.as_str();
-                    if has_record(c, s)? || has_tombstone(c, s)? {
+                    // A recorded vulnerability-data generation is a file no repository links,
+                    // kept while recorded: never an orphan. `publish_vulndb` runs on this same
+                    // writer, so it is recorded before this check or recorded after it (and then
+                    // its bytes were placed after a reservation whose touch mark keeps them
+                    // through the grace period).
+                    if has_record(c, s)? || has_tombstone(c, s)? || is_generation(c, s)? {
                         continue;
                     }
                     match touched_at(c, s)? {

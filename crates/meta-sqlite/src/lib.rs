@@ -12,8 +12,10 @@
 
 mod gc;
 mod identity;
+mod jobs;
 mod migrate;
 mod preview;
+mod scan;
 mod writer;
 
 use std::collections::HashMap;

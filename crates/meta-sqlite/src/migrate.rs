@@ -23,6 +23,7 @@ const MIGRATIONS: &[Step] = &[
     Step::Sql(include_str!("schema4.sql")),
     Step::Sql(include_str!("schema5.sql")),
     Step::WithDefaultAccount(include_str!("schema6.sql")),
+    Step::Sql(include_str!("schema7.sql")),
 ];
 
 /// A database up to this size is converted to incremental auto-vacuum when opened (a one-time

@@ -33,6 +33,22 @@ async fn conformance() {
     assert!(store.repository_exists(&key(berth_meta::testsuite::REGISTRY, "team/app")).await.unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteMeta::open(&dir.path().join("meta.db"), &default_account()).await.unwrap();
+    berth_meta::testsuite::run_scan(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteMeta::open(&dir.path().join("meta.db"), &default_account()).await.unwrap();
+    berth_meta::testsuite::run_jobs(&store).await;
+    store.close().await;
+}
+
 /// Many concurrent writers share commits, and every one gets its own answer.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_writes_each_get_their_result() {
@@ -150,7 +166,7 @@ async fn a_database_of_the_previous_release_migrates_into_registries() {
     let left: i64 = conn.query_row("SELECT count(*) FROM manifests WHERE repository_id = 3", [], |r| r.get(0)).unwrap();
     assert_eq!(left, 0);
     assert_eq!(conn.query_row("PRAGMA auto_vacuum", [], |r| r.get::<_, i64>(0)).unwrap(), 2, "converted on open");
-    assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 6);
+    assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 7);
 }
 
 fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {

@@ -743,6 +743,9 @@ pub async fn run_gc(store: &dyn MetaStore) {
     let lone = digest("gc lone layer");
     let t = granted(store.reserve_blob(&lone, now).await.unwrap());
     assert!(store.link_reserved(&to_a, &lone, 4, t).await.unwrap());
+    store.put_layer_inventory(&lone, 1, b"packages").await.unwrap();
+    store.put_layer_inventory(&lone, 2, b"packages v2").await.unwrap();
+    assert_eq!(store.layer_inventory(&lone, 1).await.unwrap(), Some(b"packages".to_vec()));
     // A digest the caller excludes (being stored right now) is left alone.
     assert!(store.collect_blobs(later, now, None, 100, std::slice::from_ref(&lone), None).await.unwrap().is_empty());
     // An incremental run reads only blobs touched since the last cutoff: `lone` was touched
@@ -751,6 +754,12 @@ pub async fn run_gc(store: &dyn MetaStore) {
     let taken = store.collect_blobs(later, now, None, 100, &[], Some(now - 1)).await.unwrap();
     assert_eq!(taken, vec![crate::Collected { digest: lone.clone(), size: 4 }]);
     assert_eq!(store.blob_in_repository(&a, &lone).await.unwrap(), None);
+    // Its layer inventories went with its record.
+    assert_eq!(store.layer_inventory(&lone, 1).await.unwrap(), None);
+    assert_eq!(store.layer_inventory(&lone, 2).await.unwrap(), None);
+    // An inventory of a layer no blob record names is not kept (nothing would ever remove it).
+    store.put_layer_inventory(&lone, 1, b"packages").await.unwrap();
+    assert_eq!(store.layer_inventory(&lone, 1).await.unwrap(), None);
     let m2 = manifest(&a, "gc manifest 2", vec![lone.clone()], None);
     assert_eq!(
         store.put_manifest(&m2, CreateRepo::No).await.unwrap(),
@@ -804,6 +813,22 @@ pub async fn run_gc(store: &dyn MetaStore) {
     assert_eq!(store.reserve_blob(&orphan, now).await.unwrap(), Reservation::Collecting);
     store.finish_tombstones(&[orphan]).await.unwrap();
 
+    // Vulnerability-data generations are files of the blob store that no repository links:
+    // the current and the previous one are never taken as orphans; an older one, forgotten by
+    // the next publish, is.
+    let gens: Vec<crate::VulnDbGeneration> =
+        ["gc db one", "gc db two", "gc db three"].iter().map(|n| generation(n, now)).collect();
+    let found: Vec<Digest> = gens.iter().map(|g| g.digest.clone()).collect();
+    assert!(store.claim_orphans(&found, now - 1, now).await.unwrap().is_empty(), "first seen");
+    for g in &gens {
+        store.publish_vulndb(g, &job("rematch", "all", 0)).await.unwrap();
+    }
+    assert_eq!(store.claim_orphans(&found, later, later).await.unwrap(), vec![gens[0].digest.clone()]);
+    assert!(store.claim_orphans(&found, later + 1, later + 1).await.unwrap().is_empty());
+    assert!(store.tombstones(10).await.unwrap().contains(&gens[0].digest));
+    store.finish_tombstones(&[gens[0].digest.clone()]).await.unwrap();
+    assert_eq!(store.vulndb_generation().await.unwrap(), Some(gens[2].clone()));
+
     // Storage use: distinct referenced blobs plus manifests, per repository.
     let layer = digest("gc usage layer");
     for r in [&a, &b] {
@@ -829,4 +854,434 @@ pub async fn run_gc(store: &dyn MetaStore) {
     assert_eq!(taken.iter().map(|c| &c.digest).collect::<Vec<_>>(), vec![&recorded]);
     assert_eq!(store.blob_in_repository(&b, &layer).await.unwrap(), Some(100));
     store.finish_tombstones(&[recorded]).await.unwrap();
+}
+
+fn job(kind: &str, key: &str, delay_ms: i64) -> crate::NewJob {
+    crate::NewJob { kind: kind.into(), key: key.into(), payload: format!("payload of {key}").into_bytes(), delay_ms }
+}
+
+fn scan_request(
+    r: &RepositoryKey,
+    d: &Digest,
+    kind: crate::ScanKind,
+    now: i64,
+    min: Option<i64>,
+) -> crate::ScanRequest {
+    crate::ScanRequest {
+        repository: r.clone(),
+        digest: d.clone(),
+        kind,
+        now_ms: now,
+        min_interval_ms: min,
+        job: job("scan", &format!("{r}@{d}"), 0),
+    }
+}
+
+fn started(r: crate::ScanRequested) -> crate::ScanSummary {
+    match r {
+        crate::ScanRequested::Started(s) => s,
+        crate::ScanRequested::TooSoon(s) => panic!("refused as too soon: {s:?}"),
+    }
+}
+
+fn too_soon(r: crate::ScanRequested) -> crate::ScanSummary {
+    match r {
+        crate::ScanRequested::TooSoon(s) => s,
+        crate::ScanRequested::Started(s) => panic!("started: {s:?}"),
+    }
+}
+
+fn result_for(r: &RepositoryKey, d: &Digest, requested_at: Option<i64>, findings: &str) -> crate::ScanResult {
+    crate::ScanResult {
+        repository: r.clone(),
+        digest: d.clone(),
+        requested_at,
+        status: crate::ScanStatus::Complete,
+        description: Some("The scan was completed successfully.".into()),
+        completed_at: 5_000,
+        source_updated_at: Some(4_000),
+        severity_counts: Some(r#"{"HIGH":1}"#.into()),
+        inventory: Some(b"inventory one".to_vec()),
+        findings: findings.as_bytes().to_vec(),
+    }
+}
+
+/// Pushes a one-layer image (creating the repository), returning its digest.
+async fn push_image(store: &dyn MetaStore, r: &RepositoryKey, body: &str, tag: Option<&str>) -> Digest {
+    store.create_repository(r).await.unwrap();
+    let layer = digest(&format!("layer of {body}"));
+    store.link_blob(r, &layer, 7, CreateRepo::No).await.unwrap();
+    let m = manifest(r, body, vec![layer], tag);
+    assert_eq!(store.put_manifest(&m, CreateRepo::No).await.unwrap(), PutOutcome::Stored);
+    m.digest
+}
+
+/// Scan records (`ScanMeta`), against a fresh, empty store: requests and their one-a-day
+/// limit, results and the requests they answer, records gone with their images, layer
+/// inventories, the walk over scanned images, scanning configuration, vulnerability-data
+/// generations.
+///
+/// # Panics
+/// On the first behaviour that breaks the `ScanMeta` contract.
+pub async fn run_scan(store: &dyn MetaStore) {
+    use crate::{ScanKind, ScanStatus};
+    const DAY: i64 = 86_400_000;
+    let r = repo("scan/app");
+    let m = push_image(store, &r, "scan image", Some("v1")).await;
+    let t0 = 1_000_000;
+
+    // Only an image the repository holds is scanned.
+    let absent = digest("scan absent");
+    assert_eq!(
+        missed(store.request_scan(&scan_request(&r, &absent, ScanKind::Basic, t0, Some(DAY))).await),
+        Missing::Image(r.clone(), absent.clone())
+    );
+    let elsewhere = repo("scan/elsewhere");
+    store.create_repository(&elsewhere).await.unwrap();
+    assert_eq!(
+        missed(store.request_scan(&scan_request(&elsewhere, &m, ScanKind::Basic, t0, None)).await),
+        Missing::Image(elsewhere.clone(), m.clone())
+    );
+    assert_eq!(store.queued_jobs("scan").await.unwrap(), 0, "a refused request queues nothing");
+    assert_eq!(store.scan_summaries(&r, std::slice::from_ref(&m)).await.unwrap(), vec![None]);
+    assert!(store.scan_findings(&r, &m).await.unwrap().is_none());
+
+    // A request records the scan IN_PROGRESS and queues its job, in one transaction.
+    let first = started(store.request_scan(&scan_request(&r, &m, ScanKind::Basic, t0, Some(DAY))).await.unwrap());
+    let want = crate::ScanSummary {
+        repository: r.clone(),
+        digest: m.clone(),
+        kind: ScanKind::Basic,
+        status: ScanStatus::InProgress,
+        description: None,
+        requested_at: t0,
+        completed_at: None,
+        source_updated_at: None,
+        severity_counts: None,
+    };
+    assert_eq!(first, want);
+    assert_eq!(store.queued_jobs("scan").await.unwrap(), 1);
+    assert_eq!(
+        store.scan_summaries(&r, &[absent.clone(), m.clone()]).await.unwrap(),
+        vec![None, Some(want.clone())],
+        "in the order asked"
+    );
+    assert_eq!(store.scan_findings(&r, &m).await.unwrap(), Some((want.clone(), vec![])));
+    assert_eq!(store.image_inventory(&r, &m).await.unwrap(), None);
+
+    // Within the interval a scan of the same kind is refused and nothing changes.
+    let again = store.request_scan(&scan_request(&r, &m, ScanKind::Basic, t0 + DAY - 1, Some(DAY))).await.unwrap();
+    assert_eq!(too_soon(again), want);
+    assert_eq!(store.queued_jobs("scan").await.unwrap(), 1);
+    assert_eq!(store.scan_summaries(&r, std::slice::from_ref(&m)).await.unwrap(), vec![Some(want.clone())]);
+
+    // A result for another request is not written; the one for this request is.
+    assert!(!store.finish_scan(&result_for(&r, &m, Some(t0 - 1), "stale")).await.unwrap());
+    assert!(!store.finish_scan(&result_for(&r, &absent, Some(t0), "nothing")).await.unwrap());
+    assert!(!store.finish_scan(&result_for(&elsewhere, &m, Some(t0), "nothing")).await.unwrap());
+    assert!(store.finish_scan(&result_for(&r, &m, Some(t0), "findings one")).await.unwrap());
+    let done = crate::ScanSummary {
+        status: ScanStatus::Complete,
+        description: Some("The scan was completed successfully.".into()),
+        completed_at: Some(5_000),
+        source_updated_at: Some(4_000),
+        severity_counts: Some(r#"{"HIGH":1}"#.into()),
+        ..want.clone()
+    };
+    assert_eq!(store.scan_findings(&r, &m).await.unwrap(), Some((done.clone(), b"findings one".to_vec())));
+    assert_eq!(store.image_inventory(&r, &m).await.unwrap(), Some(b"inventory one".to_vec()));
+
+    // Another kind may be asked for within the interval; the new request keeps the previous
+    // findings and inventory until its result replaces them.
+    let enhanced =
+        started(store.request_scan(&scan_request(&r, &m, ScanKind::Enhanced, t0 + 10, Some(DAY))).await.unwrap());
+    let pending = crate::ScanSummary {
+        kind: ScanKind::Enhanced,
+        status: ScanStatus::InProgress,
+        description: None,
+        requested_at: t0 + 10,
+        ..done.clone()
+    };
+    assert_eq!(enhanced, pending);
+    assert_eq!(store.scan_findings(&r, &m).await.unwrap(), Some((pending.clone(), b"findings one".to_vec())));
+    assert_eq!(store.image_inventory(&r, &m).await.unwrap(), Some(b"inventory one".to_vec()));
+    assert!(!store.finish_scan(&result_for(&r, &m, Some(t0), "late")).await.unwrap(), "the replaced request's result");
+    assert_eq!(store.scan_findings(&r, &m).await.unwrap().unwrap().1, b"findings one");
+
+    // A re-match (no request named) writes over whatever is on record; no inventory keeps the
+    // stored one.
+    let rematch = crate::ScanResult {
+        status: ScanStatus::Failed,
+        description: None,
+        completed_at: 9_000,
+        source_updated_at: None,
+        severity_counts: None,
+        inventory: None,
+        ..result_for(&r, &m, None, "findings two")
+    };
+    assert!(store.finish_scan(&rematch).await.unwrap());
+    let (summary, findings) = store.scan_findings(&r, &m).await.unwrap().unwrap();
+    assert_eq!(
+        (summary.status, summary.requested_at, summary.completed_at),
+        (ScanStatus::Failed, t0 + 10, Some(9_000))
+    );
+    assert_eq!((summary.description, summary.source_updated_at, summary.severity_counts), (None, None, None));
+    assert_eq!(findings, b"findings two");
+    assert_eq!(store.image_inventory(&r, &m).await.unwrap(), Some(b"inventory one".to_vec()));
+
+    // Past the interval, or without a limit, a request starts again.
+    started(store.request_scan(&scan_request(&r, &m, ScanKind::Enhanced, t0 + 11, None)).await.unwrap());
+    too_soon(store.request_scan(&scan_request(&r, &m, ScanKind::Enhanced, t0 + 12, Some(DAY))).await.unwrap());
+    let later =
+        started(store.request_scan(&scan_request(&r, &m, ScanKind::Enhanced, t0 + 11 + DAY, Some(DAY))).await.unwrap());
+    assert_eq!(later.requested_at, t0 + 11 + DAY);
+    // Each request queued the image's one job: it waits once.
+    assert_eq!(store.queued_jobs("scan").await.unwrap(), 1);
+    let claimed = store.claim_jobs(&["scan"], "scanner", 60_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), [format!("{r}@{m}")]);
+    assert!(store.finish_job(claimed[0].id, "scanner").await.unwrap());
+
+    // Layer inventories, by (layer, detection version).
+    let layer = digest("layer of scan image");
+    assert_eq!(store.layer_inventory(&layer, 1).await.unwrap(), None);
+    store.put_layer_inventory(&layer, 1, b"v1 packages").await.unwrap();
+    store.put_layer_inventory(&layer, 2, b"v2 packages").await.unwrap();
+    store.put_layer_inventory(&layer, 1, b"v1 packages again").await.unwrap();
+    assert_eq!(store.layer_inventory(&layer, 1).await.unwrap(), Some(b"v1 packages again".to_vec()));
+    assert_eq!(store.layer_inventory(&layer, 2).await.unwrap(), Some(b"v2 packages".to_vec()));
+    assert_eq!(store.layer_inventory(&layer, 3).await.unwrap(), None);
+    assert_eq!(store.layer_inventory(&digest("another layer"), 1).await.unwrap(), None);
+
+    // Scanning configuration, per registry.
+    let (one, two) = (account(REGISTRY), account(OTHER_REGISTRY));
+    assert_eq!(store.scanning_configuration(&one).await.unwrap(), None);
+    store.put_scanning_configuration(&one, r#"{"scanType":"BASIC"}"#).await.unwrap();
+    store.put_scanning_configuration(&one, r#"{"scanType":"ENHANCED"}"#).await.unwrap();
+    assert_eq!(store.scanning_configuration(&one).await.unwrap().as_deref(), Some(r#"{"scanType":"ENHANCED"}"#));
+    assert_eq!(store.scanning_configuration(&two).await.unwrap(), None);
+
+    scanned_walk(store, &r, &m).await;
+    scans_go_with_their_images(store).await;
+    vulndb_generations(store).await;
+}
+
+/// The walk over images with an inventory, in (registry, repository, digest) order, in pages.
+async fn scanned_walk(store: &dyn MetaStore, r: &RepositoryKey, m: &Digest) {
+    let mut want = vec![(r.clone(), m.clone())];
+    for (registry, name, body) in [
+        (OTHER_REGISTRY, "scan/app", "walk a"),
+        (REGISTRY, "scan/zz", "walk b"),
+        (REGISTRY, "scan/zz", "walk c"),
+        (REGISTRY, "scan/aa", "walk d"),
+    ] {
+        let k = repo_in(registry, name);
+        let d = push_image(store, &k, body, None).await;
+        let at = started(store.request_scan(&scan_request(&k, &d, crate::ScanKind::Basic, 7, None)).await.unwrap());
+        assert!(store.finish_scan(&result_for(&k, &d, Some(at.requested_at), "f")).await.unwrap());
+        want.push((k, d));
+    }
+    // Scanned without an inventory, or asked for and not finished: not walked.
+    let k = repo("scan/aa");
+    let pending = push_image(store, &k, "walk pending", None).await;
+    started(store.request_scan(&scan_request(&k, &pending, crate::ScanKind::Basic, 7, None)).await.unwrap());
+    let bare = push_image(store, &k, "walk bare", None).await;
+    let at = started(store.request_scan(&scan_request(&k, &bare, crate::ScanKind::Basic, 7, None)).await.unwrap());
+    let no_inventory = crate::ScanResult { inventory: None, ..result_for(&k, &bare, Some(at.requested_at), "f") };
+    assert!(store.finish_scan(&no_inventory).await.unwrap());
+
+    want.sort_by(|a, b| {
+        (a.0.registry.as_str(), a.0.name.as_str(), a.1.as_str()).cmp(&(
+            b.0.registry.as_str(),
+            b.0.name.as_str(),
+            b.1.as_str(),
+        ))
+    });
+    assert_eq!(store.scanned_images(None, 100).await.unwrap(), want);
+    let mut walked = Vec::new();
+    let mut after: Option<(RepositoryKey, Digest)> = None;
+    loop {
+        let batch = store.scanned_images(after.as_ref(), 2).await.unwrap();
+        assert!(batch.len() <= 2);
+        let Some(last) = batch.last().cloned() else { break };
+        walked.extend(batch);
+        after = Some(last);
+    }
+    assert_eq!(walked, want);
+}
+
+/// An image's scan record goes with the image, whichever way the image goes.
+async fn scans_go_with_their_images(store: &dyn MetaStore) {
+    let r = repo("scan/deleted");
+    let scanned = async |body: &str, tag: Option<&str>| {
+        let d = push_image(store, &r, body, tag).await;
+        let at = started(store.request_scan(&scan_request(&r, &d, crate::ScanKind::Basic, 1, None)).await.unwrap());
+        assert!(store.finish_scan(&result_for(&r, &d, Some(at.requested_at), "f")).await.unwrap());
+        assert!(store.scan_summaries(&r, std::slice::from_ref(&d)).await.unwrap()[0].is_some());
+        (d, at.requested_at)
+    };
+    let gone = async |d: &Digest, body: &str, requested_at: i64| {
+        assert!(!store.finish_scan(&result_for(&r, d, Some(requested_at), "late")).await.unwrap(), "{body}");
+        assert!(!store.finish_scan(&result_for(&r, d, None, "late")).await.unwrap(), "{body}");
+        assert!(!store.scanned_images(None, 1000).await.unwrap().iter().any(|(k, x)| k == &r && x == d), "{body}");
+        // The same image pushed again has no scan on record.
+        push_image(store, &r, body, None).await;
+        assert_eq!(store.scan_summaries(&r, std::slice::from_ref(d)).await.unwrap(), vec![None], "{body}");
+        assert_eq!(store.image_inventory(&r, d).await.unwrap(), None, "{body}");
+        assert!(store.scan_findings(&r, d).await.unwrap().is_none(), "{body}");
+    };
+
+    let (d, at) = scanned("deleted by digest", Some("a")).await;
+    assert!(store.delete_manifest(&r, &d).await.unwrap());
+    gone(&d, "deleted by digest", at).await;
+
+    let (d, at) = scanned("deleted by its last tag", Some("b")).await;
+    assert_eq!(store.delete_tag(&r, &Tag::parse("b").unwrap(), true).await.unwrap(), Some(d.clone()));
+    gone(&d, "deleted by its last tag", at).await;
+
+    // A tag deleted without dropping the image keeps the scan.
+    let (d, _) = scanned("untagged", Some("c")).await;
+    assert_eq!(store.delete_tag(&r, &Tag::parse("c").unwrap(), false).await.unwrap(), Some(d.clone()));
+    assert!(store.scan_summaries(&r, std::slice::from_ref(&d)).await.unwrap()[0].is_some());
+
+    let (d, at) = scanned("deleted with the repository", Some("d")).await;
+    assert!(matches!(store.delete_repository(&r, true).await.unwrap(), crate::DeleteRepository::Deleted(_)));
+    gone(&d, "deleted with the repository", at).await;
+    assert_eq!(store.scan_summaries(&r, &[digest("untagged")]).await.unwrap(), vec![None]);
+    store.delete_repository(&r, true).await.unwrap();
+}
+
+fn generation(name: &str, at: i64) -> crate::VulnDbGeneration {
+    crate::VulnDbGeneration {
+        digest: digest(name),
+        size: 1234,
+        imported_at: at,
+        source_updated_at: Some(at - 1),
+        summary: format!(r#"{{"name":"{name}"}}"#),
+    }
+}
+
+/// Publishing vulnerability data: the new generation serves, the previous stays recorded,
+/// and the re-match job is queued with it.
+async fn vulndb_generations(store: &dyn MetaStore) {
+    assert_eq!(store.vulndb_generation().await.unwrap(), None);
+    let rematch = job("rematch", "all", 0);
+    let (g1, g2, g3) = (generation("db one", 10), generation("db two", 20), generation("db three", 30));
+    assert_eq!(store.publish_vulndb(&g1, &rematch).await.unwrap(), None);
+    assert_eq!(store.vulndb_generation().await.unwrap(), Some(g1.clone()));
+    assert_eq!(store.queued_jobs("rematch").await.unwrap(), 1);
+    assert_eq!(store.publish_vulndb(&g2, &rematch).await.unwrap(), Some(g1.clone()));
+    assert_eq!(store.publish_vulndb(&g3, &rematch).await.unwrap(), Some(g2.clone()));
+    assert_eq!(store.vulndb_generation().await.unwrap(), Some(g3.clone()));
+    assert_eq!(store.queued_jobs("rematch").await.unwrap(), 1, "one re-match waits");
+    let g4 = crate::VulnDbGeneration { source_updated_at: None, ..generation("db four", 40) };
+    assert_eq!(store.publish_vulndb(&g4, &rematch).await.unwrap(), Some(g3));
+    assert_eq!(store.vulndb_generation().await.unwrap(), Some(g4));
+}
+
+/// The job queue (`JobQueue`), against a fresh, empty store: one waiting job per key, a job
+/// queued while it runs runs once more, claims that expire pass to another claimer, a stale
+/// holder can do nothing to a job, delays are honoured.
+///
+/// # Panics
+/// On the first behaviour that breaks the `JobQueue` contract.
+pub async fn run_jobs(store: &dyn MetaStore) {
+    let kinds = ["test"];
+    let claim = async |holder: &str, lease_ms: i64, limit: usize| {
+        store.claim_jobs(&kinds, holder, lease_ms, limit).await.unwrap()
+    };
+    let keys = |jobs: &[crate::Job]| jobs.iter().map(|j| j.key.clone()).collect::<Vec<_>>();
+
+    // One waiting job per (kind, key); the earlier due time wins.
+    assert!(store.enqueue(&job("test", "k1", 0)).await.unwrap());
+    assert!(!store.enqueue(&job("test", "k1", 0)).await.unwrap());
+    assert!(store.enqueue(&job("test", "k2", 600_000)).await.unwrap());
+    assert!(store.enqueue(&job("other", "k1", 0)).await.unwrap(), "another kind, another job");
+    assert_eq!(store.queued_jobs("test").await.unwrap(), 2);
+    assert_eq!(store.queued_jobs("other").await.unwrap(), 1);
+    assert_eq!(store.queued_jobs("none").await.unwrap(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert!(!store.enqueue(&job("test", "k2", 0)).await.unwrap());
+    assert!(!store.enqueue(&job("test", "k2", 900_000)).await.unwrap(), "a later time does not postpone it");
+
+    // Due jobs, oldest first, of the kinds asked for.
+    let got = claim("h1", 60_000, 10).await;
+    assert_eq!(keys(&got), ["k1", "k2"]);
+    assert_eq!(got[0].payload, b"payload of k1");
+    assert_eq!((got[0].kind.as_str(), got[0].attempts, got[1].attempts), ("test", 1, 1));
+    let (k1, k2) = (got[0].id, got[1].id);
+    assert!(claim("h2", 60_000, 10).await.is_empty(), "held jobs are not claimed again");
+    assert_eq!(store.queued_jobs("test").await.unwrap(), 2, "running jobs count");
+
+    // Queued again while it runs: it runs once more after it finishes.
+    let mut changed = job("test", "k1", 0);
+    changed.payload = b"newer payload".to_vec();
+    assert!(store.enqueue(&changed).await.unwrap());
+    assert!(store.enqueue(&changed).await.unwrap());
+    assert_eq!(store.queued_jobs("test").await.unwrap(), 2);
+    assert!(claim("h2", 60_000, 10).await.is_empty(), "still running");
+    assert!(!store.finish_job(k1, "h2").await.unwrap(), "not its holder");
+    assert!(store.finish_job(k1, "h1").await.unwrap());
+    assert!(!store.finish_job(k1, "h1").await.unwrap(), "given back");
+    let rerun = claim("h2", 60_000, 10).await;
+    assert_eq!(keys(&rerun), ["k1"]);
+    assert_eq!((rerun[0].attempts, rerun[0].payload.as_slice()), (1, b"newer payload".as_slice()));
+    assert!(store.finish_job(rerun[0].id, "h2").await.unwrap());
+    assert!(claim("h2", 60_000, 10).await.is_empty(), "finished without a new request: gone");
+    assert_eq!(store.queued_jobs("test").await.unwrap(), 1);
+
+    // A failed job is given back, due after its delay.
+    assert!(!store.retry_job(k2, "h2", 0, "not mine").await.unwrap());
+    assert!(store.retry_job(k2, "h1", 300, "boom").await.unwrap());
+    assert!(!store.renew_job(k2, "h1", 60_000).await.unwrap(), "given back");
+    assert!(claim("h2", 60_000, 10).await.is_empty(), "not due yet");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let retried = claim("h2", 60_000, 10).await;
+    assert_eq!((keys(&retried), retried[0].attempts), (vec!["k2".to_owned()], 2));
+    assert!(store.finish_job(k2, "h2").await.unwrap());
+    assert_eq!(store.queued_jobs("test").await.unwrap(), 0);
+
+    // A claim its holder stops renewing expires, and another claimer takes the job; the old
+    // holder can no longer renew, finish or give it back.
+    assert!(store.enqueue(&job("test", "k3", 0)).await.unwrap());
+    let first = claim("h1", 300, 10).await;
+    assert_eq!(keys(&first), ["k3"]);
+    assert!(store.renew_job(first[0].id, "h1", 300).await.unwrap());
+    assert!(!store.renew_job(first[0].id, "h2", 300).await.unwrap());
+    assert!(claim("h2", 60_000, 10).await.is_empty(), "the claim holds");
+    assert!(store.enqueue(&job("test", "k3", 0)).await.unwrap(), "queued again while held");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!store.enqueue(&job("test", "k3", 0)).await.unwrap(), "an expired claim: the job waits");
+    let second = claim("h2", 60_000, 10).await;
+    assert_eq!((keys(&second), second[0].id, second[0].attempts), (vec!["k3".to_owned()], first[0].id, 2));
+    // The new claim covers the request made during the old one: finishing it ends the job.
+    assert!(!store.renew_job(first[0].id, "h1", 60_000).await.unwrap());
+    assert!(!store.finish_job(first[0].id, "h1").await.unwrap());
+    assert!(!store.retry_job(first[0].id, "h1", 0, "stale").await.unwrap());
+    assert!(store.renew_job(second[0].id, "h2", 60_000).await.unwrap());
+    assert!(store.finish_job(second[0].id, "h2").await.unwrap());
+    assert_eq!(store.queued_jobs("test").await.unwrap(), 0);
+
+    // A claim takes at most `limit`; two claimers never share a job.
+    for i in 0..5 {
+        assert!(store.enqueue(&job("test", &format!("n{i}"), 0)).await.unwrap());
+    }
+    let a = claim("a", 60_000, 2).await;
+    let b = claim("b", 60_000, 10).await;
+    assert_eq!((a.len(), b.len()), (2, 3));
+    let mut all: Vec<i64> = a.iter().chain(&b).map(|j| j.id).collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 5);
+    for j in &a {
+        assert!(store.finish_job(j.id, "a").await.unwrap());
+    }
+    for j in &b {
+        assert!(!store.finish_job(j.id, "a").await.unwrap());
+        assert!(store.finish_job(j.id, "b").await.unwrap());
+    }
+    assert!(store.claim_jobs(&[], "a", 60_000, 10).await.unwrap().is_empty());
+    let other = store.claim_jobs(&["other", "none"], "a", 60_000, 10).await.unwrap();
+    assert_eq!(keys(&other), ["k1"]);
+    assert!(store.finish_job(other[0].id, "a").await.unwrap());
+    assert_eq!(store.queued_jobs("other").await.unwrap(), 0);
 }
