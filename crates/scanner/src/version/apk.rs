@@ -43,11 +43,11 @@ fn parse(s: &str) -> Option<Version<'_>> {
         rest = r;
     }
     let mut letter = None;
-    if let Some(&c) = rest.as_bytes().first() {
-        if c.is_ascii_lowercase() {
-            letter = Some(c);
-            rest = &rest[1..];
-        }
+    if let Some(&c) = rest.as_bytes().first()
+        && c.is_ascii_lowercase()
+    {
+        letter = Some(c);
+        rest = &rest[1..];
     }
     let mut suffixes = Vec::new();
     while let Some(r) = rest.strip_prefix('_') {

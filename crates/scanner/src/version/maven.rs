@@ -100,6 +100,12 @@ fn parse(version: &str) -> Option<Vec<Item>> {
             }
         } else if c.is_ascii_digit() {
             if !is_digit && i > start {
+                // `1.X1` reads as `1-X1`: letters before a digit open a list of their own
+                // unless they start one.
+                if !stack[top].is_empty() && !open(&mut stack) {
+                    return None;
+                }
+                let top = stack.len() - 1;
                 stack[top].push(string_item(&version[start..i], true));
                 start = i;
                 if !open(&mut stack) {
@@ -119,6 +125,10 @@ fn parse(version: &str) -> Option<Vec<Item>> {
         }
     }
     if version.len() > start {
+        // A final qualifier after other items reads as `-X` (`1.0.X` = `1.0-X`).
+        if !is_digit && !stack[stack.len() - 1].is_empty() && !open(&mut stack) {
+            return None;
+        }
         let top = stack.len() - 1;
         stack[top].push(parse_item(is_digit, &version[start..]));
     }
@@ -217,6 +227,7 @@ mod tests {
             ("1.0-2", "1-2"),
             ("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0001"),
             ("1-M1", "1-milestone-1"),
+            ("1.M1", "1-milestone-1"),
         ] {
             assert_eq!(compare(a, b), Some(Equal), "{a} vs {b}");
         }

@@ -63,11 +63,11 @@ fn parse(s: &str) -> Option<Version<'_>> {
     let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
     let (mut epoch, mut rest) = ("0", s);
     let (digits, r) = split_run(s, |c| c.is_ascii_digit());
-    if let Some(r) = r.strip_prefix('!') {
-        if !digits.is_empty() {
-            epoch = digits;
-            rest = r;
-        }
+    if let Some(r) = r.strip_prefix('!')
+        && !digits.is_empty()
+    {
+        epoch = digits;
+        rest = r;
     }
     let mut release = Vec::new();
     let (n, r) = split_run(rest, |c| c.is_ascii_digit());
@@ -94,7 +94,7 @@ fn parse(s: &str) -> Option<Version<'_>> {
         (kind, n)
     });
     rest = r;
-    let mut post = None;
+    let post;
     let implicit = rest.strip_prefix('-').map(|r| split_run(r, |c| c.is_ascii_digit()));
     match implicit {
         Some((n, r)) if !n.is_empty() => {

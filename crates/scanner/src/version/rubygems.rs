@@ -66,7 +66,7 @@ fn is_zero(s: &Segment<'_>) -> bool {
 /// `canonical_segments`: trailing zeros dropped from the numbers before the first letters
 /// and from the rest.
 fn canonical(s: &str) -> Option<Vec<Segment<'_>>> {
-    let s = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0');
+    let s = s.trim_matches([' ', '\t', '\r', '\n', '\x0b', '\x0c']);
     if !valid(s) {
         return None;
     }

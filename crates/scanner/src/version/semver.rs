@@ -39,10 +39,10 @@ pub(crate) fn parse_strict(s: &str) -> Option<Version<'_>> {
         Some((c, b)) => (c, Some(b)),
         None => (s, None),
     };
-    if let Some(build) = build {
-        if build.split('.').any(|id| id.is_empty() || !id.bytes().all(is_id_char)) {
-            return None;
-        }
+    if let Some(build) = build
+        && build.split('.').any(|id| id.is_empty() || !id.bytes().all(is_id_char))
+    {
+        return None;
     }
     let (main, pre) = match core.split_once('-') {
         Some((m, p)) => (m, Some(p)),
