@@ -14,4 +14,5 @@ pub mod inventory;
 
 pub use advisory::{Advisory, AdvisorySource, Affected, Event, Range, RangeKind, SeverityScore};
 pub use inventory::{ImageInventory, ImagePackage, LayerInventory, OsRelease, Package, PackageManager, Source};
+pub mod osv;
 pub mod version;
