@@ -15,4 +15,5 @@ pub mod inventory;
 pub use advisory::{Advisory, AdvisorySource, Affected, Event, Range, RangeKind, SeverityScore};
 pub use inventory::{ImageInventory, ImagePackage, LayerInventory, OsRelease, Package, PackageManager, Source};
 pub mod osv;
+pub mod severity;
 pub mod version;
