@@ -21,8 +21,8 @@
 //!   unsupported only when it has none.
 //! - Findings are sorted by vulnerability id, package name, version and path.
 
-use std::collections::HashMap;
 use std::collections::btree_map::{BTreeMap, Entry};
+use std::collections::{HashMap, hash_map};
 
 use serde::{Deserialize, Serialize};
 
@@ -146,12 +146,41 @@ fn vulnerability_ids(a: &Advisory) -> Vec<String> {
     ids
 }
 
-fn finding(a: &Advisory, scheme: Scheme, ip: &ImagePackage, version: &str, vuln: &str) -> Finding {
-    let (severity, cvss) = rate(a);
+/// What the matcher works out once per advisory: its rating and its vulnerability ids.
+struct Rated {
+    severity: Severity,
+    cvss: Vec<Cvss>,
+    /// Each vulnerability id with the advisory's other ids.
+    ids: Vec<(String, Vec<String>)>,
+}
+
+/// The advisories of one (ecosystem, package), with what is known of them so far: binary
+/// packages built from one source share all of it.
+struct Looked {
+    advisories: Vec<Advisory>,
+    rated: Vec<Option<Rated>>,
+    /// By version: the advisories affecting it, with their fix.
+    matches: HashMap<String, Vec<(usize, Option<String>)>>,
+}
+
+/// The advisory's ids other than `vuln`, sorted.
+fn related_ids(a: &Advisory, vuln: &str) -> Vec<String> {
     let mut related: Vec<String> =
         std::iter::once(&a.id).chain(&a.aliases).chain(&a.upstream).filter(|id| *id != vuln).cloned().collect();
     related.sort();
     related.dedup();
+    related
+}
+
+fn finding(
+    a: &Advisory,
+    r: &Rated,
+    ip: &ImagePackage,
+    fixed: Option<String>,
+    vuln: &str,
+    related: &[String],
+) -> Finding {
+    let (severity, cvss, related) = (r.severity, r.cvss.clone(), related.to_vec());
     let vendor_severity =
         a.vendor_severity.clone().or_else(|| a.severity.iter().find(|s| s.kind == "Ubuntu").map(|s| s.score.clone()));
     Finding {
@@ -162,7 +191,7 @@ fn finding(a: &Advisory, scheme: Scheme, ip: &ImagePackage, version: &str, vuln:
         severity,
         cvss,
         vendor_severity,
-        fixed_in: fixed_in(scheme, version, &a.affected),
+        fixed_in: fixed,
         summary: a.summary.clone(),
         description: a.details.clone(),
         references: a.references.clone(),
@@ -219,7 +248,7 @@ pub fn match_image(inv: &ImageInventory, enhanced: bool, src: &dyn AdvisorySourc
     }
     let os_scheme = os_eco.as_deref().and_then(Scheme::for_ecosystem);
 
-    let mut cache: HashMap<(String, String), Vec<Advisory>> = HashMap::new();
+    let mut cache: HashMap<(String, String), Looked> = HashMap::new();
     let mut found: BTreeMap<Key, Finding> = BTreeMap::new();
     for ip in &inv.packages {
         let p = &ip.package;
@@ -240,20 +269,39 @@ pub fn match_image(inv: &ImageInventory, enhanced: bool, src: &dyn AdvisorySourc
             };
             (eco, scheme, language_key(p))
         };
-        let advisories = match cache.entry((eco.to_owned(), name)) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let list = src.advisories(eco, &e.key().1)?;
-                e.insert(list)
+        let looked = match cache.entry((eco.to_owned(), name)) {
+            hash_map::Entry::Occupied(e) => e.into_mut(),
+            hash_map::Entry::Vacant(e) => {
+                let advisories = src.advisories(eco, &e.key().1)?;
+                let rated = advisories.iter().map(|_| None).collect();
+                e.insert(Looked { advisories, rated, matches: HashMap::new() })
             }
         };
-        for a in advisories.iter() {
-            if !is_affected(scheme, &version, &a.affected) {
-                continue;
-            }
-            for vuln in vulnerability_ids(a) {
-                let f = finding(a, scheme, ip, &version, &vuln);
-                let key = (vuln, p.name.clone(), p.version.clone(), p.path.clone());
+        let Looked { advisories, rated, matches } = looked;
+        let hits = matches.entry(version).or_insert_with_key(|version| {
+            advisories
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| is_affected(scheme, version, &a.affected))
+                .map(|(i, a)| (i, fixed_in(scheme, version, &a.affected)))
+                .collect()
+        });
+        for (i, fixed) in hits.iter() {
+            let a = &advisories[*i];
+            let r = rated[*i].get_or_insert_with(|| {
+                let (severity, cvss) = rate(a);
+                let ids = vulnerability_ids(a)
+                    .into_iter()
+                    .map(|v| {
+                        let related = related_ids(a, &v);
+                        (v, related)
+                    })
+                    .collect();
+                Rated { severity, cvss, ids }
+            });
+            for (vuln, related) in &r.ids {
+                let f = finding(a, r, ip, fixed.clone(), vuln, related);
+                let key = (vuln.clone(), p.name.clone(), p.version.clone(), p.path.clone());
                 match found.entry(key) {
                     Entry::Vacant(e) => {
                         e.insert(f);
