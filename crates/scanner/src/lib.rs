@@ -11,6 +11,10 @@
 
 pub mod advisory;
 pub mod inventory;
+pub mod matcher;
+pub mod osv;
+pub mod severity;
+pub mod version;
 
 pub use advisory::{Advisory, AdvisorySource, Affected, Event, Range, RangeKind, SeverityScore};
 pub use inventory::{ImageInventory, ImagePackage, LayerInventory, OsRelease, Package, PackageManager, Source};
