@@ -11,6 +11,10 @@
 
 pub mod advisory;
 pub mod inventory;
+pub mod layer;
+pub mod merge;
 
 pub use advisory::{Advisory, AdvisorySource, Affected, Event, Range, RangeKind, SeverityScore};
 pub use inventory::{ImageInventory, ImagePackage, LayerInventory, OsRelease, Package, PackageManager, Source};
+pub use layer::{LayerError, Limits, scan_layer};
+pub use merge::merge;
