@@ -11,10 +11,14 @@
 
 pub mod advisory;
 pub mod inventory;
+pub mod layer;
 pub mod matcher;
+pub mod merge;
 pub mod osv;
 pub mod severity;
 pub mod version;
 
 pub use advisory::{Advisory, AdvisorySource, Affected, Event, Range, RangeKind, SeverityScore};
 pub use inventory::{ImageInventory, ImagePackage, LayerInventory, OsRelease, Package, PackageManager, Source};
+pub use layer::{LayerError, Limits, scan_layer};
+pub use merge::merge;
