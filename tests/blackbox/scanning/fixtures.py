@@ -369,7 +369,13 @@ def build_debian(cache: Path) -> Fixture:
     with tempfile.TemporaryDirectory(dir=cache) as d:
         run(["tar", "-xf", tar_path, "-C", d, "./var/lib/dpkg"])
         pkgs = debian_truth(Path(d) / "var/lib/dpkg")
-    layer = Layer(tar_path.read_bytes(), "gzip")
+    gz = cache / "debian-rootfs.tar.gz"
+    if not gz.exists() or gz.stat().st_mtime < tar_path.stat().st_mtime:
+        part = cache / "debian-rootfs.tar.gz.part"
+        with open(tar_path, "rb") as src, open(part, "wb") as dst:
+            subprocess.run(["gzip", "-n", "-6", "-c"], stdin=src, stdout=dst, check=True)
+        part.rename(gz)
+    layer = Layer(tar_path.read_bytes(), "gzip", _blob=gz.read_bytes())
     return Fixture("debian", [layer], pkgs, "debian", "12")
 
 
