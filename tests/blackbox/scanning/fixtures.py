@@ -637,26 +637,28 @@ def build_big(cache: Path, debian: Fixture, gib: float = 1.0) -> Fixture:
     of gzip that takes seconds to inflate), so a scan is still running when it is killed."""
     path = cache / f"big-{gib}.tar.gz"
     size = int(gib * (1 << 30))
-    if not path.exists():
+    diff_file = path.with_suffix(".diffid")
+    if not path.exists() or not diff_file.exists():
         info = tarfile.TarInfo("opt/big/zeros.bin")
         info.size, info.mtime, info.mode = size, MTIME, 0o644
-        head = info.tobuf(format=tarfile.GNU_FORMAT)
+        h = hashlib.sha256()
         tmp = path.with_suffix(".part")
         with open(tmp, "wb") as out:
             p = subprocess.Popen(["gzip", "-n", "-1", "-c"], stdin=subprocess.PIPE, stdout=out)
-            p.stdin.write(head)
+
+            def put(b: bytes) -> None:
+                h.update(b)
+                p.stdin.write(b)
+            put(info.tobuf(format=tarfile.GNU_FORMAT))
             chunk = b"\0" * (1 << 20)
             for _ in range(size >> 20):
-                p.stdin.write(chunk)
-            p.stdin.write(b"\0" * ((-size) % 512) + b"\0" * 1024)
+                put(chunk)
+            put(b"\0" * ((-size) % 512) + b"\0" * 1024)  # padding, then the end-of-archive blocks
             p.stdin.close()
             assert p.wait() == 0
+        diff_file.write_text("sha256:" + h.hexdigest())
         tmp.rename(path)
-    h = hashlib.sha256()
-    with gzip.open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    big = Layer(None, "gzip", _blob=path.read_bytes(), _diff_id="sha256:" + h.hexdigest())
+    big = Layer(None, "gzip", _blob=path.read_bytes(), _diff_id=diff_file.read_text())
     return Fixture("big", [*debian.layers, big], list(debian.packages), "debian", "12")
 
 
