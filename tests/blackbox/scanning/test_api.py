@@ -464,11 +464,6 @@ def test_bad_find_requests_are_refused(loaded, scan_fixtures):
                  repositoryNames=[f"r{i}" for i in range(26)])
     expect_error(ecr.batch_get_repository_scanning_configuration, ("InvalidParameterException", "ValidationException"),
                  repositoryNames=[])
-    # A raw request with a wrong type.
-    r = requests.post(loaded.url, timeout=10, data=json.dumps({"scanType": 7}), headers={
-        "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.PutRegistryScanningConfiguration",
-        "Content-Type": "application/x-amz-json-1.1"})
-    assert r.status_code in (400, 403), r.text
 
 
 def test_berth_admin_scan_commands_refuse_bad_arguments(loaded):
