@@ -14,7 +14,8 @@ installed:
 |                     | `+incompatible`, `go1.21` -> `1.21.0` for the toolchain (tool + rule) |
 | Maven               | Maven's own `ComparableVersion` (maven-artifact jar, java), batched   |
 | Alpine              | rule below (`apk_compare`), from apk's version format                |
-| RubyGems            | rule below (`gem_compare`), from Gem::Version's documented ordering  |
+| RubyGems            | Ruby's own `Gem::Version` (ruby), batched (tool); `gem_compare` below |
+|                     | is the same order written out, checked against it in the tests       |
 
 Matching rules (stated here because a finding is only as right as they are):
 
@@ -239,6 +240,24 @@ def gem_compare(a: str, b: str) -> int:
     return 0
 
 
+RUBY_SCRIPT = """
+require 'json'
+pairs = JSON.parse(STDIN.read)
+puts JSON.generate(pairs.map { |a, b| Gem::Version.new(a) <=> Gem::Version.new(b) })
+"""
+
+
+def gem_batch(pairs):
+    pairs = list(pairs)
+    if not pairs:
+        return {}
+    if not shutil.which("ruby"):
+        raise RuntimeError("ruby not found (apt-get install ruby): RubyGems versions are compared by Gem::Version")
+    r = subprocess.run(["ruby", "-e", RUBY_SCRIPT], input=json.dumps(pairs), capture_output=True, text=True,
+                       check=True)
+    return {p: sign(v) for p, v in zip(pairs, json.loads(r.stdout))}
+
+
 def rule_batch(fn):
     return lambda pairs: {(a, b): fn(a, b) for a, b in pairs}
 
@@ -247,7 +266,7 @@ def comparator_for(ecosystem: str):
     base = ecosystem.split(":")[0]
     return {"Debian": dpkg_batch, "Rocky Linux": rpm_batch, "AlmaLinux": rpm_batch, "PyPI": pypi_batch,
             "npm": semver_batch, "crates.io": semver_batch, "Go": go_batch, "Maven": maven_batch,
-            "Alpine": rule_batch(apk_compare), "RubyGems": rule_batch(gem_compare)}[base]
+            "Alpine": rule_batch(apk_compare), "RubyGems": gem_batch}[base]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -196,8 +196,9 @@ def test_apk_rule(a, b, want):
     ("2.2.3", "2.2.3.1", -1), ("1.13.0", "1.13.4", -1), ("13.0.6", "12.3.3", 1), ("1.0", "1.0.0", 0),
     ("1.0.a", "1.0", -1), ("1.0.0.rc1", "1.0.0", -1), ("1.0-1", "1.0", -1), ("1.10", "1.9", 1),
 ])
-def test_rubygems_rule(a, b, want):
+def test_rubygems_rule_and_gem_version_agree(a, b, want):
     assert oracle.gem_compare(a, b) == want and oracle.gem_compare(b, a) == -want
+    assert oracle.gem_batch([(a, b), (b, a)]) == {(a, b): want, (b, a): -want}
 
 
 def test_osv_evaluation_rules():
