@@ -1182,6 +1182,9 @@ async fn vulndb_generations(store: &dyn MetaStore) {
 /// queued while it runs runs once more, claims that expire pass to another claimer, a stale
 /// holder can do nothing to a job, delays are honoured.
 ///
+/// It waits out short leases and delays (about a second in all) with `std::thread::sleep`
+/// (this crate has no runtime of its own): run it on a multi-threaded runtime.
+///
 /// # Panics
 /// On the first behaviour that breaks the `JobQueue` contract.
 pub async fn run_jobs(store: &dyn MetaStore) {
