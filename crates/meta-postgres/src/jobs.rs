@@ -3,7 +3,9 @@
 //! Times are the database's clock (`DB_NOW_MS`), as for leases, so the nodes need not agree on
 //! theirs. How each operation keeps a job with one holder at a time:
 //! - `claim_jobs` is one statement at READ COMMITTED that picks due, unheld jobs `FOR UPDATE
-//!   SKIP LOCKED` and claims them. A row another claimer has locked is skipped; a row another
+//!   SKIP LOCKED` (the oldest `limit` of each kind, through the index on (kind, run_at), then
+//!   the oldest `limit` of those) and claims them. Rows locked but not claimed are let go when
+//!   the statement commits. A row another claimer has locked is skipped; a row another
 //!   claimer changed and committed since this statement's snapshot is locked at its newest
 //!   version and its conditions checked again on that version (READ COMMITTED's re-check of a
 //!   locked row), so a job claimed meanwhile is not claimed twice.
@@ -91,6 +93,9 @@ impl JobQueue for PgMeta {
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease = lease_ms.max(0);
+        let mut kinds: Vec<&str> = kinds.to_vec();
+        kinds.sort_unstable();
+        kinds.dedup();
         // A request made while an expired claim was held is covered by this run (it reads the
         // payload now), so `again` starts over.
         let claimed = self
@@ -100,11 +105,14 @@ impl JobQueue for PgMeta {
                     &format!(
                         "WITH now AS (SELECT {DB_NOW_MS} AS t),
                          due AS (
-                             SELECT j.id FROM jobs j, now
-                             WHERE j.kind = ANY($1) AND j.run_at <= now.t
-                               AND (j.holder IS NULL OR j.claimed_until < now.t)
-                             ORDER BY j.run_at, j.id LIMIT $2
-                             FOR UPDATE OF j SKIP LOCKED)
+                             SELECT d.id FROM now, unnest($1::text[]) AS k(kind),
+                             LATERAL (
+                                 SELECT j.id, j.run_at FROM jobs j
+                                 WHERE j.kind = k.kind AND j.run_at <= now.t
+                                   AND (j.holder IS NULL OR j.claimed_until < now.t)
+                                 ORDER BY j.run_at, j.id LIMIT $2
+                                 FOR UPDATE OF j SKIP LOCKED) d
+                             ORDER BY d.run_at, d.id LIMIT $2)
                          UPDATE jobs SET holder = $3, claimed_until = now.t + $4, attempts = jobs.attempts + 1,
                              again = false
                          FROM due, now WHERE jobs.id = due.id

@@ -16,12 +16,14 @@ use crate::{SqliteMeta, backend, to_u64};
 /// Most jobs one claim takes, whatever the caller asks.
 const MAX_CLAIM: usize = 1000;
 
+pub(crate) const JOB_BY_KEY_SQL: &str = "SELECT id, holder, claimed_until FROM jobs WHERE kind = ?1 AND key = ?2";
+
 /// Queues `job` at `now` (see `JobQueue::enqueue`); also the step of `request_scan` and
 /// `publish_vulndb`, inside their transactions.
 pub(crate) fn enqueue(c: &Connection, job: &NewJob, now: i64) -> Result<bool> {
     let run_at = now.saturating_add(job.delay_ms.max(0));
     let found: Option<(i64, Option<String>, Option<i64>)> = c
-        .prepare_cached("SELECT id, holder, claimed_until FROM jobs WHERE kind = ?1 AND key = ?2")
+        .prepare_cached(JOB_BY_KEY_SQL)
         .and_then(|mut s| s.query_row([&job.kind, &job.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
         .map_err(backend)?;
     match found {
@@ -51,16 +53,28 @@ pub(crate) fn enqueue(c: &Connection, job: &NewJob, now: i64) -> Result<bool> {
     }
 }
 
-/// Due jobs of the kinds `?1` (a JSON array) that no live claim holds at `?2`, oldest due
-/// first, at most `?3`.
-const DUE_SQL: &str = "SELECT id FROM jobs
-    WHERE kind IN (SELECT value FROM json_each(?1)) AND run_at <= ?2 AND (holder IS NULL OR claimed_until < ?2)
+/// Due jobs of kind `?1` that no live claim holds at `?2`, oldest due first, at most `?3`: a
+/// range of the index on (kind, run_at), which stops after `?3` rows (passing over the held
+/// ones).
+pub(crate) const DUE_SQL: &str = "SELECT run_at, id FROM jobs
+    WHERE kind = ?1 AND run_at <= ?2 AND (holder IS NULL OR claimed_until < ?2)
     ORDER BY run_at, id LIMIT ?3";
 
-fn due(c: &Connection, kinds: &str, now: i64, limit: usize) -> Result<Vec<i64>> {
+/// Up to `limit` due jobs of `kinds`, oldest due first: the oldest `limit` of each kind, merged.
+fn due(c: &Connection, kinds: &[String], now: i64, limit: usize) -> Result<Vec<i64>> {
     let mut stmt = c.prepare_cached(DUE_SQL).map_err(backend)?;
-    let rows = stmt.query_map(params![kinds, now, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0));
-    rows.and_then(Iterator::collect).map_err(backend)
+    let mut found: Vec<(i64, i64)> = Vec::new();
+    for kind in kinds {
+        let rows = stmt
+            .query_map(params![kind, now, i64::try_from(limit).unwrap_or(i64::MAX)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(backend)?;
+        for row in rows {
+            found.push(row.map_err(backend)?);
+        }
+    }
+    found.sort_unstable();
+    found.truncate(limit);
+    Ok(found.into_iter().map(|(_, id)| id).collect())
 }
 
 fn attempts(n: i64) -> u32 {
@@ -79,7 +93,9 @@ impl JobQueue for SqliteMeta {
         if kinds.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let kinds = serde_json::to_string(kinds).map_err(|e| berth_meta::Error::Backend(Box::new(e)))?;
+        let mut kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
         let probe = kinds.clone();
         if self.readers.read(move |c| due(c, &probe, now_ms(), 1)).await?.is_empty() {
             return Ok(Vec::new());

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{SqliteMeta, backend, corrupt, repo_id, repository_key, to_i64, to_u64};
 
 /// A scan record's summary columns, then its findings, of image `?2` in repository id `?1`.
-const SCAN_SQL: &str = "SELECT kind, status, description, requested_at, completed_at, source_updated_at,
+pub(crate) const SCAN_SQL: &str = "SELECT kind, status, description, requested_at, completed_at, source_updated_at,
     severity_counts, findings FROM image_scans WHERE repository_id = ?1 AND digest = ?2";
 
 type RawScan = (String, String, Option<String>, i64, Option<i64>, Option<i64>, Option<String>, Vec<u8>);
@@ -90,10 +90,27 @@ fn request_scan(c: &Connection, req: &ScanRequest) -> Result<ScanRequested> {
     Ok(ScanRequested::Started(summary))
 }
 
-const FINISH_SQL: &str = "UPDATE image_scans SET status = ?1, description = ?2, completed_at = ?3,
+pub(crate) const FINISH_SQL: &str = "UPDATE image_scans SET status = ?1, description = ?2, completed_at = ?3,
     source_updated_at = ?4, severity_counts = ?5, findings = ?6, inventory = coalesce(?7, inventory)
     WHERE repository_id = (SELECT id FROM repositories WHERE registry = ?8 AND name = ?9) AND digest = ?10
       AND (?11 IS NULL OR requested_at = ?11)";
+
+/// An image's merged inventory, by repository (`?1`, `?2`) and digest `?3`.
+pub(crate) const IMAGE_INVENTORY_SQL: &str = "SELECT s.inventory FROM repositories r
+    JOIN image_scans s ON s.repository_id = r.id WHERE r.registry = ?1 AND r.name = ?2 AND s.digest = ?3";
+
+pub(crate) const LAYER_INVENTORY_SQL: &str =
+    "SELECT inventory FROM layer_inventories WHERE digest = ?1 AND version = ?2";
+
+pub(crate) const IS_GENERATION_SQL: &str = "SELECT 1 FROM vulndb_generations WHERE digest = ?1";
+
+/// Images with an inventory after (`?1`, `?2`, `?3`) in (registry, repository, digest) order, at
+/// most `?4`: a range of the repositories' key, and for each repository a range of the partial
+/// index of scanned images.
+pub(crate) const SCANNED_SQL: &str = "SELECT r.registry, r.name, s.digest FROM repositories r
+    JOIN image_scans s ON s.repository_id = r.id
+    WHERE s.inventory IS NOT NULL AND (r.registry, r.name, s.digest) > (?1, ?2, ?3)
+    ORDER BY r.registry, r.name, s.digest LIMIT ?4";
 
 /// Columns of a generation.
 const GENERATION_SQL: &str =
@@ -119,9 +136,7 @@ fn current_generation(c: &Connection) -> Result<Option<VulnDbGeneration>> {
 /// Whether `digest` is a recorded vulnerability-data generation (the current or the previous
 /// one): garbage collection never takes one as an orphan.
 pub(crate) fn is_generation(c: &Connection, digest: &str) -> Result<bool> {
-    c.prepare_cached("SELECT 1 FROM vulndb_generations WHERE digest = ?1")
-        .and_then(|mut s| s.exists([digest]))
-        .map_err(backend)
+    c.prepare_cached(IS_GENERATION_SQL).and_then(|mut s| s.exists([digest])).map_err(backend)
 }
 
 #[async_trait]
@@ -155,18 +170,15 @@ impl ScanMeta for SqliteMeta {
         let (repo, digest) = (repo.clone(), digest.clone());
         self.readers
             .read(move |c| {
-                c.prepare_cached(
-                    "SELECT s.inventory FROM repositories r JOIN image_scans s ON s.repository_id = r.id
-                     WHERE r.registry = ?1 AND r.name = ?2 AND s.digest = ?3",
-                )
-                .and_then(|mut s| {
-                    s.query_row([repo.registry.as_str(), repo.name.as_str(), digest.as_str()], |r| {
-                        r.get::<_, Option<Vec<u8>>>(0)
+                c.prepare_cached(IMAGE_INVENTORY_SQL)
+                    .and_then(|mut s| {
+                        s.query_row([repo.registry.as_str(), repo.name.as_str(), digest.as_str()], |r| {
+                            r.get::<_, Option<Vec<u8>>>(0)
+                        })
+                        .optional()
                     })
-                    .optional()
-                })
-                .map(Option::flatten)
-                .map_err(backend)
+                    .map(Option::flatten)
+                    .map_err(backend)
             })
             .await
     }
@@ -203,7 +215,7 @@ impl ScanMeta for SqliteMeta {
         let layer = layer.clone();
         self.readers
             .read(move |c| {
-                c.prepare_cached("SELECT inventory FROM layer_inventories WHERE digest = ?1 AND version = ?2")
+                c.prepare_cached(LAYER_INVENTORY_SQL)
                     .and_then(|mut s| s.query_row(params![layer.as_str(), version], |r| r.get(0)).optional())
                     .map_err(backend)
             })
@@ -242,14 +254,7 @@ impl ScanMeta for SqliteMeta {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.readers
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT r.registry, r.name, s.digest FROM repositories r
-                         JOIN image_scans s ON s.repository_id = r.id
-                         WHERE s.inventory IS NOT NULL AND (r.registry, r.name, s.digest) > (?1, ?2, ?3)
-                         ORDER BY r.registry, r.name, s.digest LIMIT ?4",
-                    )
-                    .map_err(backend)?;
+                let mut stmt = c.prepare_cached(SCANNED_SQL).map_err(backend)?;
                 let rows = stmt
                     .query_map(params![after.0, after.1, after.2, limit], |r| {
                         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))

@@ -62,4 +62,4 @@ CREATE TABLE jobs (
     last_error    TEXT,
     UNIQUE (kind, key)
 );
-CREATE INDEX jobs_due ON jobs(run_at);
+CREATE INDEX jobs_due ON jobs(kind, run_at);

@@ -213,6 +213,12 @@ fn point_queries_search_an_index() {
         ),
         ("access key", "SELECT id FROM access_keys WHERE id = ?1"),
         ("restore a push time", super::RESTORE_PUSHED_AT_SQL),
+        ("an image's scan", super::scan::SCAN_SQL),
+        ("a scan's result", super::scan::FINISH_SQL),
+        ("an image's inventory", super::scan::IMAGE_INVENTORY_SQL),
+        ("a layer's inventory", super::scan::LAYER_INVENTORY_SQL),
+        ("a generation's digest", super::scan::IS_GENERATION_SQL),
+        ("a job by key", super::jobs::JOB_BY_KEY_SQL),
     ];
     for (what, sql) in points {
         let plan = query_plan(&conn, sql);
@@ -224,6 +230,8 @@ fn point_queries_search_an_index() {
         ("image listing", super::IMAGES_SQL),
         ("one registry's repositories", super::LIST_NAMES_SQL),
         ("every registry's repositories", super::LIST_ALL_SQL),
+        ("scanned images", super::scan::SCANNED_SQL),
+        ("due jobs", super::jobs::DUE_SQL),
     ] {
         let plan = query_plan(&conn, sql);
         assert!(

@@ -1182,6 +1182,9 @@ async fn vulndb_generations(store: &dyn MetaStore) {
 /// queued while it runs runs once more, claims that expire pass to another claimer, a stale
 /// holder can do nothing to a job, delays are honoured.
 ///
+/// It waits out short leases and delays (about a second in all) with `std::thread::sleep`
+/// (this crate has no runtime of its own): run it on a multi-threaded runtime.
+///
 /// # Panics
 /// On the first behaviour that breaks the `JobQueue` contract.
 pub async fn run_jobs(store: &dyn MetaStore) {
@@ -1280,6 +1283,19 @@ pub async fn run_jobs(store: &dyn MetaStore) {
         assert!(store.finish_job(j.id, "b").await.unwrap());
     }
     assert!(store.claim_jobs(&[], "a", 60_000, 10).await.unwrap().is_empty());
+
+    // Several kinds at once: the oldest due of them all, whichever kind.
+    for (kind, key) in [("x", "1"), ("y", "2"), ("x", "3"), ("y", "4")] {
+        assert!(store.enqueue(&job(kind, key, 0)).await.unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    let mixed = store.claim_jobs(&["x", "y", "x"], "m", 60_000, 3).await.unwrap();
+    assert_eq!(keys(&mixed), ["1", "2", "3"]);
+    let rest = store.claim_jobs(&["y", "x"], "m", 60_000, 3).await.unwrap();
+    assert_eq!(keys(&rest), ["4"]);
+    for j in mixed.iter().chain(&rest) {
+        assert!(store.finish_job(j.id, "m").await.unwrap());
+    }
     let other = store.claim_jobs(&["other", "none"], "a", 60_000, 10).await.unwrap();
     assert_eq!(keys(&other), ["k1"]);
     assert!(store.finish_job(other[0].id, "a").await.unwrap());
