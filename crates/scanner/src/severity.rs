@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::advisory::Advisory;
 
-/// ECR's `FindingSeverity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// ECR's `FindingSeverity`. Deliberately not `Ord`: UNDEFINED is no rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Severity {
     Informational,

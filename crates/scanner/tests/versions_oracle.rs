@@ -1,8 +1,22 @@
 //! The version orders against the ecosystems' own tools, over generated and edge-case pairs.
 //!
 //! Each test writes its pairs to a file, has the tool compare them all in one or two
-//! processes, and requires zero disagreements. A pair the tool refuses is left out only when
+//! processes (dpkg: one process per pair, two at a time), and requires zero disagreements and
+//! at least 10,000 pairs both sides compared. A pair the tool refuses is left out only when
 //! `compare` refuses it too. A missing tool fails the test, naming what to install.
+//!
+//! | scheme | tool | apt package |
+//! |---|---|---|
+//! | dpkg | `dpkg --compare-versions` | dpkg |
+//! | rpm | `rpm.vercmp` in `rpm --eval '%{lua: …}'` | rpm |
+//! | PEP 440 | `packaging.version.Version` | python3-packaging (or pip `packaging`) |
+//! | npm semver | npm's bundled `semver` | nodejs, npm |
+//! | Go | `golang.org/x/mod/semver`, the toolchain's vendored copy | golang-go |
+//! | Maven | `ComparableVersion`'s `main` | maven (with a JRE) |
+//! | RubyGems | `Gem::Version` | ruby |
+//!
+//! apk has no tool here (apk-tools is not packaged for Debian): its tables are in
+//! `src/version/apk.rs`.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -825,4 +839,105 @@ puts out
     let _ = std::fs::remove_file(&file);
     let answers: Vec<_> = out.lines().map(parse_answer).collect();
     check(Scheme::RubyGems, &pairs, &answers, started);
+}
+
+const GO: Grammar = Grammar {
+    words: &["alpha", "beta", "rc", "pre", "x-y", "-", "0a", "incompatible"],
+    seps: &[".", ".", ".", ".", "-", "+", ""],
+    alphabet: b"0123456789.-+vaz",
+    prefixes: &["v", "v", "v", "vv", "V", ""],
+    suffixes: &[
+        "-0.20191109021931-daa7c04131f5",
+        "-20191109021931-daa7c04131f5",
+        "-rc.1.0.20230101000000-abcdefabcdef",
+        "+incompatible",
+        "-alpha",
+        "-alpha.1",
+        "-01",
+        "-0",
+        "-",
+        "+",
+        "-a..b",
+        ".0",
+    ],
+    edge: &[
+        "",
+        "v",
+        "v1",
+        "v1.2",
+        "v1.2.3",
+        "1.2.3",
+        "v1.0.0",
+        "v1.0",
+        "v0.0.0-20191109021931-daa7c04131f5",
+        "v0.0.0-20200101000000-000000000000",
+        "v1.2.4-0.20230101000000-abcdefabcdef",
+        "v1.2.4-pre.0.20230101000000-abcdef",
+        "v2.0.0+incompatible",
+        "v2.0.1+incompatible",
+        "v1.2-pre",
+        "v01.2.3",
+        "v1.2.3-01",
+        "v1.2.3-",
+        "v1.2.3+",
+        "v1.2.3.4",
+        "v99999999999999999999999.0.0",
+        "v1.0.0-alpha",
+        "v1.0.0-alpha.1",
+        "v1.0.0-beta.11",
+        "v1.0.0-rc.1",
+        "vv1",
+    ],
+};
+
+#[test]
+fn go_agrees_with_x_mod_semver() {
+    let started = Instant::now();
+    let goroot = run(Command::new("go").args(["env", "GOROOT"]), "the apt package golang-go");
+    let vendored = PathBuf::from(goroot.trim()).join("src/cmd/vendor/golang.org/x/mod/semver/semver.go");
+    let source = std::fs::read_to_string(&vendored)
+        .unwrap_or_else(|e| panic!("{} ({e}): install the apt package golang-go", vendored.display()));
+    let dir = scratch("go");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    // The toolchain's own copy of golang.org/x/mod/semver, built beside a driver.
+    std::fs::write(dir.join("semver.go"), source.replacen("package semver", "package main", 1)).expect("write");
+    let driver = r#"package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+)
+
+func main() {
+	f, _ := os.Open(os.Args[1])
+	in := bufio.NewScanner(f)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	for in.Scan() {
+		p := strings.SplitN(in.Text(), "\t", 2)
+		if !IsValid(p[0]) || !IsValid(p[1]) {
+			fmt.Fprintln(out, "E")
+		} else {
+			fmt.Fprintln(out, Compare(p[0], p[1]))
+		}
+	}
+}
+"#;
+    std::fs::write(dir.join("main.go"), driver).expect("write");
+    let pairs = GO.pairs(Scheme::Go, 0x6060, 12_000, 2_000);
+    // x/mod requires the `v`; our order also takes versions without it, as OSV writes them.
+    let with_v = |s: &str| if s.starts_with('v') { s.to_owned() } else { format!("v{s}") };
+    let tool_pairs: Vec<_> = pairs.iter().map(|(a, b)| (with_v(a), with_v(b))).collect();
+    let file = write_pairs("go-pairs", &tool_pairs);
+    let out = run(
+        Command::new("go").args(["run", "main.go", "semver.go"]).arg(&file).current_dir(&dir).env("GO111MODULE", "off"),
+        "the apt package golang-go",
+    );
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    let answers: Vec<_> = out.lines().map(parse_answer).collect();
+    check(Scheme::Go, &pairs, &answers, started);
 }

@@ -6,7 +6,10 @@
 //! - Pseudo-versions (`v0.0.0-20191109021931-daa7c04131f5`, `v1.2.4-0.2023…-abc`) are
 //!   pre-releases and order as such, which is their design.
 //! - Toolchain names: `go1.21.3`, `go1.21` (= `1.21.0`), `go1.21rc2` (= `1.21.0-rc.2`),
-//!   `go1.9beta1`; OSV's `stdlib` ranges use the semver forms.
+//!   `go1.9beta1`, and what a binary's build info may append after a space
+//!   (`go1.22.1 X:boringcrypto`). OSV's `stdlib` ranges use the semver forms; the mapping is
+//!   govulncheck's. (The standard library's `go/version` orders `go1.21` before `go1.21rc1`,
+//!   as a language version; a binary never records that form for a release from 1.21 on.)
 //!
 //! Numbers have any length. Written here because Go's rules (shorthands, no `u64` limit)
 //! are not those of the `semver` crate.
@@ -18,7 +21,7 @@ use super::{cmp_digits, split_run};
 
 /// `go1.21rc2` and friends as a semver string; `None` if it is not a toolchain name.
 fn toolchain(s: &str) -> Option<String> {
-    let rest = s.strip_prefix("go")?;
+    let rest = s.split(' ').next()?.strip_prefix("go")?;
     let (nums, tail) = split_run(rest, |c| c.is_ascii_digit() || c == b'.');
     let mut parts: Vec<&str> = nums.split('.').collect();
     if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
@@ -107,6 +110,7 @@ mod tests {
             ("go1.21rc2", "go1.21.0", Less),
             ("go1.9beta1", "go1.9rc1", Less),
             ("go1.22.0", "go1.21.13", Greater),
+            ("go1.22.1 X:boringcrypto", "1.22.1", Equal),
         ]);
     }
 

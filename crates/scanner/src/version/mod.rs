@@ -138,6 +138,45 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_text_never_panics() {
+        // Random strings over an alphabet of separators, letters, digits, whitespace and
+        // multi-byte characters (Unicode digits, accents, a four-byte character).
+        let alphabet: Vec<char> = "0123456789.-_+~^:!=vVaAzZrRcpeP /\t\n\0é٣ſ𝟘ǅ\u{feff}".chars().collect();
+        let mut seed = 0x1234_5678_9abc_def0_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let schemes = [
+            Scheme::Dpkg,
+            Scheme::Rpm,
+            Scheme::Apk,
+            Scheme::Pep440,
+            Scheme::Semver,
+            Scheme::Go,
+            Scheme::Maven,
+            Scheme::RubyGems,
+        ];
+        for _ in 0..20_000 {
+            let mut word = || -> String {
+                let n = next() % 12;
+                (0..n).map(|_| alphabet[usize::try_from(next() % alphabet.len() as u64).unwrap_or(0)]).collect()
+            };
+            let (a, b) = (word(), word());
+            for scheme in schemes {
+                let ab = compare(scheme, &a, &b);
+                let ba = compare(scheme, &b, &a);
+                assert_eq!(ab.map(Ordering::reverse), ba, "{scheme:?}: {a:?} vs {b:?} is not antisymmetric");
+                if ab.is_some() {
+                    assert_eq!(compare(scheme, &a, &a), Some(Ordering::Equal), "{scheme:?}: {a:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn huge_components_neither_panic_nor_hang() {
         let huge = format!("1.{}.3", "7".repeat(100_000));
         for scheme in [
