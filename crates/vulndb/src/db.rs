@@ -44,7 +44,7 @@ impl std::fmt::Debug for VulnDb {
 
 const LOOKUP: &str = "SELECT a.id, a.modified, a.published, a.summary, a.details, a.aliases, a.upstream, a.severity,
         a.refs, f.ecosystem, f.package, f.ranges, f.versions, f.vendor_severity
-    FROM affected f JOIN advisories a ON a.id = f.advisory
+    FROM affected f JOIN advisories a ON a.key = f.advisory
     WHERE f.ecosystem = ?1 AND f.name = ?2
     ORDER BY a.id";
 
@@ -101,9 +101,30 @@ fn check(conn: &Connection, path: &Path) -> Result<String, OpenError> {
     get("imported_at")?.ok_or_else(|| not_ours("no imported_at".into()))
 }
 
+/// `file:` URI of `path` with `immutable=1`: a published database never changes (the next
+/// import writes another file), so SQLite may skip file locks and change checks on every
+/// query. Relative paths stay relative.
+fn immutable_uri(path: &Path) -> String {
+    use std::fmt::Write;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 fn connect(path: &Path) -> Result<Connection, OpenError> {
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| OpenError::NotVulnDb { path: path.into(), reason: e.to_string() })
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let not_ours = |e: rusqlite::Error| OpenError::NotVulnDb { path: path.into(), reason: e.to_string() };
+    let conn = Connection::open_with_flags(immutable_uri(path), flags).map_err(not_ours)?;
+    // Pages are read through a shared mapping rather than copied into each connection's cache.
+    conn.pragma_update(None, "mmap_size", 1_i64 << 30).map_err(not_ours)?;
+    Ok(conn)
 }
 
 /// Returns its connection to the pool when dropped, also on unwinding.

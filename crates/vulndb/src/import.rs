@@ -1,8 +1,8 @@
 //! `import`: OSV JSON from files, directories and zip files into a new database file.
 //!
 //! Memory stays bounded: documents are read one at a time, each up to [`MAX_DOCUMENT_BYTES`],
-//! and written as they are read. A zip file is read through its central directory (which the
-//! `zip` crate holds in memory: some hundred bytes per entry), one entry at a time.
+//! and written as they are read. A zip file is read through its central directory, one entry at
+//! a time, without an index of all entries in memory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
@@ -160,11 +160,18 @@ fn zip_file(path: &Path, w: &mut Writer) -> Result<(), ImportError> {
         location: Location { file: path.into(), entry },
         message: e.to_string(),
     };
-    let file = File::open(path).map_err(io_err(path))?;
-    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| zip_err(None, &e))?;
-    for i in 0..archive.len() {
-        let entry = archive.by_index(i).map_err(|e| zip_err(Some(format!("#{i}")), &e))?;
-        let name = entry.name().map_err(|e| zip_err(Some(format!("#{i}")), &e))?.into_owned();
+    let open = || File::open(path).map(BufReader::new).map_err(io_err(path));
+    // `ZipIterable` walks the central directory entry by entry; `ZipArchive` would index every
+    // entry in memory first (about 210 bytes each, measured: 63 MB for 300,000 entries).
+    let mut archive = zip::unstable::read::ZipIterable::try_new(open()?, zip::read::Config::default())
+        .map_err(|e| zip_err(None, &e))?;
+    let mut entries = archive.files_with_reader(open()?, zip::ZipReadOptions::new()).map_err(|e| zip_err(None, &e))?;
+    let mut i = 0usize;
+    while let Some(entry) = entries.next() {
+        let at = format!("#{i}");
+        i += 1;
+        let entry = entry.map_err(|e| zip_err(Some(at.clone()), &e))?;
+        let name = entry.name().map_err(|e| zip_err(Some(at), &e))?.into_owned();
         if entry.is_dir() || !has_ext(&name, "json") {
             continue;
         }
@@ -190,6 +197,7 @@ struct Writer {
     withdrawn: u64,
     duplicates: u64,
     newest: Option<jiff::Timestamp>,
+    advisory_index: bool,
 }
 
 fn db(e: rusqlite::Error) -> ImportError {
@@ -214,7 +222,7 @@ impl Writer {
         .map_err(db)?;
         conn.execute_batch("BEGIN").map_err(db)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(db)?;
-        Ok(Writer { conn, records: 0, files: 0, withdrawn: 0, duplicates: 0, newest: None })
+        Ok(Writer { conn, records: 0, files: 0, withdrawn: 0, duplicates: 0, newest: None, advisory_index: false })
     }
 
     /// One JSON document: a record, or an array of records.
@@ -257,18 +265,23 @@ impl Writer {
             self.withdrawn += 1;
         }
         let c = &self.conn;
-        let existing: Option<String> = c
-            .prepare_cached("SELECT modified FROM advisories WHERE id = ?1")?
-            .query_row([&rec.id], |r| r.get(0))
+        let existing: Option<(i64, String)> = c
+            .prepare_cached("SELECT key, modified FROM advisories WHERE id = ?1")?
+            .query_row([&rec.id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        if let Some(old) = existing {
+        if let Some((key, old)) = existing {
             self.duplicates += 1;
             // Written by this import from a valid timestamp.
             if osv::parse_timestamp(&old).is_some_and(|old| old >= rec.modified_at) {
                 return Ok(());
             }
-            c.prepare_cached("DELETE FROM affected WHERE advisory = ?1")?.execute([&rec.id])?;
-            c.prepare_cached("DELETE FROM advisories WHERE id = ?1")?.execute([&rec.id])?;
+            if !self.advisory_index {
+                // Duplicates are rare: index the column only once one needs removing.
+                c.execute_batch("CREATE INDEX affected_advisory ON affected (advisory)")?;
+                self.advisory_index = true;
+            }
+            c.prepare_cached("DELETE FROM affected WHERE advisory = ?1")?.execute([key])?;
+            c.prepare_cached("DELETE FROM advisories WHERE key = ?1")?.execute([key])?;
         }
         c.prepare_cached(
             "INSERT INTO advisories (id, modified, published, summary, details, aliases, upstream, severity, refs, withdrawn)
@@ -289,15 +302,16 @@ impl Writer {
         if rec.withdrawn {
             return Ok(());
         }
+        let key = c.last_insert_rowid();
         let mut insert = c.prepare_cached(
-            "INSERT INTO affected (advisory, ecosystem, name, package, ranges, versions, vendor_severity)
+            "INSERT INTO affected (ecosystem, name, advisory, package, ranges, versions, vendor_severity)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for p in &rec.packages {
             insert.execute(params![
-                rec.id,
                 p.ecosystem,
                 p.key,
+                key,
                 p.name,
                 to_json(&p.ranges),
                 to_json(&p.versions),
@@ -314,7 +328,6 @@ impl Writer {
         let step = || -> rusqlite::Result<crate::db::Counts> {
             c.execute_batch(
                 "DELETE FROM advisories WHERE withdrawn = 1;
-                 CREATE INDEX affected_lookup ON affected (ecosystem, name);
                  INSERT INTO ecosystems (ecosystem, advisories)
                      SELECT ecosystem, COUNT(DISTINCT advisory) FROM affected GROUP BY ecosystem;",
             )?;

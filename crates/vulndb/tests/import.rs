@@ -297,6 +297,24 @@ fn broken_sources_fail_cleanly() {
     assert!(matches!(err, ImportError::Zip { .. }), "{err}");
     assert!(!out.exists());
 
+    // A stored entry whose bytes changed after it was written: its checksum fails.
+    let zip = tmp.path().join("flipped.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("F-1.json", stored).unwrap();
+    z.write_all(br#"{"id":"F-1","modified":"2024-01-01T00:00:00Z","summary":"aaaa"}"#).unwrap();
+    z.finish().unwrap();
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"aaaa").unwrap();
+    bytes[at] = b'b';
+    std::fs::write(&zip, &bytes).unwrap();
+    let err = import(&[zip], &out).unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Zip { location, .. } if location.entry.as_deref() == Some("F-1.json")),
+        "{err}"
+    );
+    assert!(!out.exists());
+
     // A missing source.
     let err = import(&[tmp.path().join("nope.json")], &out).unwrap_err();
     assert!(matches!(err, ImportError::Io { .. }), "{err}");
