@@ -17,6 +17,10 @@ use crate::{APPLICATION_ID, DbError, FORMAT, ImportError, Location};
 /// The largest JSON document (a file, or an entry of a zip file) an import reads: 64 MiB.
 pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
 
+/// The largest single record: 8 MiB. A record is validated as a `serde_json::Value`, which can
+/// take some 16 times the text's size; real OSV records are far smaller.
+pub const MAX_RECORD_BYTES: usize = 8 << 20;
+
 /// What an import read and wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
@@ -185,6 +189,34 @@ fn zip_file(path: &Path, w: &mut Writer) -> Result<(), ImportError> {
     Ok(())
 }
 
+/// Feeds the elements of a JSON array to [`Writer::record`] as they are parsed.
+struct Records<'a> {
+    writer: &'a mut Writer,
+    location: &'a Location,
+    /// Why the walk stopped, when a record (not the JSON) was at fault.
+    failure: &'a mut Option<ImportError>,
+}
+
+impl<'de> serde::de::Visitor<'de> for Records<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of OSV records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if let Err(e) = self.writer.record(item.get(), Some(index), self.location) {
+                *self.failure = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Vectors of strings and of plain structs of strings: serialising cannot fail.
     serde_json::to_string(v).unwrap_or_default()
@@ -239,21 +271,39 @@ impl Writer {
         let raw: &RawValue =
             serde_json::from_str(text).map_err(|e| invalid(None, None, format!("not valid JSON: {e}")))?;
         match raw.get().as_bytes().first() {
-            Some(b'{') => {
-                let rec = osv::parse_record(raw.get()).map_err(|e| invalid(None, e.id, e.message))?;
-                self.add(rec).map_err(db)
-            }
+            Some(b'{') => self.record(raw.get(), None, location),
             Some(b'[') => {
-                let items: Vec<&RawValue> =
-                    serde_json::from_str(raw.get()).map_err(|e| invalid(None, None, format!("not valid JSON: {e}")))?;
-                for (i, item) in items.into_iter().enumerate() {
-                    let rec = osv::parse_record(item.get()).map_err(|e| invalid(Some(i), e.id, e.message))?;
-                    self.add(rec).map_err(db)?;
+                // Element by element: an array of many small records costs no list of them.
+                let mut failure = None;
+                let visitor = Records { writer: self, location, failure: &mut failure };
+                let parsed =
+                    serde::Deserializer::deserialize_seq(&mut serde_json::Deserializer::from_str(raw.get()), visitor);
+                match (failure, parsed) {
+                    (Some(e), _) => Err(e),
+                    (None, Err(e)) => Err(invalid(None, None, format!("not valid JSON: {e}"))),
+                    (None, Ok(())) => Ok(()),
                 }
-                Ok(())
             }
             _ => Err(invalid(None, None, "expected an OSV record (an object) or an array of records".into())),
         }
+    }
+
+    /// One record of a document (`index` within an array).
+    fn record(&mut self, text: &str, index: Option<usize>, location: &Location) -> Result<(), ImportError> {
+        let invalid = |id: Option<String>, message: String| ImportError::Invalid {
+            location: location.clone(),
+            record: index,
+            id,
+            message,
+        };
+        if text.len() > MAX_RECORD_BYTES {
+            return Err(invalid(
+                None,
+                format!("a record of {} bytes is larger than the limit of {MAX_RECORD_BYTES} bytes", text.len()),
+            ));
+        }
+        let rec = osv::parse_record(text).map_err(|e| invalid(e.id, e.message))?;
+        self.add(rec).map_err(db)
     }
 
     fn add(&mut self, rec: Record) -> rusqlite::Result<()> {

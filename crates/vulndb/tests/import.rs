@@ -315,6 +315,25 @@ fn broken_sources_fail_cleanly() {
     );
     assert!(!out.exists());
 
+    // Deep nesting, inside a record and as the document itself: refused, no stack overflow.
+    for (n, text) in [
+        format!(
+            r#"{{"id":"D-1","modified":"2024-01-01T00:00:00Z","x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let deep = tmp.path().join(format!("deep{n}.json"));
+        std::fs::write(&deep, text).unwrap();
+        let err = import(&[deep], &out).unwrap_err();
+        assert!(matches!(&err, ImportError::Invalid { message, .. } if message.contains("recursion limit")), "{err}");
+        assert!(!out.exists());
+    }
+
     // A missing source.
     let err = import(&[tmp.path().join("nope.json")], &out).unwrap_err();
     assert!(matches!(err, ImportError::Io { .. }), "{err}");
@@ -344,6 +363,21 @@ fn oversized_documents_are_refused() {
     std::fs::File::create(&big).unwrap().set_len(MAX_DOCUMENT_BYTES + 1).unwrap();
     let err = import(std::slice::from_ref(&big), &out).unwrap_err();
     assert!(matches!(&err, ImportError::TooLarge { location, .. } if location.file == big), "{err}");
+    assert!(!out.exists());
+
+    // One record over its own limit, second in an array: named by its index.
+    let huge = tmp.path().join("huge-record.json");
+    let details = "x".repeat(berth_vulndb::MAX_RECORD_BYTES);
+    std::fs::write(
+        &huge,
+        format!(r#"[{{"id":"A-1","modified":"2024-01-01T00:00:00Z"}}, {{"id":"A-2","details":"{details}"}}]"#),
+    )
+    .unwrap();
+    let err = import(&[huge], &out).unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Invalid { record: Some(1), message, .. } if message.contains("larger than the limit")),
+        "{err}"
+    );
     assert!(!out.exists());
 
     // A zip entry that inflates past the limit (stored small: zeros compress well).
