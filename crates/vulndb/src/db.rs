@@ -235,6 +235,56 @@ impl VulnDb {
         })
     }
 
+    /// The (ecosystem, lookup name) pairs whose advisories differ between `previous` and this
+    /// database: named by an advisory in only one of them, or by one whose `modified`, ranges,
+    /// versions or vendor severity differ. After an import these are the packages to match
+    /// again. Sorted; both databases are read in key order, one package at a time.
+    ///
+    /// # Errors
+    /// Either database could not be read.
+    pub fn changed_packages(&self, previous: &VulnDb) -> Result<Vec<(String, String)>, Error> {
+        if std::ptr::eq(self, previous) {
+            return Ok(Vec::new());
+        }
+        let (new, old) = (self.lease(), previous.lease());
+        let (Some(new), Some(old)) = (&new.conn, &old.conn) else {
+            return Err(Error::Corrupt("no connection".into()));
+        };
+        let (mut new_stmt, mut old_stmt) = (new.prepare(DIFF)?, old.prepare(DIFF)?);
+        let mut new = Groups { rows: new_stmt.query([])?, pending: None };
+        let mut old = Groups { rows: old_stmt.query([])?, pending: None };
+        let (mut a, mut b) = (new.next_group()?, old.next_group()?);
+        let mut changed = Vec::new();
+        loop {
+            let order = match (&a, &b) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => x.0.cmp(&y.0),
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    changed.extend(a.map(|g| g.0));
+                    a = new.next_group()?;
+                }
+                std::cmp::Ordering::Greater => {
+                    changed.extend(b.map(|g| g.0));
+                    b = old.next_group()?;
+                }
+                std::cmp::Ordering::Equal => {
+                    if let (Some(x), Some(y)) = (a, b)
+                        && x.1 != y.1
+                    {
+                        changed.push(x.0);
+                    }
+                    a = new.next_group()?;
+                    b = old.next_group()?;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
     /// Whether any advisory names a package of `ecosystem` (exact string).
     ///
     /// # Errors
@@ -246,6 +296,45 @@ impl VulnDb {
                 .optional()?
                 .is_some())
         })
+    }
+}
+
+const DIFF: &str = "SELECT f.ecosystem, f.name, a.id, a.modified, f.ranges, f.versions, f.vendor_severity
+    FROM affected f JOIN advisories a ON a.key = f.advisory
+    ORDER BY f.ecosystem, f.name";
+
+/// What decides whether a package's advisories changed: `modified` covers every other field.
+type DiffRow = (String, String, String, String, Option<String>);
+type Group = ((String, String), Vec<DiffRow>);
+
+/// The rows of [`DIFF`] gathered per (ecosystem, name), each group sorted by advisory id.
+struct Groups<'s> {
+    rows: rusqlite::Rows<'s>,
+    pending: Option<((String, String), DiffRow)>,
+}
+
+impl Groups<'_> {
+    fn read(&mut self) -> rusqlite::Result<Option<((String, String), DiffRow)>> {
+        Ok(match self.rows.next()? {
+            None => None,
+            Some(r) => Some(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))),
+        })
+    }
+
+    fn next_group(&mut self) -> rusqlite::Result<Option<Group>> {
+        let Some((key, first)) = self.pending.take().map_or_else(|| self.read(), |p| Ok(Some(p)))? else {
+            return Ok(None);
+        };
+        let mut rows = vec![first];
+        while let Some((k, row)) = self.read()? {
+            if k != key {
+                self.pending = Some((k, row));
+                break;
+            }
+            rows.push(row);
+        }
+        rows.sort();
+        Ok(Some((key, rows)))
     }
 }
 

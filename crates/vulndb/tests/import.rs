@@ -461,3 +461,38 @@ fn shared_between_threads() {
     }
     assert_eq!(db.status().unwrap().advisories, 7);
 }
+
+#[test]
+fn changed_packages_between_generations() {
+    let (tmp, first, _) = imported();
+    let update = tmp.path().join("update.json");
+    std::fs::write(
+        &update,
+        r#"[
+        {"id":"DEBIAN-CVE-2023-1002","modified":"2024-07-01T00:00:00Z","affected":[
+            {"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.15-1"}]}]}]},
+        {"id":"GHSA-nnnn-nnnn-nnnn","modified":"2024-07-01T00:00:00Z","affected":[
+            {"package":{"ecosystem":"npm","name":"new-pkg"},"versions":["1.0.0"]}]},
+        {"id":"OSV-2024-4001","modified":"2024-07-01T00:00:00Z","withdrawn":"2024-07-01T00:00:00Z"}
+        ]"#,
+    )
+    .unwrap();
+    let second = tmp.path().join("second.db");
+    import(&[data("valid"), update], &second).unwrap();
+    let (old, new) = (VulnDb::open(&first).unwrap(), VulnDb::open(&second).unwrap());
+    let expected: Vec<(String, String)> = [
+        ("Debian:12", "glibc"),      // its advisory no longer names it
+        ("Debian:12", "openssl"),    // fixed now
+        ("crates.io", "Some_Crate"), // its advisory was withdrawn
+        ("npm", "new-pkg"),          // new
+    ]
+    .iter()
+    .map(|(e, n)| ((*e).to_owned(), (*n).to_owned()))
+    .collect();
+    assert_eq!(new.changed_packages(&old).unwrap(), expected);
+    assert_eq!(old.changed_packages(&new).unwrap(), expected);
+    assert!(new.changed_packages(&new).unwrap().is_empty());
+    let again = tmp.path().join("again.db");
+    import(&[data("valid")], &again).unwrap();
+    assert!(VulnDb::open(&again).unwrap().changed_packages(&old).unwrap().is_empty());
+}
