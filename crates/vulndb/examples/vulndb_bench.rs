@@ -5,7 +5,7 @@
 //! packages in Debian:11, Debian:12 and Debian:13, as `DIR/all.zip` (like osv.dev's) and as
 //! `DIR/json/*.json`. `import SOURCE OUT` imports one of them and prints time, size and peak
 //! RSS; `lookup DB [PACKAGES]` measures lookups per second of present and absent names on 1 and
-//! 2 connections and threads; `zip-entries ZIP N` writes a zip of N tiny records (to import).
+//! 2 connections and threads; `diff NEW OLD` times `changed_packages`; `zip-entries ZIP N` writes a zip of N tiny records (to import).
 
 use std::io::Write;
 use std::path::Path;
@@ -172,9 +172,15 @@ fn main() {
         "gen" => generate(Path::new(arg(1)), num(2, 50_000), num(3, 2_000)),
         "import" => run_import(Path::new(arg(1)), Path::new(arg(2))),
         "lookup" => lookups(Path::new(arg(1)), num(2, 2_000)),
+        "diff" => {
+            let (a, b) = (VulnDb::open(Path::new(arg(1))).unwrap(), VulnDb::open(Path::new(arg(2))).unwrap());
+            let t = Instant::now();
+            let changed = a.changed_packages(&b).unwrap();
+            println!("changed_packages: {} changed, {:.2} s", changed.len(), t.elapsed().as_secs_f64());
+        }
         "zip-entries" => zip_entries(Path::new(arg(1)), num(2, 300_000)),
         _ => eprintln!(
-            "usage: vulndb_bench gen DIR [RECORDS] [PACKAGES] | import SOURCE OUT | lookup DB [PACKAGES] | zip-entries ZIP N"
+            "usage: vulndb_bench gen DIR [RECORDS] [PACKAGES] | import SOURCE OUT | lookup DB [PACKAGES] | diff DB DB | zip-entries ZIP N"
         ),
     }
 }
