@@ -44,7 +44,7 @@ impl std::fmt::Debug for VulnDb {
 
 const LOOKUP: &str = "SELECT a.id, a.modified, a.published, a.summary, a.details, a.aliases, a.upstream, a.severity,
         a.refs, f.ecosystem, f.package, f.ranges, f.versions, f.vendor_severity
-    FROM affected f JOIN advisories a ON a.id = f.advisory
+    FROM affected f JOIN advisories a ON a.key = f.advisory
     WHERE f.ecosystem = ?1 AND f.name = ?2
     ORDER BY a.id";
 
@@ -101,9 +101,30 @@ fn check(conn: &Connection, path: &Path) -> Result<String, OpenError> {
     get("imported_at")?.ok_or_else(|| not_ours("no imported_at".into()))
 }
 
+/// `file:` URI of `path` with `immutable=1`: a published database never changes (the next
+/// import writes another file), so SQLite may skip file locks and change checks on every
+/// query. Relative paths stay relative.
+fn immutable_uri(path: &Path) -> String {
+    use std::fmt::Write;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 fn connect(path: &Path) -> Result<Connection, OpenError> {
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| OpenError::NotVulnDb { path: path.into(), reason: e.to_string() })
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let not_ours = |e: rusqlite::Error| OpenError::NotVulnDb { path: path.into(), reason: e.to_string() };
+    let conn = Connection::open_with_flags(immutable_uri(path), flags).map_err(not_ours)?;
+    // Pages are read through a shared mapping rather than copied into each connection's cache.
+    conn.pragma_update(None, "mmap_size", 1_i64 << 30).map_err(not_ours)?;
+    Ok(conn)
 }
 
 /// Returns its connection to the pool when dropped, also on unwinding.
@@ -214,6 +235,56 @@ impl VulnDb {
         })
     }
 
+    /// The (ecosystem, lookup name) pairs whose advisories differ between `previous` and this
+    /// database: named by an advisory in only one of them, or by one whose `modified`, ranges,
+    /// versions or vendor severity differ. After an import these are the packages to match
+    /// again. Sorted; both databases are read in key order, one package at a time.
+    ///
+    /// # Errors
+    /// Either database could not be read.
+    pub fn changed_packages(&self, previous: &VulnDb) -> Result<Vec<(String, String)>, Error> {
+        if std::ptr::eq(self, previous) {
+            return Ok(Vec::new());
+        }
+        let (new, old) = (self.lease(), previous.lease());
+        let (Some(new), Some(old)) = (&new.conn, &old.conn) else {
+            return Err(Error::Corrupt("no connection".into()));
+        };
+        let (mut new_stmt, mut old_stmt) = (new.prepare(DIFF)?, old.prepare(DIFF)?);
+        let mut new = Groups { rows: new_stmt.query([])?, pending: None };
+        let mut old = Groups { rows: old_stmt.query([])?, pending: None };
+        let (mut a, mut b) = (new.next_group()?, old.next_group()?);
+        let mut changed = Vec::new();
+        loop {
+            let order = match (&a, &b) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => x.0.cmp(&y.0),
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    changed.extend(a.map(|g| g.0));
+                    a = new.next_group()?;
+                }
+                std::cmp::Ordering::Greater => {
+                    changed.extend(b.map(|g| g.0));
+                    b = old.next_group()?;
+                }
+                std::cmp::Ordering::Equal => {
+                    if let (Some(x), Some(y)) = (a, b)
+                        && x.1 != y.1
+                    {
+                        changed.push(x.0);
+                    }
+                    a = new.next_group()?;
+                    b = old.next_group()?;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
     /// Whether any advisory names a package of `ecosystem` (exact string).
     ///
     /// # Errors
@@ -225,6 +296,45 @@ impl VulnDb {
                 .optional()?
                 .is_some())
         })
+    }
+}
+
+const DIFF: &str = "SELECT f.ecosystem, f.name, a.id, a.modified, f.ranges, f.versions, f.vendor_severity
+    FROM affected f JOIN advisories a ON a.key = f.advisory
+    ORDER BY f.ecosystem, f.name";
+
+/// What decides whether a package's advisories changed: `modified` covers every other field.
+type DiffRow = (String, String, String, String, Option<String>);
+type Group = ((String, String), Vec<DiffRow>);
+
+/// The rows of [`DIFF`] gathered per (ecosystem, name), each group sorted by advisory id.
+struct Groups<'s> {
+    rows: rusqlite::Rows<'s>,
+    pending: Option<((String, String), DiffRow)>,
+}
+
+impl Groups<'_> {
+    fn read(&mut self) -> rusqlite::Result<Option<((String, String), DiffRow)>> {
+        Ok(match self.rows.next()? {
+            None => None,
+            Some(r) => Some(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))),
+        })
+    }
+
+    fn next_group(&mut self) -> rusqlite::Result<Option<Group>> {
+        let Some((key, first)) = self.pending.take().map_or_else(|| self.read(), |p| Ok(Some(p)))? else {
+            return Ok(None);
+        };
+        let mut rows = vec![first];
+        while let Some((k, row)) = self.read()? {
+            if k != key {
+                self.pending = Some((k, row));
+                break;
+            }
+            rows.push(row);
+        }
+        rows.sort();
+        Ok(Some((key, rows)))
     }
 }
 

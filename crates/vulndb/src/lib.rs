@@ -12,7 +12,7 @@ mod import;
 mod osv;
 
 pub use db::{Status, VulnDb};
-pub use import::{ImportReport, MAX_DOCUMENT_BYTES, import};
+pub use import::{ImportReport, MAX_DOCUMENT_BYTES, MAX_RECORD_BYTES, import};
 pub use osv::lookup_name;
 
 use std::fmt;

@@ -15,6 +15,11 @@
 //!
 //! Several `affected[]` entries for the same package (after name normalisation) are merged into
 //! one: their ranges and versions are alternatives, so the union means the same.
+//!
+//! The vendor severity of a package is the first string among its entry's
+//! `ecosystem_specific.urgency` (Debian), `ecosystem_specific.severity`,
+//! `database_specific.severity`, then the record's own `database_specific.severity` (GitHub's
+//! rating). Ubuntu's rating is a `severity[]` of type `Ubuntu` and stays there.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

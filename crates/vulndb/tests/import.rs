@@ -297,6 +297,43 @@ fn broken_sources_fail_cleanly() {
     assert!(matches!(err, ImportError::Zip { .. }), "{err}");
     assert!(!out.exists());
 
+    // A stored entry whose bytes changed after it was written: its checksum fails.
+    let zip = tmp.path().join("flipped.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("F-1.json", stored).unwrap();
+    z.write_all(br#"{"id":"F-1","modified":"2024-01-01T00:00:00Z","summary":"aaaa"}"#).unwrap();
+    z.finish().unwrap();
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"aaaa").unwrap();
+    bytes[at] = b'b';
+    std::fs::write(&zip, &bytes).unwrap();
+    let err = import(&[zip], &out).unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Zip { location, .. } if location.entry.as_deref() == Some("F-1.json")),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    // Deep nesting, inside a record and as the document itself: refused, no stack overflow.
+    for (n, text) in [
+        format!(
+            r#"{{"id":"D-1","modified":"2024-01-01T00:00:00Z","x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let deep = tmp.path().join(format!("deep{n}.json"));
+        std::fs::write(&deep, text).unwrap();
+        let err = import(&[deep], &out).unwrap_err();
+        assert!(matches!(&err, ImportError::Invalid { message, .. } if message.contains("recursion limit")), "{err}");
+        assert!(!out.exists());
+    }
+
     // A missing source.
     let err = import(&[tmp.path().join("nope.json")], &out).unwrap_err();
     assert!(matches!(err, ImportError::Io { .. }), "{err}");
@@ -326,6 +363,21 @@ fn oversized_documents_are_refused() {
     std::fs::File::create(&big).unwrap().set_len(MAX_DOCUMENT_BYTES + 1).unwrap();
     let err = import(std::slice::from_ref(&big), &out).unwrap_err();
     assert!(matches!(&err, ImportError::TooLarge { location, .. } if location.file == big), "{err}");
+    assert!(!out.exists());
+
+    // One record over its own limit, second in an array: named by its index.
+    let huge = tmp.path().join("huge-record.json");
+    let details = "x".repeat(berth_vulndb::MAX_RECORD_BYTES);
+    std::fs::write(
+        &huge,
+        format!(r#"[{{"id":"A-1","modified":"2024-01-01T00:00:00Z"}}, {{"id":"A-2","details":"{details}"}}]"#),
+    )
+    .unwrap();
+    let err = import(&[huge], &out).unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Invalid { record: Some(1), message, .. } if message.contains("larger than the limit")),
+        "{err}"
+    );
     assert!(!out.exists());
 
     // A zip entry that inflates past the limit (stored small: zeros compress well).
@@ -408,4 +460,39 @@ fn shared_between_threads() {
         t.join().unwrap();
     }
     assert_eq!(db.status().unwrap().advisories, 7);
+}
+
+#[test]
+fn changed_packages_between_generations() {
+    let (tmp, first, _) = imported();
+    let update = tmp.path().join("update.json");
+    std::fs::write(
+        &update,
+        r#"[
+        {"id":"DEBIAN-CVE-2023-1002","modified":"2024-07-01T00:00:00Z","affected":[
+            {"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.15-1"}]}]}]},
+        {"id":"GHSA-nnnn-nnnn-nnnn","modified":"2024-07-01T00:00:00Z","affected":[
+            {"package":{"ecosystem":"npm","name":"new-pkg"},"versions":["1.0.0"]}]},
+        {"id":"OSV-2024-4001","modified":"2024-07-01T00:00:00Z","withdrawn":"2024-07-01T00:00:00Z"}
+        ]"#,
+    )
+    .unwrap();
+    let second = tmp.path().join("second.db");
+    import(&[data("valid"), update], &second).unwrap();
+    let (old, new) = (VulnDb::open(&first).unwrap(), VulnDb::open(&second).unwrap());
+    let expected: Vec<(String, String)> = [
+        ("Debian:12", "glibc"),      // its advisory no longer names it
+        ("Debian:12", "openssl"),    // fixed now
+        ("crates.io", "Some_Crate"), // its advisory was withdrawn
+        ("npm", "new-pkg"),          // new
+    ]
+    .iter()
+    .map(|(e, n)| ((*e).to_owned(), (*n).to_owned()))
+    .collect();
+    assert_eq!(new.changed_packages(&old).unwrap(), expected);
+    assert_eq!(old.changed_packages(&new).unwrap(), expected);
+    assert!(new.changed_packages(&new).unwrap().is_empty());
+    let again = tmp.path().join("again.db");
+    import(&[data("valid")], &again).unwrap();
+    assert!(VulnDb::open(&again).unwrap().changed_packages(&old).unwrap().is_empty());
 }
