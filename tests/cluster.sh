@@ -16,7 +16,7 @@ export BERTH_BIN="${BERTH_BIN:-$target/debug/berth}"
 if (($#)); then
   suites=("$@")
 else
-  suites=(conformance clients crash server ecr hostile)
+  suites=(conformance clients crash server ecr hostile scanning)
 fi
 export BERTH_TEST_BACKEND=cluster
 exec bash tests/with-engines.sh bash -c 'cd tests/blackbox && exec python3 -m pytest -q "$@"' cluster "${suites[@]}"

@@ -6,7 +6,12 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in docker.io podman skopeo buildah docker-registry uidmap postgresql haproxy radosgw ceph-mon ceph-osd; do
+# Scanning (issue 12): mmdebstrap builds the Debian fixture image, rpm makes a real rpmdb.sqlite,
+# and the ecosystems' own version tools are the oracles the comparators are checked against
+# (dpkg, rpm, python3-packaging, node's semver, Maven's ComparableVersion, Go's x/mod/semver,
+# Ruby's Gem::Version).
+for p in docker.io podman skopeo buildah docker-registry uidmap postgresql haproxy radosgw ceph-mon ceph-osd \
+  mmdebstrap rpm zstd binutils nodejs node-semver default-jre-headless maven libmaven3-core-java ruby golang-go; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -33,6 +33,6 @@ target="${CARGO_TARGET_DIR:-target}"
 "$target/debug/berth-bench" growth --berth "$target/debug/berth" --sizes 50,100 --put-images 10 \
   --gets 100 --batch-rounds 2 --describe-pages 2 --previews 1 --settle-secs 0 | tail -22
 export BERTH_BIN="$target/debug/berth"
-(cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr hostile)
+(cd tests/blackbox && python3 -m pytest -q conformance clients crash server ecr hostile scanning)
 bash tests/cluster.sh
 bash tests/fuzz.sh 10

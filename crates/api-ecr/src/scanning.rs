@@ -255,7 +255,11 @@ fn enhanced_finding(
                 version: Some(c.version.clone()),
             }),
         }),
-        severity: Some(f.finding.severity.as_str().to_owned()),
+        // Inspector's word for a finding without a rating.
+        severity: Some(match f.finding.severity.as_str() {
+            "UNDEFINED" => "UNTRIAGED".to_owned(),
+            s => s.to_owned(),
+        }),
         status: Some(f.status.as_str().to_owned()),
         title: Some(format!("{} - {}", f.finding.vulnerability_id, p.name)),
         r#type: Some("PACKAGE_VULNERABILITY".into()),

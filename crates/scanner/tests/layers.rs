@@ -295,3 +295,15 @@ fn tiny_reads() {
     let want = scan_layer(&tar[..], &Limits::default()).unwrap();
     assert_eq!(scan_layer(Trickle(&gz), &Limits::default()).unwrap(), want);
 }
+
+/// rpm writes its database in WAL mode (header bytes 18 and 19 are 2), as every rpm 4.16+
+/// image holds it; the packages are read all the same.
+#[test]
+fn an_rpm_database_in_wal_mode_is_read() {
+    let mut wal = RPMDB.to_vec();
+    wal[18] = 2;
+    wal[19] = 2;
+    let packages = berth_scanner::layer::rpm::scan_sqlite(&wal, "var/lib/rpm/rpmdb.sqlite").unwrap();
+    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.contains(&"berth-demo") && names.contains(&"berth-tools"), "{names:?}");
+}

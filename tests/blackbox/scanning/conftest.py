@@ -44,7 +44,11 @@ def all_fixtures(scan_fixtures, debian_fixture) -> dict[str, fixtures.Fixture]:
     return {**scan_fixtures, "debian": debian_fixture}
 
 
+def _skip_unless_berth(config):
+    if (config.getoption("--target") or "berth") != "berth" or os.environ.get("REGISTRY_URL"):
+        pytest.skip("the scanning API tests start berth with credentials of their own")
+
+
 @pytest.fixture
 def berth_only(request):
-    if (request.config.getoption("--target") or "berth") != "berth" or os.environ.get("REGISTRY_URL"):
-        pytest.skip("the scanning API tests start berth with credentials of their own")
+    _skip_unless_berth(request.config)

@@ -11,6 +11,8 @@ from collections import Counter
 
 import pytest
 
+from scanning.conftest import _skip_unless_berth
+
 from scanning import fixtures, golden, oracle
 from scanning.scanapi import (OSV_V1, all_findings, assert_same_findings, basic_triples, basic_config,
                               enhanced_config, enhanced_triples, expected_findings, expected_triples, scan_now,
@@ -21,7 +23,7 @@ FIXTURES = sorted(fixtures.HAND_MADE) + ["debian"]
 
 @pytest.fixture(scope="module")
 def basic_server(tmp_path_factory, request):
-    request.getfixturevalue("berth_only")
+    _skip_unless_berth(request.config)
     srv = start(tmp_path_factory.mktemp("scan-basic"))
     summary = srv.import_osv(OSV_V1)
     assert summary["advisories"] > 0, summary
@@ -32,7 +34,7 @@ def basic_server(tmp_path_factory, request):
 
 @pytest.fixture(scope="module")
 def enhanced_server(tmp_path_factory, request):
-    request.getfixturevalue("berth_only")
+    _skip_unless_berth(request.config)
     srv = start(tmp_path_factory.mktemp("scan-enhanced"))
     srv.import_osv(OSV_V1)
     enhanced_config(srv.ecr(), "SCAN_ON_PUSH", "*")

@@ -115,7 +115,8 @@ impl Scanning {
         match self.request(repo, &digest, kind, limit).await? {
             ScanRequested::Started(summary) => Ok(ScanView { repository: repo.clone(), digest, summary }),
             ScanRequested::TooSoon(_) => Err(Error::LimitExceeded(format!(
-                "The scan quota per image has been exceeded. Wait and try again. (image {digest} in {})",
+                "The scan quota per image has been exceeded: a basic scan of an image runs once every 24 hours \
+                 (image {digest} in {}). Wait and try again.",
                 repo.name
             ))),
         }
@@ -137,6 +138,9 @@ impl Scanning {
         self.authorize(caller, Action::DescribeImageScanFindings, Target::Repository(repo), &[]).await?;
         let digest = self.image_digest(repo, id).await?;
         let Some((summary, bytes)) = self.meta.scan_findings(repo, &digest).await? else {
+            if self.meta.get_image(repo, &digest).await?.is_none() {
+                return Err(self.image_missing(repo, digest.to_string()).await);
+            }
             return Err(Error::ScanNotFound { repository: repo.clone(), digest });
         };
         let stored = findings::decode(&bytes);

@@ -163,7 +163,8 @@ impl Scanning {
         // The claim is renewed while the job runs, so a long scan is not taken over.
         let renew = async {
             let lease = self.opts.scan_lease_ms.max(30);
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(u64::try_from(lease / 3).unwrap_or(10)));
+            let mut tick =
+                tokio::time::interval(std::time::Duration::from_millis(u64::try_from(lease / 3).unwrap_or(10)));
             tick.tick().await;
             loop {
                 tick.tick().await;
@@ -238,7 +239,10 @@ impl Scanning {
             ),
         };
         let complete = verdict.status == ScanStatus::Complete;
-        let sbom_source = inventory.as_deref().filter(|_| complete && is_image).and_then(|b| serde_json::from_slice::<StoredInventory>(b).ok());
+        let sbom_source = inventory
+            .as_deref()
+            .filter(|_| complete && is_image)
+            .and_then(|b| serde_json::from_slice::<StoredInventory>(b).ok());
         self.record(&repo, &digest, &summary, Some(summary.requested_at), verdict, inventory, facts).await?;
         if let Some(stored) = sbom_source
             && let Err(e) = self.attach_sbom(&repo, &digest, &record.media_type, record.payload.len(), &stored).await

@@ -138,7 +138,17 @@ pub fn scan_sqlite(body: &[u8], path: &str) -> Result<Vec<Package>, String> {
             .map_err(fail)?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true).map_err(fail)?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false).map_err(fail)?;
-    conn.deserialize_read_exact(MAIN_DB, body, body.len(), true).map_err(fail)?;
+    // rpm keeps its database in WAL mode (header bytes 18 and 19 are 2), which an in-memory
+    // database cannot open; the same bytes read in rollback-journal mode (1) give the same
+    // pages. rpm checkpoints on close, so the main file holds every committed package.
+    let mut head = body[..body.len().min(100)].to_vec();
+    for b in head.iter_mut().skip(18).take(2) {
+        if *b == 2 {
+            *b = 1;
+        }
+    }
+    let reader = std::io::Read::chain(head.as_slice(), &body[head.len()..]);
+    conn.deserialize_read_exact(MAIN_DB, reader, body.len(), true).map_err(fail)?;
     // A view or virtual table named Packages could compute rows without end; a table cannot.
     let kind: Option<String> =
         conn.query_row("SELECT type FROM sqlite_master WHERE name = 'Packages'", [], |r| r.get(0)).map_err(fail).ok();
