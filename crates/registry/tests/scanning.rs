@@ -137,7 +137,7 @@ async fn a_push_is_scanned_and_its_findings_follow_the_data() {
     // No data yet: the scan says so rather than reporting a clean image.
     let status = dpkg_status(&[("libssl3", "3.0.11-1~deb12u2", "openssl"), ("bash", "5.2.15-2+b2", "bash (5.2.15-2)")]);
     let l = layer(&[("etc/os-release", OS_RELEASE), ("var/lib/dpkg/status", &status)]);
-    let digest = push(reg, &repo, "v1", &[l.clone()]).await;
+    let digest = push(reg, &repo, "v1", std::slice::from_ref(&l)).await;
     drain(reg).await;
     let s = reg.scanning.summaries(&repo, std::slice::from_ref(&digest)).await.unwrap()[0].clone().unwrap();
     assert_eq!(s.status, ScanStatus::FindingsUnavailable, "{s:?}");
