@@ -112,7 +112,12 @@ pub enum Error {
     #[error("the registry's storage is unavailable; retry shortly")]
     Unavailable,
     /// The image was never scanned.
-    #[error("image scan does not exist for the image with digest {digest} in repository {}", .repository.name)]
+    #[error(
+        "Image scan does not exist for the image with '{{imageDigest:'{digest}', imageTag:'null'}}' in the repository \
+         with name '{}' in the registry with id '{}'",
+        .repository.name,
+        .repository.registry
+    )]
     ScanNotFound { repository: RepositoryKey, digest: Digest },
     /// A scan asked of a manifest that is no container image (an artifact, or an unknown type).
     #[error("{0}")]

@@ -37,7 +37,7 @@ def test_kill9_during_a_scan_then_restart_completes_it(tmp_path, berth_only, big
         status = describe(ecr, repo, digest)["imageScanStatus"]["status"]
         assert status in ("IN_PROGRESS", "PENDING"), \
             f"the scan was {status} before it could be interrupted; make the big layer bigger"
-        time.sleep(0.3)  # well inside the scan
+        time.sleep(1.0)  # the scan is claimed within poll_ms (0.5 s) and runs for seconds: kill it midway
         srv.proc.kill9()
 
         srv.restart()

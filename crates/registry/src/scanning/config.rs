@@ -202,8 +202,8 @@ mod tests {
     #[test]
     fn basic_scanning_honours_the_repository_setting() {
         let c = ScanningConfiguration::default();
-        assert_eq!(c.for_repository(&name("a"), true).frequency, Frequency::ScanOnPush);
-        assert_eq!(c.for_repository(&name("a"), false).frequency, Frequency::Manual);
+        assert_eq!(c.for_repository(&name("ab"), true).frequency, Frequency::ScanOnPush);
+        assert_eq!(c.for_repository(&name("ab"), false).frequency, Frequency::Manual);
     }
 
     #[test]
