@@ -75,7 +75,7 @@ pub(crate) async fn describe_image_scan_findings(
     let page = page_request(i.max_results, i.next_token.clone());
     let p = api.registry.scanning.findings(caller, &repo, &id, &page).await?;
     let s = &p.view.summary;
-    let finished = s.completed_at.is_some() && s.status != ScanStatus::InProgress;
+    let finished = s.completed_at.is_some() && !matches!(s.status, ScanStatus::InProgress | ScanStatus::Pending);
     let findings = finished.then(|| {
         let (basic, enhanced) = match p.kind {
             ScanKind::Basic => (Some(p.findings.iter().map(basic_finding).collect()), None),

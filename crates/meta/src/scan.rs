@@ -35,7 +35,8 @@ impl ScanKind {
     }
 }
 
-/// Where an image's scan stands (ECR's `ScanStatus`, the values a stored scan can have).
+/// Where an image's scan stands (ECR's `ScanStatus`). `Active` and `Pending` are never stored:
+/// the core shows a completed or running enhanced scan of a continuously scanned repository so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScanStatus {
     /// Asked for, not finished (queued or running).
@@ -50,6 +51,10 @@ pub enum ScanStatus {
     /// Enhanced scanning: the image has not been pushed or pulled within the re-scan duration,
     /// so it is no longer re-matched.
     ScanEligibilityExpired,
+    /// Enhanced scanning: matched, and matched again whenever the data changes.
+    Active,
+    /// Enhanced scanning: not matched yet.
+    Pending,
 }
 
 impl ScanStatus {
@@ -62,6 +67,8 @@ impl ScanStatus {
             ScanStatus::UnsupportedImage => "UNSUPPORTED_IMAGE",
             ScanStatus::FindingsUnavailable => "FINDINGS_UNAVAILABLE",
             ScanStatus::ScanEligibilityExpired => "SCAN_ELIGIBILITY_EXPIRED",
+            ScanStatus::Active => "ACTIVE",
+            ScanStatus::Pending => "PENDING",
         }
     }
 
@@ -74,6 +81,8 @@ impl ScanStatus {
             ScanStatus::UnsupportedImage,
             ScanStatus::FindingsUnavailable,
             ScanStatus::ScanEligibilityExpired,
+            ScanStatus::Active,
+            ScanStatus::Pending,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)

@@ -28,7 +28,8 @@ def test_a_second_import_rematches_without_reading_layers(tmp_path, berth_only, 
             images[name] = (repo, srv.push(repo, scan_fixtures[name]))
         for name, (repo, digest) in images.items():
             r = wait_scan(ecr, repo, digest, started=False)
-            assert r["imageScanStatus"]["status"] == "COMPLETE", (name, r["imageScanStatus"])
+            # ECR shows an image under continuous scanning as ACTIVE once matched.
+            assert r["imageScanStatus"]["status"] == "ACTIVE", (name, r["imageScanStatus"])
         repo, digest = images["languages"]
         found_v1 = expected_findings(fx, "enhanced", "v1")
         _, _, enhanced = all_findings(ecr, repo, digest)

@@ -143,6 +143,7 @@ impl Scanning {
             }
             return Err(Error::ScanNotFound { repository: repo.clone(), digest });
         };
+        let summary = self.shown(repo, vec![Some(summary)]).await?.pop().flatten().unwrap_or_else(|| unreachable!());
         let stored = findings::decode(&bytes);
         let visible: Vec<StoredFinding> = stored
             .findings
@@ -172,7 +173,42 @@ impl Scanning {
     /// # Errors
     /// Storage failures.
     pub async fn summaries(&self, repo: &RepositoryKey, digests: &[Digest]) -> Result<Vec<Option<ScanSummary>>> {
-        Ok(self.meta.scan_summaries(repo, digests).await?)
+        let found = self.meta.scan_summaries(repo, digests).await?;
+        if found.iter().all(Option::is_none) {
+            return Ok(found);
+        }
+        self.shown(repo, found).await
+    }
+
+    /// Scans as ECR shows them: an enhanced scan of a repository under CONTINUOUS_SCAN is
+    /// PENDING until first matched, then ACTIVE (it is matched again as the data changes).
+    async fn shown(&self, repo: &RepositoryKey, scans: Vec<Option<ScanSummary>>) -> Result<Vec<Option<ScanSummary>>> {
+        if !scans.iter().flatten().any(|s| s.kind == ScanKind::Enhanced) {
+            return Ok(scans);
+        }
+        let config = self.configuration(&repo.registry).await?;
+        let on_push = self.meta.get_repository(repo).await?.is_some_and(|r| r.settings.scan_on_push);
+        if config.kind != ScanKind::Enhanced
+            || config.for_repository(&repo.name, on_push).frequency != Frequency::ContinuousScan
+        {
+            return Ok(scans);
+        }
+        Ok(scans
+            .into_iter()
+            .map(|s| {
+                s.map(|mut s| {
+                    match (s.kind, s.status) {
+                        (ScanKind::Enhanced, ScanStatus::Complete) => {
+                            s.status = ScanStatus::Active;
+                            s.description = Some("Continuous scan is selected for image.".into());
+                        }
+                        (ScanKind::Enhanced, ScanStatus::InProgress) => s.status = ScanStatus::Pending,
+                        _ => {}
+                    }
+                    s
+                })
+            })
+            .collect())
     }
 
     /// ECR's `PutRegistryScanningConfiguration` for the caller's registry.
