@@ -119,3 +119,12 @@ impl From<rusqlite::Error> for Error {
         Error::Db(DbError(e))
     }
 }
+
+/// Validates one OSV record as the import does, without storing it: for fuzzing.
+///
+/// # Errors
+/// What the import would report about the record.
+#[doc(hidden)]
+pub fn check_record(text: &str) -> Result<(), String> {
+    osv::parse_record(text).map(drop).map_err(|e| format!("{e:?}"))
+}

@@ -38,7 +38,15 @@ def test_a_second_import_rematches_without_reading_layers(tmp_path, berth_only, 
         first_seen = {(f["packageVulnerabilityDetails"]["vulnerabilityId"],
                        f["packageVulnerabilityDetails"]["vulnerablePackages"][0]["name"]): f["firstObservedAt"]
                       for f in enhanced}
-        reads = srv.layer_reads()
+        # The counters are written after a worker step, a moment after the scans' results: take
+        # them once they have settled.
+        reads, settle_until = srv.layer_reads(), time.monotonic() + 10
+        while time.monotonic() < settle_until:
+            time.sleep(1.5)
+            now = srv.layer_reads()
+            if now == reads:
+                break
+            reads = now
         assert reads > 0, "the first scans read the layers"
 
         v2 = srv.import_osv(OSV_V2)
