@@ -11,7 +11,7 @@ need=()
 # (dpkg, rpm, python3-packaging, node's semver, Maven's ComparableVersion, Go's x/mod/semver,
 # Ruby's Gem::Version).
 for p in docker.io podman skopeo buildah docker-registry uidmap postgresql haproxy radosgw ceph-mon ceph-osd \
-  mmdebstrap rpm zstd binutils nodejs node-semver default-jre-headless maven libmaven3-core-java ruby golang-go; do
+  mmdebstrap rpm zstd binutils nodejs npm node-semver default-jre-headless maven libmaven3-core-java ruby golang-go; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -97,7 +97,8 @@ const RECLAIM_EVERY: Duration = Duration::from_secs(10);
 /// - `reclaim`: every 10 s, giving the metadata store's free pages back, 16 MiB a call for at
 ///   most 2 s;
 /// - `tls-reload`: every 2 s when TLS is on;
-/// - `scan`: every `scanning.poll_ms` on every node, running queued scans and re-matches.
+/// - `scan`: on every node, at once when this node is asked for a scan, else every
+///   `scanning.poll_ms`, running queued scans and re-matches.
 pub(crate) fn start(registry: &Arc<Registry>, stores: &Backends, cfg: &Config, tls: Option<tls::Reloader>) -> Manager {
     let secs = |n: u64| Duration::from_secs(n.max(1));
     let lease: Arc<dyn Lease> = if stores.shared {
@@ -114,14 +115,12 @@ pub(crate) fn start(registry: &Arc<Registry>, stores: &Backends, cfg: &Config, t
         0 => CONTINUOUS_PAUSE,
         n => Duration::from_secs(n),
     };
-    m.spawn(Periodic::new(
-        Scans {
-            registry: Arc::clone(registry),
-            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
-            stats_file: Some(scan_stats_file(&cfg.storage.path)),
-        },
-        Schedule::every(Duration::from_millis(cfg.scanning.poll_ms.max(10)), First::AtStart),
-    ));
+    m.spawn(Scans {
+        registry: Arc::clone(registry),
+        holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+        stats_file: Some(scan_stats_file(&cfg.storage.path)),
+        poll: Duration::from_millis(cfg.scanning.poll_ms.max(10)),
+    });
     m.spawn(Periodic::new(
         Gc(Arc::clone(registry)),
         Schedule::every(gc_every, First::AtStart).tranquility(GC_TRANQUILITY),

@@ -9,7 +9,7 @@ use berth_types::now_ms;
 use tokio_util::sync::CancellationToken;
 
 use crate::periodic::{Counts, Job};
-use crate::worker::Scope;
+use crate::worker::{Scope, Step, Worker, WorkerState};
 
 fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
@@ -154,20 +154,38 @@ impl Job for Scrub {
     }
 }
 
-/// Runs queued scans and re-matches on this node, one job at a time until none is due, and
-/// writes this process's scan counters to `stats_file` after a step that ran any.
+/// Runs queued scans and re-matches on this node, one job at a time, and writes this process's
+/// scan counters to `stats_file` after a step that ran any. It waits for a scan asked for on this
+/// node, or `poll` (jobs queued through other nodes, or before a restart); a step that used its
+/// whole budget is followed by another at once.
 pub struct Scans {
     pub registry: Arc<Registry>,
     /// This node, as the holder of its claims on jobs.
     pub holder: String,
     pub stats_file: Option<std::path::PathBuf>,
+    pub poll: std::time::Duration,
 }
 
 /// Jobs one step runs at most, so shutdown is not held up for long.
 const SCANS_PER_STEP: usize = 16;
 
+impl Scans {
+    fn write_stats(&self) {
+        let Some(path) = &self.stats_file else { return };
+        let s = self.registry.scanning.stats();
+        let tmp = path.with_extension("tmp");
+        let written = serde_json::to_vec(&s)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| std::fs::write(&tmp, b).map_err(anyhow::Error::from))
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(anyhow::Error::from));
+        if let Err(e) = written {
+            tracing::warn!(error = format!("{e:#}"), "cannot write the scan counters");
+        }
+    }
+}
+
 #[async_trait]
-impl Job for Scans {
+impl Worker for Scans {
     fn name(&self) -> &'static str {
         "scan"
     }
@@ -177,7 +195,7 @@ impl Job for Scans {
         Scope::Node
     }
 
-    async fn run(&self, stop: &CancellationToken) -> anyhow::Result<Counts> {
+    async fn work(&mut self, stop: &CancellationToken) -> anyhow::Result<Step> {
         let mut ran = 0;
         while ran < SCANS_PER_STEP && !stop.is_cancelled() {
             let n = self.registry.scanning.run_jobs(&self.holder, 1).await?;
@@ -187,24 +205,27 @@ impl Job for Scans {
             ran += n;
         }
         if ran == 0 {
-            return Ok(Vec::new());
+            return Ok(Step { next: WorkerState::Idle, counts: Vec::new() });
         }
+        self.write_stats();
         let s = self.registry.scanning.stats();
-        if let Some(path) = &self.stats_file {
-            let tmp = path.with_extension("tmp");
-            let written = serde_json::to_vec(&s)
-                .map_err(anyhow::Error::from)
-                .and_then(|b| std::fs::write(&tmp, b).map_err(anyhow::Error::from))
-                .and_then(|()| std::fs::rename(&tmp, path).map_err(anyhow::Error::from));
-            if let Err(e) = written {
-                tracing::warn!(error = format!("{e:#}"), "cannot write the scan counters");
-            }
+        Ok(Step {
+            next: if ran == SCANS_PER_STEP { WorkerState::Busy } else { WorkerState::Idle },
+            counts: vec![
+                ("jobs", count(ran)),
+                ("layer_reads", s.layer_reads),
+                ("layer_hits", s.layer_hits),
+                ("rematched", s.rematched),
+            ],
+        })
+    }
+
+    async fn wait_for_work(&mut self) -> WorkerState {
+        // Both arms are cancel-safe: a notification not taken stays for the next wait.
+        tokio::select! {
+            () = self.registry.scanning.requested() => {}
+            () = tokio::time::sleep(self.poll) => {}
         }
-        Ok(vec![
-            ("jobs", count(ran)),
-            ("layer_reads", s.layer_reads),
-            ("layer_hits", s.layer_hits),
-            ("rematched", s.rematched),
-        ])
+        WorkerState::Busy
     }
 }

@@ -61,6 +61,8 @@ pub(crate) struct ScanState {
     pub(crate) layer_hits: AtomicU64,
     pub(crate) scans_done: AtomicU64,
     pub(crate) rematched: AtomicU64,
+    /// Woken when this node queues a scan, so its worker need not wait for its next poll.
+    pub(crate) queued: tokio::sync::Notify,
 }
 
 /// Counters of this process, for `berth admin scan stats` and the benchmark.
@@ -261,6 +263,12 @@ impl Scanning {
         Ok(out)
     }
 
+    /// Completes once this node has queued a scan since the last call (or at once, if it did
+    /// while nobody waited): the scan worker's wake-up. Cancel-safe.
+    pub async fn requested(&self) {
+        self.local.scan.queued.notified().await;
+    }
+
     /// Counters of this process.
     #[must_use]
     pub fn stats(&self) -> ScanStats {
@@ -300,7 +308,11 @@ impl Core {
             min_interval_ms,
             job,
         };
-        Ok(self.meta.request_scan(&req).await?)
+        let outcome = self.meta.request_scan(&req).await?;
+        if matches!(outcome, ScanRequested::Started(_)) {
+            self.local.scan.queued.notify_one();
+        }
+        Ok(outcome)
     }
 
     /// After a push: queues a scan when the repository's configuration scans on push. Never

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use berth_blobstore::BlobBody;
@@ -85,10 +86,17 @@ struct ScanPayload {
 }
 
 /// The merged inventory as stored per image, with the digests of its layers (bottom first).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct StoredInventory {
     pub(crate) layers: Vec<String>,
     pub(crate) inventory: ImageInventory,
+}
+
+/// What `StoredInventory` reads back, written from borrowed parts.
+#[derive(Serialize)]
+struct StoredInventoryRef<'a> {
+    layers: &'a [String],
+    inventory: &'a ImageInventory,
 }
 
 pub(crate) fn scan_job(repo: &RepositoryKey, digest: &Digest) -> NewJob {
@@ -323,16 +331,19 @@ impl Scanning {
             }
             digests.push(d.to_string());
         }
-        let inventory = berth_scanner::merge::merge(&layers);
-        let verdict = self.verdict(&inventory, &digests, kind, None).await?;
-        let stored = StoredInventory { layers: digests, inventory };
-        Ok((verdict, Some(serde_json::to_vec(&stored).unwrap_or_default()), facts))
+        let inventory = Arc::new(berth_scanner::merge::merge(&layers));
+        drop(layers);
+        // Written before matching, so the merged inventory is the only large copy held after.
+        let stored =
+            serde_json::to_vec(&StoredInventoryRef { layers: &digests, inventory: &inventory }).unwrap_or_default();
+        let verdict = self.verdict(inventory, &digests, kind, None).await?;
+        Ok((verdict, Some(stored), facts))
     }
 
     /// Matches an inventory against the database serving now.
     async fn verdict(
         &self,
-        inventory: &ImageInventory,
+        inventory: Arc<ImageInventory>,
         layers: &[String],
         kind: ScanKind,
         image: Option<&Digest>,
@@ -343,10 +354,9 @@ impl Scanning {
                 "No vulnerability database is loaded; import one with `berth admin vulndb import`",
             ));
         };
-        let inv = inventory.clone();
         let enhanced = kind == ScanKind::Enhanced;
         let outcome =
-            tokio::task::spawn_blocking(move || berth_scanner::matcher::match_image(&inv, enhanced, db.as_ref()))
+            tokio::task::spawn_blocking(move || berth_scanner::matcher::match_image(&inventory, enhanced, db.as_ref()))
                 .await
                 .map_err(|e| Error::Internal(e.into()))?
                 .map_err(Error::Internal)?;
@@ -494,7 +504,7 @@ impl Scanning {
         }
         let Some(bytes) = self.meta.image_inventory(repo, digest).await? else { return Ok(false) };
         let Ok(stored) = serde_json::from_slice::<StoredInventory>(&bytes) else { return Ok(false) };
-        let verdict = self.verdict(&stored.inventory, &stored.layers, summary.kind, None).await?;
+        let verdict = self.verdict(Arc::new(stored.inventory), &stored.layers, summary.kind, None).await?;
         self.record(repo, digest, &summary, None, verdict, None, None).await?;
         self.local.scan.rematched.fetch_add(1, Ordering::Relaxed);
         Ok(true)

@@ -24,7 +24,9 @@ fn installed(status: &str) -> bool {
 /// so only installed ones count; distroless `status.d` files have no `Status:` field.
 #[must_use]
 pub fn parse(body: &[u8], path: &str, require_status: bool) -> Vec<Package> {
-    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+    // Borrowed when the file is UTF-8 without CRs (as dpkg writes it): no copy of a large database.
+    let text = String::from_utf8_lossy(body);
+    let text = if text.contains('\r') { std::borrow::Cow::Owned(text.replace("\r\n", "\n")) } else { text };
     let mut out = Vec::new();
     for paragraph in text.split("\n\n") {
         let f = fields(paragraph);
