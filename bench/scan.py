@@ -387,8 +387,9 @@ def bench_throughput(args, work: Path, cache: Path, res: dict) -> None:
                 got[k].append(time_v(sides[k]))
         row = {"compressed_bytes": nbytes}
         for k in names:
-            wall = statistics.median(x["wall"] for x in got[k])
-            cpu = statistics.median(x["user"] + x["sys"] for x in got[k])
+            # /usr/bin/time counts hundredths: a tiny layer (--quick) may take "0.00".
+            wall = max(0.01, statistics.median(x["wall"] for x in got[k]))
+            cpu = max(0.01, statistics.median(x["user"] + x["sys"] for x in got[k]))
             row[k] = {"mb_s": nbytes / 1e6 / wall, "mb_per_cpu_s": nbytes / 1e6 / cpu, "wall_s": wall, "cpu_s": cpu,
                       "rss_mib": max(x["rss_kib"] for x in got[k]) / 1024}
         b, g = row[names[0]], row[names[1]]
