@@ -170,8 +170,8 @@ def test_authentication_errors_are_the_ones_sdks_expect(berth):
 
 
 def test_unknown_and_unimplemented_operations_say_so(berth):
-    rc, _, err = aws(berth, "describe-image-scan-findings", "--repository-name", "x/y", "--image-id", "imageTag=v1")
-    assert rc != 0 and "UnknownOperationException" in err and "DescribeImageScanFindings" in err
+    rc, _, err = aws(berth, "describe-pull-through-cache-rules")
+    assert rc != 0 and "UnknownOperationException" in err and "DescribePullThroughCacheRules" in err
     ecr = client(berth)
     with pytest.raises(ClientError) as e:
         ecr.describe_repositories(repositoryNames=["ok/name"], maxResults=5)
