@@ -457,7 +457,8 @@ def bench_rematch(args, work: Path, cache: Path, res: dict) -> None:
         deadline = time.monotonic() + 900
         while True:
             det = describe_all(ecr, repo)
-            done = [d for d in det.values() if d.get("imageScanStatus", {}).get("status") == "COMPLETE"]
+            # Under CONTINUOUS_SCAN a matched image shows ACTIVE (as in ECR).
+            done = [d for d in det.values() if d.get("imageScanStatus", {}).get("status") in ("COMPLETE", "ACTIVE")]
             if len(done) == n or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -475,7 +476,7 @@ def bench_rematch(args, work: Path, cache: Path, res: dict) -> None:
             det = describe_all(ecr, repo)
             moved = sum(1 for dg in digests
                         if det[dg].get("imageScanFindingsSummary", {}).get("imageScanCompletedAt", before[dg]) > before[dg]
-                        and det[dg]["imageScanStatus"]["status"] == "COMPLETE")
+                        and det[dg]["imageScanStatus"]["status"] in ("COMPLETE", "ACTIVE"))
             if moved == n or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
