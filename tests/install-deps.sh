@@ -11,9 +11,13 @@ need=()
 # (dpkg, rpm, python3-packaging, node's semver, Maven's ComparableVersion, Go's x/mod/semver,
 # Ruby's Gem::Version).
 for p in docker.io podman skopeo buildah docker-registry uidmap postgresql haproxy radosgw ceph-mon ceph-osd \
-  mmdebstrap rpm zstd binutils nodejs npm node-semver default-jre-headless maven libmaven3-core-java ruby golang-go; do
+  mmdebstrap rpm zstd binutils node-semver default-jre-headless maven libmaven3-core-java ruby golang-go; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+# Node and npm (the JavaScript SDK tests): Debian's, unless a node with its own npm is installed
+# already (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if ((${#need[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
