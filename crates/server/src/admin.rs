@@ -186,8 +186,9 @@ pub enum VulndbCommand {
 
 #[derive(Subcommand)]
 pub enum ScanCommand {
-    /// The scan counters of the server running on this data directory (layers read from
-    /// storage, layers whose inventory was reused, scans, re-matches), as of its last scan.
+    /// The scan counters of the servers that ran on this data directory (layers read from
+    /// storage, layers whose inventory was reused, scans, re-matches), each as of its last scan,
+    /// added up over every process (and every node of a cluster sharing the directory).
     Stats,
 }
 
@@ -226,16 +227,36 @@ fn read_document(source: &str) -> anyhow::Result<String> {
     }
 }
 
-/// `scan stats`: the counters file the server's scan worker keeps.
-pub fn scan_stats(file: &Path) -> anyhow::Result<()> {
-    let stats = match std::fs::read(file) {
-        Ok(b) => serde_json::from_slice::<serde_json::Value>(&b).context("reading the scan counters")?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            json!({ "layer_reads": 0, "layer_hits": 0, "scans": 0, "rematched": 0 })
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+/// `scan stats`: the scan workers' counters, one file per server process that ran on this data
+/// directory (every node of a cluster sharing it), added up.
+pub fn scan_stats(dir: &Path) -> anyhow::Result<()> {
+    let keys = ["layer_reads", "layer_hits", "scans", "rematched"];
+    let mut sums = [0u64; 4];
+    let mut processes = 0u64;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e.collect::<Result<Vec<_>, _>>().with_context(|| format!("reading {}", dir.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
     };
-    print(&stats)
+    for entry in entries {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+        for (sum, key) in sums.iter_mut().zip(keys) {
+            *sum += v[key].as_u64().unwrap_or(0);
+        }
+        processes += 1;
+    }
+    let mut out = serde_json::Map::new();
+    for (sum, key) in sums.iter().zip(keys) {
+        out.insert(key.to_owned(), json!(sum));
+    }
+    out.insert("processes".to_owned(), json!(processes));
+    print(&serde_json::Value::Object(out))
 }
 
 /// `workers`: the status file the server keeps, with whether its writer still runs.

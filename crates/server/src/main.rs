@@ -86,7 +86,7 @@ fn main() -> anyhow::Result<()> {
                 return admin::workers(&workers::status_file(data));
             }
             if let admin::AdminCommand::Scan { command: admin::ScanCommand::Stats } = command {
-                return admin::scan_stats(&workers::scan_stats_file(data));
+                return admin::scan_stats(&workers::scan_stats_dir(data));
             }
             if let admin::AdminCommand::Migrate { from, from_account, from_token_key } = &command {
                 // Before anything below makes the destination's identity files: they must be

@@ -80,9 +80,10 @@ pub(crate) fn status_file(data: &Path) -> PathBuf {
     data.join("workers.json")
 }
 
-/// Where the scan worker writes this process's scan counters (`berth admin scan stats`).
-pub(crate) fn scan_stats_file(data: &Path) -> PathBuf {
-    data.join("scan-stats.json")
+/// Where scan workers write their process's scan counters, a file per process (nodes of a
+/// cluster may share the directory); `berth admin scan stats` adds them up.
+pub(crate) fn scan_stats_dir(data: &Path) -> PathBuf {
+    data.join("scan-stats")
 }
 
 /// How often free metadata pages are given back.
@@ -115,10 +116,19 @@ pub(crate) fn start(registry: &Arc<Registry>, stores: &Backends, cfg: &Config, t
         0 => CONTINUOUS_PAUSE,
         n => Duration::from_secs(n),
     };
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    let stats_dir = scan_stats_dir(&cfg.storage.path);
+    let stats_file = match std::fs::create_dir_all(&stats_dir) {
+        Ok(()) => Some(stats_dir.join(format!("{holder}.json"))),
+        Err(e) => {
+            tracing::warn!(dir = %stats_dir.display(), error = %e, "cannot keep scan counters");
+            None
+        }
+    };
     m.spawn(Scans {
         registry: Arc::clone(registry),
-        holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
-        stats_file: Some(scan_stats_file(&cfg.storage.path)),
+        holder,
+        stats_file,
         poll: Duration::from_millis(cfg.scanning.poll_ms.max(10)),
     });
     m.spawn(Periodic::new(
