@@ -328,6 +328,7 @@ impl Core {
         let (created, policies) = match self.authz.identities.get(&p.arn) {
             Some(hit) => hit,
             None => {
+                let read_at = std::time::Instant::now();
                 let (created, docs) = match p.user() {
                     Some(user) => {
                         let users = self.meta.list_users(p.account.as_str()).await?;
@@ -337,7 +338,7 @@ impl Core {
                     None => (None, Vec::new()),
                 };
                 let parsed = Arc::new(parse_all(docs.iter().map(|(_, d)| d.as_str()), PolicyKind::Identity, &p.arn));
-                self.authz.identities.insert(p.arn.clone(), (created, Arc::clone(&parsed)));
+                self.authz.identities.insert(p.arn.clone(), (created, Arc::clone(&parsed)), read_at);
                 (created, parsed)
             }
         };
@@ -359,12 +360,13 @@ impl Core {
         if let Some(hit) = self.authz.repos.get(key) {
             return Ok(hit);
         }
+        let read_at = std::time::Instant::now();
         let Some(record) = self.meta.get_repository(key).await? else {
             // Not cached: creating it changes the answer.
             return Ok(RepoAuth { policy: None, tags: Arc::default() });
         };
         let auth = Self::repo_auth_of(&record);
-        self.authz.repos.insert(key.clone(), auth.clone());
+        self.authz.repos.insert(key.clone(), auth.clone(), read_at);
         Ok(auth)
     }
 
@@ -378,9 +380,10 @@ impl Core {
         if let Some(hit) = self.authz.registries.get(account) {
             return Ok(hit);
         }
+        let read_at = std::time::Instant::now();
         let doc = self.meta.registry_policy(account).await?;
         let policy = parse_all(doc.as_deref(), PolicyKind::Resource, account.as_str()).pop();
-        self.authz.registries.insert(account.clone(), policy.clone());
+        self.authz.registries.insert(account.clone(), policy.clone(), read_at);
         Ok(policy)
     }
 

@@ -274,6 +274,7 @@ impl Tokens {
         if let Some(hit) = self.authz.keys.cache.get(&id) {
             return Ok(hit);
         }
+        let read_at = std::time::Instant::now();
         let found = self.meta.access_key(&id).await?.and_then(|k| {
             let secret = self.authz.keys.seal.open(&k.sealed_secret, k.id.as_bytes());
             if secret.is_none() {
@@ -282,7 +283,7 @@ impl Tokens {
             let secret = String::from_utf8(secret?).ok()?;
             Some(Credential::new(secret, user_arn(&k.account, &k.user)))
         });
-        self.authz.keys.cache.insert(id, found.clone());
+        self.authz.keys.cache.insert(id, found.clone(), read_at);
         Ok(found)
     }
 
