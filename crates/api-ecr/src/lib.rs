@@ -318,7 +318,12 @@ fn image_ids(ids: &[ecr::ImageIdentifier]) -> (Vec<(&ecr::ImageIdentifier, Image
 
 /// Image ids where one malformed id fails the whole request (`DescribeImages`, previews).
 fn image_ids_strict(ids: &[ecr::ImageIdentifier]) -> Result<Vec<ImageId>, EcrError> {
-    ids.iter().map(|i| image_id(i).map_err(|f| invalid(f.failure_reason.unwrap_or_default()))).collect()
+    ids.iter().map(image_id_strict).collect()
+}
+
+/// One image id, a malformed one failing the request.
+fn image_id_strict(i: &ecr::ImageIdentifier) -> Result<ImageId, EcrError> {
+    image_id(i).map_err(|f| invalid(f.failure_reason.unwrap_or_default()))
 }
 
 fn image_detail(repo: &RepositoryKey, i: &ImageRecord) -> ecr::ImageDetail {

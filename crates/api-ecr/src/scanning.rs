@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 
 use berth_ecr_model::EpochSeconds;
 use berth_ecr_model::ecr;
+use berth_registry::Caller;
 use berth_registry::scanning::{
     FindingsPage, Frequency, ImageFacts, RepositoryScanning, ScanRule, ScanningConfiguration, StoredFinding,
 };
 use berth_registry::scanning::{ScanKind, ScanStatus, ScanSummary};
-use berth_registry::{Caller, ImageId};
 use berth_types::RepositoryKey;
 
-use super::{EcrApi, EcrError, image_id, json, key, page_request, repo_name};
+use super::{EcrApi, EcrError, image_id_strict, json, key, page_request, repo_name};
 
 fn validation(message: impl Into<String>) -> EcrError {
     EcrError::new("ValidationException", message)
@@ -41,18 +41,13 @@ pub(crate) fn summary(s: &ScanSummary) -> Option<ecr::ImageScanFindingsSummary> 
     })
 }
 
-fn image_id_of(api: &EcrApi, caller: &Caller, i: &ecr::ImageIdentifier) -> Result<ImageId, EcrError> {
-    let _ = (api, caller);
-    image_id(i).map_err(|f| super::invalid(f.failure_reason.unwrap_or_default()))
-}
-
 pub(crate) async fn start_image_scan(
     api: &EcrApi,
     caller: &Caller,
     i: ecr::StartImageScanRequest,
 ) -> Result<Vec<u8>, EcrError> {
     let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-    let id = image_id_of(api, caller, &i.image_id)?;
+    let id = image_id_strict(&i.image_id)?;
     let view = api.registry.scanning.start(caller, &repo, &id).await?;
     json(&ecr::StartImageScanResponse {
         image_id: Some(ecr::ImageIdentifier {
@@ -71,7 +66,7 @@ pub(crate) async fn describe_image_scan_findings(
     i: ecr::DescribeImageScanFindingsRequest,
 ) -> Result<Vec<u8>, EcrError> {
     let repo = key(api, caller, i.registry_id.as_ref(), &i.repository_name)?;
-    let id = image_id_of(api, caller, &i.image_id)?;
+    let id = image_id_strict(&i.image_id)?;
     let page = page_request(i.max_results, i.next_token.clone());
     let p = api.registry.scanning.findings(caller, &repo, &id, &page).await?;
     let s = &p.view.summary;

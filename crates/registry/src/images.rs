@@ -51,7 +51,7 @@ impl ImageId {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             ImageId::Digest(d) => d.to_string(),
             ImageId::Tag(t) => t.to_string(),

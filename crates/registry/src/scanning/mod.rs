@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use berth_meta::{ScanKind, ScanStatus, ScanSummary};
 use berth_meta::{ScanRequest, ScanRequested};
-use berth_types::{AccountId, Digest, Page, PageRequest, Reference, RepositoryKey, RepositoryName, now_ms};
+use berth_types::{AccountId, Digest, PageRequest, Reference, RepositoryKey, RepositoryName, now_ms};
 
 use crate::authz::{Action, Caller, Target};
 use crate::core::Core;
@@ -348,16 +348,8 @@ impl Core {
         };
         match found {
             Some(d) => Ok(d),
-            None => Err(self.image_missing(repo, image_id_text(id)).await),
+            None => Err(self.image_missing(repo, id.describe()).await),
         }
-    }
-}
-
-fn image_id_text(id: &ImageId) -> String {
-    match id {
-        ImageId::Digest(d) => d.to_string(),
-        ImageId::Tag(t) => t.to_string(),
-        ImageId::Both(d, t) => format!("{t}@{d}"),
     }
 }
 
@@ -384,13 +376,6 @@ fn parse_position(token: &str, len: usize) -> Result<usize> {
     }
     let n = u64::from_str_radix(digits, 36).map_err(|_| bad())?;
     usize::try_from(n).ok().filter(|&n| n <= len).ok_or_else(bad)
-}
-
-/// An image's page of findings as a plain listing (for `berth admin`).
-#[must_use]
-pub fn page_of<T: Clone>(items: &[T], start: usize, limit: usize) -> Page<T> {
-    let end = (start + limit).min(items.len());
-    Page { items: items[start.min(end)..end].to_vec(), next: (end < items.len()).then(|| position_token(end)) }
 }
 
 #[cfg(test)]

@@ -101,6 +101,17 @@ pub(crate) fn split_run(s: &str, f: impl Fn(u8) -> bool) -> (&str, &str) {
 mod tests {
     use super::*;
 
+    const ALL: [Scheme; 8] = [
+        Scheme::Dpkg,
+        Scheme::Rpm,
+        Scheme::Apk,
+        Scheme::Pep440,
+        Scheme::Semver,
+        Scheme::Go,
+        Scheme::Maven,
+        Scheme::RubyGems,
+    ];
+
     #[test]
     fn ecosystems_map_to_schemes() {
         for (eco, scheme) in [
@@ -149,16 +160,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let schemes = [
-            Scheme::Dpkg,
-            Scheme::Rpm,
-            Scheme::Apk,
-            Scheme::Pep440,
-            Scheme::Semver,
-            Scheme::Go,
-            Scheme::Maven,
-            Scheme::RubyGems,
-        ];
+        let schemes = ALL;
         for _ in 0..20_000 {
             let mut word = || -> String {
                 let n = next() % 12;
@@ -179,16 +181,7 @@ mod tests {
     #[test]
     fn huge_components_neither_panic_nor_hang() {
         let huge = format!("1.{}.3", "7".repeat(100_000));
-        for scheme in [
-            Scheme::Dpkg,
-            Scheme::Rpm,
-            Scheme::Apk,
-            Scheme::Pep440,
-            Scheme::Semver,
-            Scheme::Go,
-            Scheme::Maven,
-            Scheme::RubyGems,
-        ] {
+        for scheme in ALL {
             let started = std::time::Instant::now();
             let _ = compare(scheme, &huge, "1.2.3");
             let _ = compare(scheme, &huge, &huge);
